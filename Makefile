@@ -1,0 +1,44 @@
+# rsslab: `make repro` and `make test` set everything up on a fresh Debian machine.
+PYTHON ?= python3
+VENV := .venv
+RSSLAB := $(VENV)/bin/rsslab
+KERNELS ?= host
+CPUS ?= 1,2,4
+REPEAT ?= 3
+
+PKG_CORE := gcc libc6-dev make git python3-venv strace
+PKG_GUEST := qemu-system-x86 cpio
+PKG_PATCHES := flex bison bc libelf-dev libssl-dev perl mandoc groff man-db
+PKG_DOCS := chromium
+
+.PHONY: repro test patches docs clean sysdeps-core sysdeps-guest sysdeps-patches sysdeps-docs
+
+repro: sysdeps-core sysdeps-guest $(VENV)/.stamp
+	$(RSSLAB) run $(foreach k,$(KERNELS),--kernel $(k)) --cpus $(CPUS) --repeat $(REPEAT)
+
+test: sysdeps-core sysdeps-guest sysdeps-patches sysdeps-docs $(VENV)/.stamp
+	$(VENV)/bin/pytest -q
+
+patches: sysdeps-core sysdeps-guest sysdeps-patches $(VENV)/.stamp
+	$(RSSLAB) patches
+
+docs: sysdeps-core sysdeps-docs $(VENV)/.stamp
+	$(RSSLAB) docs
+
+sysdeps-core:
+	@scripts/ensure-packages $(PKG_CORE)
+sysdeps-guest:
+	@scripts/ensure-packages $(PKG_GUEST)
+sysdeps-patches:
+	@scripts/ensure-packages $(PKG_PATCHES)
+sysdeps-docs:
+	@scripts/ensure-packages $(PKG_DOCS)
+
+$(VENV)/.stamp: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+clean:
+	rm -rf build

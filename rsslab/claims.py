@@ -1,0 +1,339 @@
+"""The documented behaviour of each kernel regime, as data, and its check.
+
+A claim (``claims/*.toml``) says how one metric relates to an exact
+reference on the kernels of some regimes, with a bound derived from the
+mechanism.  Errors are counted in pages: ``err = (metric - reference) /
+page``.  A check passes when ``lo <= err <= hi`` for every run; a claim that
+says a metric lies (``inexact = true``) also needs one run with ``err != 0``.
+
+The bounds are the named formulas below; each docstring gives the mechanism.
+TOML files only name a formula and its arguments, never a bare tolerance.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rsslab.errors import UserError
+from rsslab.plan import RunSpec
+from rsslab.results import Observation
+
+# include/linux/mm_types_task.h / mm/memory.c (v2.6.34 .. v6.1).
+TASK_RSS_EVENTS_THRESH = 64
+# mm/memory.c:fault_around_bytes default, rounded down to a power of two.
+FAULT_AROUND_BYTES = 65536
+# lib/percpu_counter.c:compute_batch_value(): max(32, nr_online_cpus * 2).
+PERCPU_MIN_BATCH = 32
+# The counters get_mm_rss() adds up: MM_FILEPAGES, MM_ANONPAGES, MM_SHMEMPAGES.
+RSS_COUNTERS = 3
+
+INF = math.inf
+
+
+def events_per_sync() -> int:
+    """Faults a thread can hold in its 6.1 RSS cache: 66.
+
+    ``check_sync_rss_stat()`` runs at the start of ``handle_mm_fault()`` and
+    folds when ``task->rss_stat.events++ > TASK_RSS_EVENTS_THRESH``, i.e. on
+    the 66th call after the previous fold; that call's own page is added
+    after the fold.  So up to 64 + 2 calls' pages can sit in the cache.
+    """
+    return TASK_RSS_EVENTS_THRESH + 2
+
+
+def fault_around_pages(page_size: int) -> int:
+    """Pages one read fault can map on 6.1 (``do_fault_around()``): 16 at 4 KiB."""
+    return max(1, FAULT_AROUND_BYTES // page_size)
+
+
+def thread_cache(threads: int, pages_per_fault: int) -> int:
+    """6.1: pages that ``threads`` unsynced per-thread caches can hide."""
+    return threads * events_per_sync() * pages_per_fault
+
+
+def percpu_batch(ncpus: int) -> int:
+    """``percpu_counter_batch = max(32, 2 * num_online_cpus())``."""
+    return max(PERCPU_MIN_BATCH, 2 * ncpus)
+
+
+def percpu_residue(ncpus: int, counters: int) -> int:
+    """>= 6.2: pages the per-CPU parts of ``counters`` counters can hold.
+
+    ``percpu_counter_add_batch()`` folds a CPU's part into the global count
+    once its magnitude would reach the batch, so each CPU keeps at most
+    batch - 1 pages per counter, of either sign, and nothing folds them at
+    thread or process exit.
+    """
+    return counters * ncpus * (percpu_batch(ncpus) - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    """LTP-style citation: ``linux-git`` full hash, ``source`` file:function@version."""
+
+    kind: str
+    ref: str
+    note: str = ""
+
+    def show(self) -> str:
+        return f"{self.kind} {self.ref}" + (f' ("{self.note}")' if self.note else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    lo: float
+    hi: float
+    premise_failed: str = ""
+
+    def contains(self, err: float) -> bool:
+        return not self.premise_failed and self.lo <= err <= self.hi
+
+    def show(self) -> str:
+        if self.premise_failed:
+            return f"premise failed: {self.premise_failed}"
+
+        def side(x: float) -> str:
+            return "inf" if x == INF else "-inf" if x == -INF else f"{x:+g}"
+
+        return f"[{side(self.lo)}, {side(self.hi)}] pages"
+
+
+def _int_arg(args: Mapping[str, Any], name: str, obs: Observation) -> int:
+    """An argument that is a number or the name of a run parameter."""
+    v = args.get(name)
+    if isinstance(v, int):
+        return v
+    if isinstance(v, str) and isinstance(obs.params.get(v), int):
+        return int(obs.params[v])
+    raise UserError(f"bound argument {name}={v!r} is neither a number nor an integer parameter")
+
+
+def _pages_per_fault(args: Mapping[str, Any], obs: Observation) -> int:
+    v = args.get("pages_per_fault", 1)
+    return fault_around_pages(obs.page_size) if v == "fault_around" else int(v)
+
+
+def _regime_error(args: Mapping[str, Any], obs: Observation, features: frozenset[str]) -> int:
+    """The counter error of this kernel's regime, in pages."""
+    if "split-rss" in features:
+        return thread_cache(int(args.get("threads", 1)), _pages_per_fault(args, obs))
+    if "percpu-rss" in features:
+        return percpu_residue(obs.ncpus, int(args.get("counters", RSS_COUNTERS)))
+    return 0
+
+
+def _faulted_pages(args: Mapping[str, Any], obs: Observation) -> int:
+    what = args.get("faulted")
+    if what == "seed_buffer":
+        # repro/seed.c reads stdin into a 128 KiB buffer: min(input, 128 KiB).
+        return min(int(obs.params["input_kib"]), 128) // obs.page_kib
+    return _int_arg(args, "faulted", obs)
+
+
+def interval(bound: Mapping[str, Any], obs: Observation, features: frozenset[str]) -> Interval:
+    """The allowed error, in pages, of one observation under a bound."""
+    formula = bound["formula"]
+    direction = bound.get("direction", "either")
+    if formula == "exact":
+        return Interval(0, 0)
+    if formula == "at_least":
+        return Interval(0, INF)
+    if formula in ("percpu_residue", "regime_error"):
+        e = (percpu_residue(obs.ncpus, int(bound.get("counters", RSS_COUNTERS)))
+             if formula == "percpu_residue" else _regime_error(bound, obs, features))
+        return {"either": Interval(-e, e), "under": Interval(-e, 0), "over": Interval(0, e),
+                "not_below": Interval(-e, INF), "not_above": Interval(-INF, e)}[direction]
+    if formula == "thread_cache":
+        threads = _int_arg(bound, "threads", obs)
+        return Interval(-thread_cache(threads, _pages_per_fault(bound, obs)), 0)
+    if formula == "unsynced_faults":
+        # 6.1: with fewer than TASK_RSS_EVENTS_THRESH faults since execve,
+        # no fold has happened, so every page faulted through the per-thread
+        # cache is missing from the mm's counters.
+        faults = obs.faults_at_exit
+        if faults is None:
+            return Interval(0, 0, "no fault count (stat minflt/majflt) at the exit stop")
+        if faults >= TASK_RSS_EVENTS_THRESH:
+            return Interval(0, 0, f"{faults} faults at exit, needs < {TASK_RSS_EVENTS_THRESH}")
+        return Interval(-thread_cache(1, _pages_per_fault(bound, obs)), -_faulted_pages(bound, obs))
+    raise UserError(f"unknown bound formula '{formula}'; see rsslab/claims.py")
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    id: str
+    says: str
+    metric: str
+    reference: tuple[str, ...]
+    bound: Mapping[str, Any]
+    runs: tuple[RunSpec, ...]
+    regimes: tuple[str, ...] = ()
+    unless: tuple[str, ...] = ()
+    min_cpus: int = 1
+    inexact: bool = False
+    floor_below_reference: bool = False
+    tags: tuple[Tag, ...] = ()
+    source: str = ""
+
+    def applies(self, features: frozenset[str], ncpus: int) -> bool:
+        return (all(r in features for r in self.regimes)
+                and not any(r in features for r in self.unless)
+                and ncpus >= self.min_cpus)
+
+    def matches(self, obs: Observation) -> bool:
+        for run in self.runs:
+            if (run.scenario == obs.scenario
+                    and all(str(obs.params.get(k)) == str(v) for k, v in run.params.items())
+                    and run.cgroup == (obs.cgroup_version is not None)):
+                return True
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    obs: Observation
+    value: int | None
+    reference: int | None
+    err_pages: float | None
+    interval: Interval
+    ok: bool
+    problem: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    claim: Claim
+    label: str
+    checks: tuple[Check, ...]
+    problems: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def worst(self) -> Check | None:
+        errs = [c for c in self.checks if c.err_pages is not None]
+        return max(errs, key=lambda c: abs(c.err_pages or 0), default=None)
+
+    def explain(self) -> str:
+        lines = [f"claim {self.claim.id} on {self.label}: {self.claim.says}"]
+        lines += [f"  - {p}" for p in self.problems[:10]]
+        lines += [f"  cites {t.show()}" for t in self.claim.tags]
+        return "\n".join(lines)
+
+
+def _check(claim: Claim, obs: Observation, features: frozenset[str]) -> Check:
+    value = obs.value(claim.metric)
+    refs = [obs.value(r) for r in claim.reference]
+    iv = interval(claim.bound, obs, features)
+    if value is None or any(r is None for r in refs):
+        missing = [n for n, v in zip((claim.metric, *claim.reference), (value, *refs)) if v is None]
+        return Check(obs, value, None, None, iv, False,
+                     f"{obs.scenario} {dict(obs.params)}: no {', '.join(missing)} on this kernel")
+    ref = max(r for r in refs if r is not None)
+    err = (value - ref) / obs.page_kib
+    problem = ""
+    if not iv.contains(err):
+        problem = (f"{obs.scenario} {dict(obs.params)}: {claim.metric}={value} KiB, "
+                   f"reference {ref} KiB, error {err:+g} pages outside {iv.show()}")
+    elif claim.floor_below_reference and obs.exec_floor_kib is not None:
+        slack = _regime_error({}, obs, features) * obs.page_kib
+        if obs.exec_floor_kib + slack >= ref:
+            problem = (f"{obs.scenario} {dict(obs.params)}: the inherited floor "
+                       f"{obs.exec_floor_kib} KiB (+{slack} KiB counter error) is not below "
+                       f"the reference {ref} KiB; enlarge the run")
+    return Check(obs, value, ref, err, iv, not problem, problem)
+
+
+def evaluate(claim: Claim, runs: Iterable[Observation], features: frozenset[str],
+             label: str) -> Verdict:
+    """Check every matching observation; say what is wrong, if anything."""
+    checks = tuple(_check(claim, o, features) for o in runs if claim.matches(o))
+    problems = [c.problem for c in checks if c.problem]
+    if not checks:
+        problems.append("no observations of its runs: "
+                        + "; ".join(r.describe() for r in claim.runs))
+    elif claim.inexact and not problems and all(c.err_pages == 0 for c in checks):
+        problems.append(f"{claim.metric} was exact in all {len(checks)} runs, "
+                        "but this claim says it is not exact here")
+    return Verdict(claim, label, checks, tuple(problems))
+
+
+# --- loading ---------------------------------------------------------------
+
+_SHORT = {
+    "vmrss_kib": "vmrss", "vmhwm_kib": "vmhwm", "statm_rss_kib": "statm",
+    "stat_rss_kib": "stat-rss", "rss_anon_kib": "rssanon", "wait4_maxrss_kib": "wait4",
+    "children_maxrss_kib": "children", "smaps_rss_kib": "smaps", "cgroup_peak_kib": "cgroup-peak",
+    "self_maxrss_kib": "self", "child_maxrss_kib": "child-maxrss",
+}
+
+
+def short_metric(metric: str) -> str:
+    return _SHORT.get(metric, metric.removesuffix("_kib").replace("_", "-"))
+
+
+def _tags(raw: Sequence[Sequence[str]]) -> tuple[Tag, ...]:
+    return tuple(Tag(*t) for t in raw)
+
+
+def _runs(raw: Sequence[Mapping[str, Any]], repeat: int) -> tuple[RunSpec, ...]:
+    return tuple(RunSpec(r["scenario"], dict(r.get("params", {})), bool(r.get("cgroup", False)),
+                         repeat).resolved() for r in raw)
+
+
+def _expand(raw: Mapping[str, Any], source: str, default_repeat: int) -> list[Claim]:
+    metrics = raw.get("metrics") or [raw["metric"]]
+    if len(metrics) > 1 and "{metric}" not in raw["id"]:
+        raise UserError(f"{source}: claim {raw['id']} lists several metrics, its id needs {{metric}}")
+    runs = _runs(raw["runs"], int(raw.get("repeat", default_repeat)))
+    refs = raw["reference"]
+    return [
+        Claim(
+            id=raw["id"].replace("{metric}", short_metric(m)),
+            says=" ".join(raw["says"].split()),
+            metric=m,
+            reference=tuple(refs if isinstance(refs, list) else [refs]),
+            bound=dict(raw["bound"]),
+            runs=runs,
+            regimes=tuple(raw.get("regimes", ())),
+            unless=tuple(raw.get("unless", ())),
+            min_cpus=int(raw.get("min_cpus", 1)),
+            inexact=bool(raw.get("inexact", False)),
+            floor_below_reference=bool(raw.get("floor_below_reference", False)),
+            tags=_tags(raw.get("tags", ())),
+            source=source,
+        )
+        for m in metrics
+    ]
+
+
+def load(claims_dir: Path, default_repeat: int = 5) -> list[Claim]:
+    """Every claim in ``claims/*.toml`` except the regimes file."""
+    out: list[Claim] = []
+    for path in sorted(claims_dir.glob("*.toml")):
+        if path.name == "regimes.toml":
+            continue
+        try:
+            doc = tomllib.loads(path.read_text())
+            for raw in doc.get("claim", []):
+                out.extend(_expand(raw, path.name, default_repeat))
+        except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as e:
+            raise UserError(f"claims file {path} is invalid: {e}") from None
+    ids = [c.id for c in out]
+    dup = {i for i in ids if ids.count(i) > 1}
+    if dup:
+        raise UserError(f"duplicate claim ids: {', '.join(sorted(dup))}")
+    return out
+
+
+def plan(claims: Iterable[Claim], features: frozenset[str], ncpus: int) -> list[RunSpec]:
+    """The runs needed to check every claim that applies to this kernel."""
+    from rsslab.plan import merge
+
+    return merge(r for c in claims if c.applies(features, ncpus) for r in c.runs)

@@ -1,0 +1,75 @@
+"""Which regimes a kernel is in: its upstream version, then a probe.
+
+The version decides the candidates (``claims/regimes.toml``).  For
+``split-rss`` the probe decides: SPLIT_RSS_COUNTING is compiled in only when
+NR_CPUS >= CONFIG_SPLIT_PTLOCK_CPUS, so a pre-6.2 kernel may lack it.  The
+probe runs ``touch pages=16`` and looks at VmRSS at the exit stop: with
+split counters and fewer than 64 faults since execve, none of the 16 pages
+has been folded into the mm yet (``check_sync_rss_stat()``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rsslab import kversion
+from rsslab.claims import TASK_RSS_EVENTS_THRESH, Tag
+from rsslab.errors import UserError
+from rsslab.plan import RunSpec
+from rsslab.results import Observation
+
+PROBE_PAGES = 16
+PROBE_RUN = RunSpec("touch", {"pages": PROBE_PAGES})
+
+
+@dataclass(frozen=True, slots=True)
+class Regime:
+    id: str
+    says: str
+    ranges: tuple[tuple[str, str], ...]
+    probe: str
+    tags: tuple[Tag, ...]
+
+    def contains(self, v: kversion.Version) -> bool:
+        return any(kversion.in_range(v, lo, hi) for lo, hi in self.ranges)
+
+
+def load(claims_dir: Path) -> tuple[Regime, ...]:
+    path = claims_dir / "regimes.toml"
+    try:
+        doc = tomllib.loads(path.read_text())
+        return tuple(
+            Regime(r["id"], " ".join(r["says"].split()),
+                   tuple((lo, hi) for lo, hi in r.get("ranges", ())), r.get("probe", ""),
+                   tuple(Tag(*t) for t in r.get("tags", ())))
+            for r in doc["regime"]
+        )
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as e:
+        raise UserError(f"regimes file {path} is invalid: {e}") from None
+
+
+def by_version(regimes: Iterable[Regime], v: kversion.Version) -> frozenset[str]:
+    return frozenset(r.id for r in regimes if r.contains(v))
+
+
+def split_rss_seen(probe: Observation) -> bool:
+    """Did the probe's VmRSS miss all of its freshly faulted pages?"""
+    if probe.vmrss_kib is None or probe.smaps_rss_kib is None:
+        raise UserError(f"the regime probe on {probe.kernel_release} read no VmRSS or "
+                        "smaps_rollup; this kernel is too old for rsslab (needs >= 4.14)")
+    if probe.faults_at_exit is not None and probe.faults_at_exit >= TASK_RSS_EVENTS_THRESH:
+        return probe.vmrss_kib < probe.smaps_rss_kib
+    return probe.smaps_rss_kib - probe.vmrss_kib >= PROBE_PAGES * probe.page_kib
+
+
+def features(regimes: Iterable[Regime], release: str, version: str,
+             probe: Observation | None, extra: Iterable[str] = ()) -> frozenset[str]:
+    """The kernel's regimes: version ranges, corrected by the probe, plus
+    ``extra`` (what a patch applied to the kernel provides)."""
+    found = set(by_version(regimes, kversion.upstream(release, version)))
+    if "split-rss" in found and probe is not None and not split_rss_seen(probe):
+        found.discard("split-rss")
+    return frozenset(found | set(extra))

@@ -1,0 +1,255 @@
+"""One run's numbers as a flat record, and the versioned result files.
+
+The flat names (KiB unless said) are an interface: the CLI's ``--json``, the
+docs, ``doctor`` and ``measure`` all use them.  A metric the kernel lacks is
+``None`` (absent in JSON), never 0.
+
+Result files live in ``build/results/<label>.json``, one per kernel and CPU
+count, so a kernel's results never overwrite another's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from rsslab.errors import ObserverError, UserError
+
+SCHEMA_VERSION = 1
+
+# The metric names every consumer relies on, in the order tables show them.
+METRICS: tuple[str, ...] = (
+    "vmrss_kib",
+    "vmhwm_kib",
+    "rss_anon_kib",
+    "rss_file_kib",
+    "rss_shmem_kib",
+    "statm_rss_kib",
+    "stat_rss_kib",
+    "smaps_rss_kib",
+    "peak_exact_kib",
+    "wait4_maxrss_kib",
+    "children_maxrss_kib",
+    "cgroup_peak_kib",
+)
+
+_STATUS_FIELDS = {
+    "vmrss_kib": "VmRSS",
+    "vmhwm_kib": "VmHWM",
+    "rss_anon_kib": "RssAnon",
+    "rss_file_kib": "RssFile",
+    "rss_shmem_kib": "RssShmem",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """Everything measured in one run of one scenario."""
+
+    kernel: str  # label: host, 6.1, 6.12, 7, or a user kernel's name
+    kernel_release: str
+    kernel_version: str
+    ncpus: int
+    scenario: str
+    params: Mapping[str, int | str]
+    page_size: int
+    vmrss_kib: int | None = None
+    vmhwm_kib: int | None = None
+    rss_anon_kib: int | None = None
+    rss_file_kib: int | None = None
+    rss_shmem_kib: int | None = None
+    statm_rss_kib: int | None = None
+    stat_rss_kib: int | None = None
+    smaps_rss_kib: int | None = None
+    smaps_anon_kib: int | None = None
+    peak_exact_kib: int | None = None
+    wait4_maxrss_kib: int | None = None
+    children_maxrss_kib: int | None = None
+    cgroup_peak_kib: int | None = None
+    cgroup_version: int | None = None
+    exec_floor_kib: int | None = None
+    faults_at_exit: int | None = None  # /proc/PID/stat minflt + majflt
+    exit_code: int | None = None
+    exit_signal: int | None = None
+    # The scenario's own report, minus the keys already above.
+    report: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def page_kib(self) -> int:
+        return self.page_size // 1024
+
+    def value(self, name: str) -> int | None:
+        """A metric by flat name, including the scenario's own report keys."""
+        if name in _FIELD_NAMES:
+            v = getattr(self, name)
+        else:
+            v = self.report.get(name)
+        return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+    def to_flat(self) -> dict[str, Any]:
+        """One flat JSON object; absent metrics are left out."""
+        out: dict[str, Any] = {}
+        for k, v in asdict(self).items():
+            if k == "report":
+                continue
+            if v is not None:
+                out[k] = dict(v) if k == "params" else v
+        for k, v in self.report.items():
+            out.setdefault(k, v)
+        return out
+
+    @classmethod
+    def from_flat(cls, d: Mapping[str, Any]) -> Observation:
+        known = {f.name for f in fields(cls)} - {"report"}
+        missing = [k for k in ("kernel", "kernel_release", "kernel_version", "ncpus", "scenario",
+                               "params", "page_size")
+                   if k not in d]
+        if missing:
+            raise UserError(f"result record lacks {', '.join(missing)}; rerun `rsslab run`")
+        kw = {k: v for k, v in d.items() if k in known}
+        report = {k: v for k, v in d.items() if k not in known}
+        return cls(**kw, report=report)
+
+
+_FIELD_NAMES = frozenset(f.name for f in fields(Observation)) - {"report", "params", "kernel",
+                                                                 "kernel_release", "kernel_version",
+                                                                 "scenario"}
+
+
+def _int(v: Any) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def _faults(stop: Mapping[str, Any]) -> int | None:
+    minflt, majflt = _int(stop.get("stat_minflt")), _int(stop.get("stat_majflt"))
+    return None if minflt is None or majflt is None else minflt + majflt
+
+
+def from_observer(
+    obj: Mapping[str, Any], kernel: str, scenario: str, params: Mapping[str, int | str]
+) -> Observation:
+    """Turn the observer's JSON (repro/observe.c) into an Observation."""
+    try:
+        release = str(obj["kernel_release"])
+        ncpus = int(obj["ncpus"])
+        page_size = int(obj["page_size"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ObserverError(f"observer output lacks {e}; rebuild with `make repro`") from None
+    stop = obj.get("exit_stop") or {}
+    status = stop.get("status") or {}
+    smaps = stop.get("smaps_rollup") or {}
+    cg = obj.get("cgroup") or {}
+    report = dict(obj.get("report") or {})
+    for k in ("scenario", "page_size", *params.keys()):
+        report.pop(k, None)
+    peak = _int(report.pop("peak_exact_kib", None))
+    return Observation(
+        kernel=kernel,
+        kernel_release=release,
+        kernel_version=str(obj.get("kernel_version", "")),
+        ncpus=ncpus,
+        scenario=scenario,
+        params=dict(params),
+        page_size=page_size,
+        **{name: _int(status.get(key)) for name, key in _STATUS_FIELDS.items()},
+        statm_rss_kib=_int(stop.get("statm_resident_kib")),
+        stat_rss_kib=_int(stop.get("stat_rss_kib")),
+        smaps_rss_kib=_int(smaps.get("Rss")),
+        smaps_anon_kib=_int(smaps.get("Anonymous")),
+        peak_exact_kib=peak,
+        wait4_maxrss_kib=_int(obj.get("wait4_maxrss_kib")),
+        children_maxrss_kib=_int(obj.get("children_maxrss_kib")),
+        cgroup_peak_kib=_int(cg.get("peak_kib")),
+        cgroup_version=_int(cg.get("version")),
+        exec_floor_kib=_int(obj.get("exec_floor_kib")),
+        faults_at_exit=_faults(stop),
+        exit_code=_int(obj.get("exit_code")),
+        exit_signal=_int(obj.get("exit_signal")),
+        report=report,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ResultSet:
+    """All runs of one kernel at one CPU count."""
+
+    label: str  # e.g. host-smp2, 6.1-smp4
+    kernel: str
+    kernel_release: str
+    kernel_version: str
+    ncpus: int
+    runs: tuple[Observation, ...]
+
+
+def label_for(kernel: str, ncpus: int) -> str:
+    return f"{kernel}-smp{ncpus}"
+
+
+def run_key(o: Observation) -> tuple[str, tuple[tuple[str, str], ...], bool]:
+    """The same key as ``plan.RunSpec.key``: scenario, parameters, cgroup."""
+    params = tuple(sorted((k, str(v)) for k, v in o.params.items()))
+    return o.scenario, params, o.cgroup_version is not None
+
+
+def save(directory: Path, runs: Iterable[Observation]) -> list[Path]:
+    """Merge runs into their kernel's file: a (scenario, params) run replaces
+    the stored runs of the same key, other keys are kept."""
+    by_label: dict[str, list[Observation]] = {}
+    for o in runs:
+        by_label.setdefault(label_for(o.kernel, o.ncpus), []).append(o)
+    written = []
+    for label, new in by_label.items():
+        path = directory / f"{label}.json"
+        old = load_file(path).runs if path.exists() else ()
+        fresh = {run_key(o) for o in new}
+        kept = [o for o in old if run_key(o) not in fresh]
+        merged = ResultSet(label, new[0].kernel, new[0].kernel_release, new[0].kernel_version,
+                           new[0].ncpus, tuple(kept + new))
+        _write_atomic(path, _to_json(merged))
+        written.append(path)
+    return written
+
+
+def _to_json(rs: ResultSet) -> str:
+    doc = {
+        "schema": SCHEMA_VERSION,
+        "label": rs.label,
+        "kernel": rs.kernel,
+        "kernel_release": rs.kernel_release,
+        "kernel_version": rs.kernel_version,
+        "ncpus": rs.ncpus,
+        "runs": [o.to_flat() for o in rs.runs],
+    }
+    return json.dumps(doc, indent=1, sort_keys=False) + "\n"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def load_file(path: Path) -> ResultSet:
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise UserError(f"cannot read results {path}: {e}; delete it and rerun `rsslab run`") from None
+    if doc.get("schema") != SCHEMA_VERSION:
+        raise UserError(
+            f"{path} has schema {doc.get('schema')}, this rsslab reads {SCHEMA_VERSION}; "
+            "delete it and rerun `rsslab run`"
+        )
+    runs = tuple(Observation.from_flat(r) for r in doc["runs"])
+    return ResultSet(doc["label"], doc["kernel"], doc["kernel_release"],
+                     doc.get("kernel_version", ""), doc["ncpus"], runs)
+
+
+def load_all(directory: Path) -> list[ResultSet]:
+    return [load_file(p) for p in sorted(directory.glob("*.json"))]

@@ -1,0 +1,206 @@
+"""The reproducers as data: their parameters, argv and standard input.
+
+A scenario's name is the stem of its C file in ``repro/``; each parameter has
+a type, a range and a default, so bad values are refused before anything
+runs.  Sweeps (``pages=0:300:10`` or ``pages=1,2,3``) expand to one run per
+value.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from rsslab.errors import BadInput
+
+Value = int | str
+Params = Mapping[str, Value]
+
+MAX_SWEEP_POINTS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    help: str
+    default: Value
+    minimum: int = 0
+    maximum: int = 0
+    choices: tuple[str, ...] = ()
+
+    def parse(self, text: str, scenario: str) -> Value:
+        """One value from the command line, checked against range or choices."""
+        if self.choices:
+            if text not in self.choices:
+                raise BadInput(
+                    f"{scenario}: {self.name} must be one of {', '.join(self.choices)}, "
+                    f"not '{text}'"
+                )
+            return text
+        try:
+            value = int(text, 10)
+        except ValueError:
+            raise BadInput(
+                f"{scenario}: {self.name} must be an integer in "
+                f"[{self.minimum}, {self.maximum}], not '{text}'"
+            ) from None
+        self.check(value, scenario)
+        return value
+
+    def check(self, value: Value, scenario: str) -> None:
+        if self.choices:
+            if value not in self.choices:
+                raise BadInput(f"{scenario}: {self.name} must be one of {', '.join(self.choices)}")
+            return
+        if not isinstance(value, int) or not self.minimum <= value <= self.maximum:
+            raise BadInput(
+                f"{scenario}: {self.name}={value} is out of range "
+                f"[{self.minimum}, {self.maximum}]"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    summary: str
+    params: tuple[Param, ...]
+    stdin_kib_param: str = ""  # the parameter giving the size of generated stdin
+    needs_report: bool = True
+    defaults_note: str = field(default="")
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        known = ", ".join(p.name for p in self.params) or "none"
+        raise BadInput(f"{self.name} has no parameter '{name}' (its parameters: {known})")
+
+    def resolve(self, given: Params) -> dict[str, Value]:
+        """Defaults filled in, every value checked, in declaration order."""
+        for name in given:
+            self.param(name)
+        values: dict[str, Value] = {}
+        for p in self.params:
+            value = given.get(p.name, p.default)
+            p.check(value, self.name)
+            values[p.name] = value
+        return values
+
+    def argv(self, binary: str, values: Params) -> list[str]:
+        return [binary, *(str(values[p.name]) for p in self.params if p.name != self.stdin_kib_param)]
+
+    def stdin_bytes(self, values: Params) -> bytes | None:
+        """The judge's input for ``seed``: English text of the given size."""
+        if not self.stdin_kib_param:
+            return None
+        size = int(values[self.stdin_kib_param]) * 1024
+        line = b"The red cat sat on the mat. Why are you so sad cat? Don't ask that.\n"
+        return (line * (size // len(line) + 1))[:size]
+
+
+def _pages(default: int, maximum: int = 1 << 20, help: str = "fresh pages to fault") -> Param:
+    return Param("pages", help, default, 0, maximum)
+
+
+SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
+    {
+        s.name: s
+        for s in (
+            Scenario(
+                "seed",
+                "the judge's program: reads stdin into a 128 KiB heap buffer, counts s/t",
+                (Param("input_kib", "size of the input on stdin, KiB", 128, 1, 1024),),
+                stdin_kib_param="input_kib",
+            ),
+            Scenario("touch", "writes one byte into each of PAGES anonymous pages", (_pages(100),)),
+            Scenario(
+                "threads",
+                "THREADS threads each write PAGES fresh pages and exit",
+                (
+                    Param("threads", "threads to start", 16, 1, 1024),
+                    _pages(63, 1 << 16, "pages each thread faults"),
+                    Param("mode", "one after another, or all at once", "serial",
+                          choices=("serial", "parallel")),
+                ),
+            ),
+            Scenario("peak_then_free", "touches PAGES pages, unmaps them, exits", (_pages(1000),)),
+            Scenario(
+                "file_faultaround",
+                "read-faults every page of a PAGES-page file mapping",
+                (_pages(1024, 1 << 18, "pages of the file to read"),),
+            ),
+            Scenario(
+                "cpu_spread",
+                "one thread pinned to each online CPU faults PAGES pages",
+                (_pages(64, 1 << 16, "pages each CPU's thread faults"),),
+            ),
+            Scenario(
+                "big_parent",
+                "a PARENT_MIB parent starts a tiny child (fork+exec, vfork, posix_spawn, launcher)",
+                (
+                    Param("parent_mib", "the parent's resident size, MiB", 64, 1, 4096),
+                    Param("mode", "how the child is started", "fork_exec",
+                          choices=("fork_exec", "vfork", "posix_spawn", "launcher")),
+                ),
+            ),
+            Scenario(
+                "getrusage_self",
+                "touches PAGES pages and reads its own getrusage(RUSAGE_SELF)",
+                (_pages(1000),),
+            ),
+        )
+    }
+)
+
+
+def get(name: str) -> Scenario:
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        raise BadInput(
+            f"unknown scenario '{name}'; choose from: {', '.join(SCENARIOS)}"
+        ) from None
+
+
+def _expand(text: str, param: Param, scenario: str) -> list[Value]:
+    """``a:b:step`` (inclusive), ``a,b,c`` or a single value."""
+    if ":" in text and not param.choices:
+        parts = text.split(":")
+        if len(parts) not in (2, 3):
+            raise BadInput(f"{scenario}: sweep '{text}' must be START:STOP[:STEP]")
+        start, stop = (param.parse(p, scenario) for p in parts[:2])
+        step = int(param.parse(parts[2], scenario)) if len(parts) == 3 else 1
+        assert isinstance(start, int) and isinstance(stop, int)
+        if step <= 0 or stop < start:
+            raise BadInput(f"{scenario}: sweep '{text}' needs START <= STOP and STEP > 0")
+        if (stop - start) // step + 1 > MAX_SWEEP_POINTS:
+            raise BadInput(f"{scenario}: sweep '{text}' has over {MAX_SWEEP_POINTS} points")
+        return list(range(start, stop + 1, step))
+    return [param.parse(v, scenario) for v in text.split(",") if v] or [
+        param.parse(text, scenario)
+    ]
+
+
+def parse_assignments(items: Sequence[str]) -> dict[str, str]:
+    """``NAME=VALUE`` strings from ``--param``."""
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise BadInput(f"--param '{item}' must look like NAME=VALUE (e.g. pages=100)")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def expand(scenario: Scenario, assignments: Mapping[str, str]) -> list[dict[str, Value]]:
+    """Every combination of the swept values, defaults for the rest."""
+    names = [p.name for p in scenario.params]
+    choices = [
+        _expand(assignments[n], scenario.param(n), scenario.name)
+        if n in assignments
+        else [scenario.param(n).default]
+        for n in names
+    ]
+    return [scenario.resolve(dict(zip(names, combo))) for combo in itertools.product(*choices)]
