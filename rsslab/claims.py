@@ -227,9 +227,15 @@ class Verdict:
         return "\n".join(lines)
 
 
+def reference_value(obs: Observation, expr: str) -> int | None:
+    """A reference: a metric name, or a sum ``a_kib + b_kib`` of them."""
+    parts = [obs.value(name.strip()) for name in expr.split("+")]
+    return None if any(p is None for p in parts) else sum(p for p in parts if p is not None)
+
+
 def _check(claim: Claim, obs: Observation, features: frozenset[str]) -> Check:
     value = obs.value(claim.metric)
-    refs = [obs.value(r) for r in claim.reference]
+    refs = [reference_value(obs, r) for r in claim.reference]
     iv = interval(claim.bound, obs, features)
     if value is None or any(r is None for r in refs):
         missing = [n for n, v in zip((claim.metric, *claim.reference), (value, *refs)) if v is None]
