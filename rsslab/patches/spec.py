@@ -1,0 +1,118 @@
+"""``kernelpatches/`` as records: each patch defined once, and the series.
+
+A patch directory holds ``patch.toml`` (subject, edits, requirements,
+targets, the claims it changes), ``message.txt`` (a ``string.Template``
+whose ``${names}`` are filled from measured results) and, for code patches,
+``config.fragment`` for the verification build.  ``series.toml`` groups
+patches per kind of tree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rsslab.errors import BadInput, UserError
+from rsslab.patches.edit import Edit, Requirement, edit_from_toml
+
+
+@dataclass(frozen=True, slots=True)
+class PatchSpec:
+    name: str
+    subject: str
+    message: str          # template text
+    edits: tuple[Edit, ...]
+    requires: tuple[Requirement, ...]
+    targets: str
+    config: str           # fragment text ("" for none)
+    claims: tuple[str, ...]
+    directory: Path
+
+    def fingerprint(self) -> str:
+        """Hash of what changes the kernel: the edits and the config."""
+        h = hashlib.sha256()
+        for e in self.edits:
+            h.update(repr((e.file, e.kind, e.function, e.find, e.after_line, e.text)).encode())
+        h.update(self.config.encode())
+        return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesSpec:
+    name: str
+    describe: str
+    debian: str
+    suites: tuple[str, ...]
+    patches: tuple[PatchSpec, ...]
+    cover: str
+    subject_prefix: str
+    to: tuple[str, ...]
+    regime: str
+    guest_config: str
+    also_maintainers_of: tuple[str, ...] = ()
+
+    def config_fragment(self) -> str:
+        parts = [self.guest_config] + [p.config for p in self.patches if p.config]
+        return "\n".join(parts)
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256(self.guest_config.encode())
+        for p in self.patches:
+            h.update(p.fingerprint().encode())
+        return h.hexdigest()[:16]
+
+
+def _toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise UserError(f"cannot read {path}: {e}") from None
+
+
+def load_patch(directory: Path) -> PatchSpec:
+    raw = _toml(directory / "patch.toml")
+    try:
+        msg = (directory / raw["message"]).read_text()
+        cfg = (directory / raw["config"]).read_text() if raw.get("config") else ""
+        return PatchSpec(
+            name=raw["name"], subject=raw["subject"], message=msg,
+            edits=tuple(edit_from_toml(e, directory) for e in raw["edit"]),
+            requires=tuple(Requirement(r["file"], r["function"], r.get("why", ""))
+                           for r in raw.get("require", ())),
+            targets=raw.get("targets", ""), config=cfg,
+            claims=tuple(raw.get("claims", ())), directory=directory)
+    except (KeyError, OSError) as e:
+        raise UserError(f"{directory}/patch.toml is incomplete: {e}") from None
+
+
+def load_series(root: Path) -> list[SeriesSpec]:
+    """Every series in ``kernelpatches/series.toml``."""
+    kp = root / "kernelpatches"
+    doc = _toml(kp / "series.toml")
+    guest = (kp / "guest.config").read_text()
+    out = []
+    for s in doc.get("series", []):
+        try:
+            out.append(SeriesSpec(
+                name=s["name"], describe=s["describe"], debian=s["debian"],
+                suites=tuple(s.get("suites", ())),
+                patches=tuple(load_patch(kp / p) for p in s["patches"]),
+                cover=(kp / s["cover"]).read_text(), subject_prefix=s["subject_prefix"],
+                to=tuple(s.get("to", ())), regime=s["regime"], guest_config=guest,
+                also_maintainers_of=tuple(s.get("also_maintainers_of", ()))))
+        except (KeyError, OSError) as e:
+            raise UserError(f"{kp}/series.toml: series {s.get('name', '?')} is incomplete: {e}")
+    return out
+
+
+def pick(series: list[SeriesSpec], names: list[str]) -> list[SeriesSpec]:
+    if not names:
+        return series
+    known = {s.name: s for s in series}
+    for n in names:
+        if n not in known:
+            raise BadInput(f"unknown series '{n}'; choose from: {', '.join(known)}")
+    return [known[n] for n in names]
