@@ -20,6 +20,19 @@ from rsslab.patches.edit import Edit, Requirement, edit_from_toml
 
 
 @dataclass(frozen=True, slots=True)
+class SelftestSpec:
+    """A kselftest the patch adds: built static for the guests."""
+
+    source: str
+    headers: tuple[str, ...]
+    includes: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return Path(self.source).stem
+
+
+@dataclass(frozen=True, slots=True)
 class PatchSpec:
     name: str
     subject: str
@@ -30,6 +43,7 @@ class PatchSpec:
     config: str           # fragment text ("" for none)
     claims: tuple[str, ...]
     directory: Path
+    selftest: SelftestSpec | None = None
 
     def fingerprint(self) -> str:
         """Hash of what changes the kernel: the edits and the config."""
@@ -53,6 +67,13 @@ class SeriesSpec:
     regime: str
     guest_config: str
     also_maintainers_of: tuple[str, ...] = ()
+    cost: bool = False
+
+    def focus_claims(self) -> tuple[str, ...]:
+        return tuple(c for p in self.patches for c in p.claims)
+
+    def selftests(self) -> tuple[SelftestSpec, ...]:
+        return tuple(p.selftest for p in self.patches if p.selftest)
 
     def config_fragment(self) -> str:
         parts = [self.guest_config] + [p.config for p in self.patches if p.config]
@@ -72,6 +93,13 @@ def _toml(path: Path) -> dict[str, Any]:
         raise UserError(f"cannot read {path}: {e}") from None
 
 
+def _selftest(raw: Any) -> SelftestSpec | None:
+    if raw is None:
+        return None
+    return SelftestSpec(str(raw["source"]), tuple(raw.get("headers", ())),
+                        tuple(raw.get("includes", ())))
+
+
 def load_patch(directory: Path) -> PatchSpec:
     raw = _toml(directory / "patch.toml")
     try:
@@ -83,7 +111,8 @@ def load_patch(directory: Path) -> PatchSpec:
             requires=tuple(Requirement(r["file"], r["function"], r.get("why", ""))
                            for r in raw.get("require", ())),
             targets=raw.get("targets", ""), config=cfg,
-            claims=tuple(raw.get("claims", ())), directory=directory)
+            claims=tuple(raw.get("claims", ())), directory=directory,
+            selftest=_selftest(raw.get("selftest")))
     except (KeyError, OSError) as e:
         raise UserError(f"{directory}/patch.toml is incomplete: {e}") from None
 
@@ -102,7 +131,8 @@ def load_series(root: Path) -> list[SeriesSpec]:
                 patches=tuple(load_patch(kp / p) for p in s["patches"]),
                 cover=(kp / s["cover"]).read_text(), subject_prefix=s["subject_prefix"],
                 to=tuple(s.get("to", ())), regime=s["regime"], guest_config=guest,
-                also_maintainers_of=tuple(s.get("also_maintainers_of", ()))))
+                also_maintainers_of=tuple(s.get("also_maintainers_of", ())),
+                cost=bool(s.get("cost", False))))
         except (KeyError, OSError) as e:
             raise UserError(f"{kp}/series.toml: series {s.get('name', '?')} is incomplete: {e}")
     return out

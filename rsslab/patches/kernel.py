@@ -1,0 +1,301 @@
+"""``rsslab patches`` for the kernel: trees, builds, proof, cost, series.
+
+For each series of ``kernelpatches/series.toml``: take its tree (the cached
+Debian import, or a user's git tree at a base), build the base and the
+patched kernel (cached), boot both through the matrix, run the series'
+selftests in both, measure the cost, and write the series with the
+measured numbers under ``build/patches/<series>/``.  ``draft`` skips the
+kernels and marks the numbers as not measured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from typing import TYPE_CHECKING
+
+from rsslab import build as repro_build
+from rsslab import kversion, paths
+from rsslab.errors import UserError
+from rsslab.patches import kbuild, series, sources
+from rsslab.patches.edit import apply_edits
+from rsslab.patches.spec import SelftestSpec, SeriesSpec, load_series, pick
+
+if TYPE_CHECKING:  # the QEMU side loads only when kernels are booted
+    from rsslab import kernels
+    from rsslab.patches import cost, proof
+
+Notify = Callable[[str], None]
+PROOF_CPUS = (2, 4)
+COST_CPUS = (1, 8)
+SELFTEST_CPUS = (2, 4)
+# Helpers the guests need besides the matrix's binaries: (name, source).
+GUEST_HELPERS = (("stdout_to", "kernelpatches/guest/stdout_to.c"), ("kcost", "bench/kcost.c"))
+TITLES = {
+    "maxrss-sum-wait4-exact": "wait4 ru_maxrss",
+    "maxrss-sum-children-exact": "RUSAGE_CHILDREN ru_maxrss",
+    "maxrss-sum-self-exact": "RUSAGE_SELF ru_maxrss",
+    "exit-stop-synced-vmrss-exact": "VmRSS",
+    "exit-stop-synced-vmhwm-exact": "VmHWM",
+    "exit-stop-synced-statm-exact": "statm resident",
+    "exit-stop-synced-stat-rss-exact": "stat rss",
+    "exit-stop-synced-vmrss-exact-with-threads": "VmRSS, threads",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    root: Path
+    cache: Path
+    series: tuple[str, ...] = ()
+    tree: Path | None = None
+    base: str = "HEAD"
+    draft: bool = False
+    refresh: bool = False
+    author: str = ""
+    date: str = ""
+    cpus: tuple[int, ...] = PROOF_CPUS
+    cost_cpus: tuple[int, ...] = COST_CPUS
+    cost: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SelftestRun:
+    kernel: str
+    ncpus: int
+    status: int
+    tap: str
+    stderr: str
+
+    @property
+    def passed(self) -> bool:
+        return self.status == 0 and "\nnot ok" not in "\n" + self.tap
+
+    def summary(self) -> str:
+        if self.passed:
+            return "ok"
+        detail = next((ln.split(":", 4)[-1].strip() for ln in self.stderr.splitlines()
+                       if "child" in ln and "ru_maxrss" in ln), f"exit {self.status}")
+        return f"not ok ({detail})"
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    series: SeriesSpec
+    tree: sources.Tree
+    output: series.SeriesOutput
+    proof: proof.Proof | None = None
+    selftests: tuple[SelftestRun, ...] = ()
+    costs: tuple[cost.Ratio, ...] = ()
+    builds: tuple[kbuild.Built, ...] = ()
+    problems: tuple[str, ...] = field(default=())
+
+
+def tree_for(s: SeriesSpec, opts: Options) -> sources.Tree:
+    """The user's tree for the series of its version, else Debian's."""
+    if opts.tree is not None:
+        t = sources.user_tree(opts.tree, opts.base)
+        split = kversion.parse(t.version) < kversion.parse("6.2")
+        if split == (s.regime == "exit-stop-synced"):
+            return t
+    return sources.debian_tree(opts.cache, s.debian, s.suites, opts.refresh)
+
+
+def _compile(src: Path, out: Path, includes: Sequence[Path] = ()) -> Path:
+    if out.is_file() and out.stat().st_mtime >= src.stat().st_mtime:
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    argv = [repro_build.find_compiler(), *repro_build.CFLAGS, *(f"-I{i}" for i in includes),
+            "-o", str(tmp), str(src)]
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd=src.parent,
+                          timeout=repro_build.COMPILE_TIMEOUT_S)
+    if proc.returncode != 0:
+        tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+        raise UserError(f"cannot compile {src.name}: {tail}")
+    tmp.replace(out)
+    return out
+
+
+def build_selftest(s: SeriesSpec, tree: sources.Tree, test: SelftestSpec, cache: Path) -> Path:
+    """The series' selftest, built static from the patched tree (cached)."""
+    with sources.temp_worktree(tree, sparse=(*series.sparse_paths(s), *test.headers)) as wt:
+        for p in s.patches:
+            apply_edits(wt, p.edits, p.requires)
+        h = hashlib.sha256()
+        for f in (test.source, *test.headers):
+            h.update((wt / f).read_bytes())
+        out = cache / "kbuild" / f"selftest-{h.hexdigest()[:16]}" / test.name
+        if not out.is_file():
+            _compile(wt / test.source, out, [wt / i for i in test.includes])
+    return out
+
+
+def run_selftests(k: kernels.Kernel, test: Path, bins: Mapping[str, Path], init: Path,
+                  work: Path, cpus: Sequence[int]) -> list[SelftestRun]:
+    from rsslab.patches import guestrun
+
+    out = []
+    for n in cpus:
+        assert k.image is not None
+        cmd = guestrun.Command(("/bin/stdout_to", "/tmp/tap", f"/bin/{test.name}"), "/tmp/tap")
+        res = guestrun.run_commands(f"{k.name}-smp{n}-selftest", k.image, n, [cmd],
+                                    {**bins, test.name: test}, init,
+                                    work / f"{k.name}-smp{n}-selftest", 120.0)
+        r = res[0] if res else None
+        out.append(SelftestRun(k.name, n, r.status if r else -1, r.output if r else "",
+                               r.stderr if r else "no result"))
+    return out
+
+
+def values_for(s: SeriesSpec, pr: proof.Proof, tests: Sequence[SelftestRun],
+               costs: Sequence[cost.Ratio], cpus: Sequence[int]) -> dict[str, str]:
+    """The ``${names}`` of the series' messages, from what was measured."""
+    from rsslab.patches import cost, proof
+
+    runs = {len(r.after) for r in pr.rows}
+    v = {
+        "claims_table": proof.table(pr, TITLES),
+        "other_claims": proof.others_sentence(pr),
+        "runs": "/".join(str(n) for n in sorted(runs)) or "0",
+        "cpus": " and ".join(str(n) for n in cpus),
+        "seed_before": proof.scenario_value(pr.base_runs, "seed", "vmhwm_kib", "smaps_rss_kib"),
+        "seed_after": proof.scenario_value(pr.patched_runs, "seed", "vmhwm_kib",
+                                           "smaps_rss_kib"),
+    }
+    base_tests = [t for t in tests if not t.kernel.endswith(s.regime)]
+    new_tests = [t for t in tests if t.kernel.endswith(s.regime)]
+    if tests:
+        v["selftest_before"] = "; ".join(f"{t.summary()} at {t.ncpus} CPUs" for t in base_tests)
+        v["selftest_after"] = "; ".join(f"{t.summary()} at {t.ncpus} CPUs" for t in new_tests)
+    if costs:
+        v["bench_table"] = cost.table(costs)
+        v["bench_repeats"] = f"{cost.ROUNDS * cost.REPEATS} runs per kernel"
+    return v
+
+
+def _helpers(root: Path) -> dict[str, Path]:
+    out = paths.build_dir(root) / "patches" / "bin"
+    return {name: _compile(root / src, out / name) for name, src in GUEST_HELPERS}
+
+
+def _build_pair(s: SeriesSpec, tree: sources.Tree, opts: Options,
+                notify: Notify) -> tuple[kbuild.Built, kbuild.Built]:
+    cfg = s.config_fragment()
+    built = []
+    for label, patches, regs in ((f"{s.name}-base", (), ()),
+                                 (f"{s.name}-{s.regime}", s.patches, (s.regime,))):
+        def step(n: int, total: int, label: str = label) -> None:
+            notify(f"building {label}: {n}/{total or '?'} lines of make output")
+        notify(f"building {label} (tinyconfig + kernelpatches fragments)")
+        built.append(kbuild.build(kbuild.BuildSpec(label, tree, patches, cfg, regs),
+                                  opts.cache, step))
+    return built[0], built[1]
+
+
+def prove_series(s: SeriesSpec, tree: sources.Tree, opts: Options,
+                 notify: Notify) -> tuple[dict[str, str], Report]:
+    """Build, boot, test and time; the message values and what was seen."""
+    from rsslab import kernels, matrix
+    from rsslab.patches import cost, proof
+
+    b, p = _build_pair(s, tree, opts, notify)
+    kb, kp = kernels.resolve_path(b.image), kernels.resolve_path(p.image)
+    bin_dir = paths.build_dir(opts.root) / "bin"
+    repro_build.build_all(opts.root, bin_dir)
+    work = paths.build_dir(opts.root) / "patches" / "guests" / s.name
+    settings = matrix.Settings(bin_dir, work, paths.results_dir(opts.root))
+
+    def progress(label: str, state: str, done: int, total: int) -> None:
+        notify(f"{label}: {state} {done}/{total}")
+
+    pr = proof.run(kb, kp, opts.cpus, opts.root, settings, s.focus_claims(), s.regime,
+                   progress)
+    helpers = _helpers(opts.root)
+    init = bin_dir / "init"
+    tests: list[SelftestRun] = []
+    for t in s.selftests():
+        binary = build_selftest(s, tree, t, opts.cache)
+        for k in (kb, kp):
+            notify(f"selftest {t.name} on {k.name}")
+            tests += run_selftests(k, binary, helpers, init, work, SELFTEST_CPUS)
+    costs = (cost.measure(kb, kp, opts.cost_cpus, helpers, init, work / "cost", notify)
+             if s.cost and opts.cost else [])
+    rep = Report(s, tree, _placeholder_output(s), pr, tuple(tests), tuple(costs), (b, p),
+                 tuple(problems(pr, tests, s)))
+    return values_for(s, pr, tests, costs, opts.cpus), rep
+
+
+def problems(pr: proof.Proof, tests: Sequence[SelftestRun], s: SeriesSpec) -> list[str]:
+    """What keeps the proof from proving: said plainly, never hidden."""
+    from rsslab.patches import proof
+
+    out = list(pr.errors) + list(pr.others_failed)
+    if not pr.after_exact:
+        out.append(f"{s.name}: the patched kernel is not exact in every run: "
+                   + "; ".join(f"{r.claim} at {r.ncpus} CPUs: {proof.Row.show(r.after)}"
+                               for r in pr.rows if any(r.after) or not r.after))
+    if not pr.before_inexact:
+        out.append(f"{s.name}: the base kernel was exact in every run; the proof shows nothing")
+    for t in tests:
+        if t.kernel.endswith(s.regime) != t.passed:
+            out.append(f"{s.name}: selftest on {t.kernel} at {t.ncpus} CPUs: {t.summary()}, "
+                       f"expected {'ok' if t.kernel.endswith(s.regime) else 'not ok'}")
+    return out
+
+
+def _placeholder_output(s: SeriesSpec) -> series.SeriesOutput:
+    return series.SeriesOutput(s.name, Path(), (), (), (), series.CheckReport(0, 0, 0, ""),
+                               False, True)
+
+
+def saved_values(out_dir: Path) -> dict[str, str]:
+    path = out_dir / "proof.json"
+    try:
+        doc = json.loads(path.read_text())
+        return {str(k): str(v) for k, v in doc.get("values", {}).items()}
+    except (OSError, ValueError):
+        return {}
+
+
+def run(opts: Options, notify: Notify) -> list[Report]:
+    """Every chosen series, one after another."""
+    reports = []
+    root_out = paths.build_dir(opts.root) / "patches"
+    for s in pick(load_series(opts.root), list(opts.series)):
+        notify(f"{s.name}: source tree")
+        tree = tree_for(s, opts)
+        author = series.author_ident(tree.git_dir, opts.author)
+        out_dir = root_out / s.name
+        if opts.draft:
+            values, rep = saved_values(out_dir), None
+        else:
+            values, rep = prove_series(s, tree, opts, notify)
+        notify(f"{s.name}: series, checkpatch, git am")
+        out = series.generate(s, tree, out_dir, values, author, opts.date or _now(),
+                              draft=opts.draft)
+        (out_dir / "proof.json").write_text(json.dumps(
+            {"tree": tree.describe, "base": tree.base, "values": values,
+             "problems": list(rep.problems) if rep else []}, indent=1) + "\n")
+        if rep is None:
+            reports.append(Report(s, tree, out))
+        else:
+            reports.append(Report(s, tree, out, rep.proof, rep.selftests, rep.costs,
+                                  rep.builds, rep.problems))
+    return reports
+
+
+def _now() -> str:
+    import datetime
+
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def clear(root: Path) -> None:
+    shutil.rmtree(paths.build_dir(root) / "patches" / "guests", ignore_errors=True)
