@@ -63,6 +63,7 @@ class Options:
     cpus: tuple[int, ...] = PROOF_CPUS
     cost_cpus: tuple[int, ...] = COST_CPUS
     cost: bool = True
+    out_root: Path | None = None  # default: build/patches
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,7 +268,7 @@ def saved_values(out_dir: Path) -> dict[str, str]:
 def run(opts: Options, notify: Notify) -> list[Report]:
     """Every chosen series, one after another."""
     reports = []
-    root_out = paths.build_dir(opts.root) / "patches"
+    root_out = opts.out_root or paths.build_dir(opts.root) / "patches"
     for s in pick(load_series(opts.root), list(opts.series)):
         notify(f"{s.name}: source tree")
         tree = tree_for(s, opts)

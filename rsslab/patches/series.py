@@ -193,8 +193,9 @@ def recipients(wt: Path, patches: Sequence[Path], extra_to: Sequence[str],
 _TOTAL = re.compile(r"total: (\d+) errors?, (\d+) warnings?, (?:(\d+) checks?, )?\d+ lines")
 
 
-# checkpatch.pl looks cited commit ids up with `git log`; a Debian import
-# has no upstream history to find them in, so that one lookup is skipped.
+# checkpatch.pl looks cited commit ids up with `git log`; a tree without
+# upstream history (a Debian import, a one-commit or shallow tree) has
+# nothing to find them in, so that one lookup is skipped there.
 NO_HISTORY_IGNORE = "UNKNOWN_COMMIT_ID"
 
 
@@ -277,7 +278,7 @@ def generate(series: SeriesSpec, tree: Tree, out: Path, values: Mapping[str, str
         staging.mkdir(parents=True)
         files = _format(wt, tree.base, staging, series.subject_prefix, to, cc)
         _fill_cover(files[0], cover_subject, cover_blurb)
-        report = checkpatch(wt, files[1:], history=not tree.debian)
+        report = checkpatch(wt, files[1:], history=tree.history)
     ok = applies_on_base(tree, files[1:], head_tree, sparse)
     (staging / "checkpatch.txt").write_text(report.text)
     shutil.rmtree(out, ignore_errors=True)

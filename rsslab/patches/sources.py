@@ -47,6 +47,7 @@ class Tree:
     version: str         # upstream kernel version, e.g. 7.3.4
     describe: str        # e.g. "Linux 7.3.4 (Debian linux-source-7.3 7.3.4-1~bpo13+1)"
     debian: bool = False  # a Debian import: base-commit is not an upstream commit
+    history: bool = False  # the base has ancestors: cited commits can be looked up
 
 
 def _run(argv: list[str], cwd: Path, timeout: int = IMPORT_TIMEOUT_S) -> None:
@@ -186,8 +187,10 @@ def user_tree(path: Path, base: str) -> Tree:
         raise UserError(f"{path} at {base} has no top-level Makefile; not a kernel tree") from None
     vals = dict(re.findall(r"^(VERSION|PATCHLEVEL|SUBLEVEL)\s*=\s*(\d*)", text, re.M))
     version = ".".join(vals.get(k) or "0" for k in ("VERSION", "PATCHLEVEL", "SUBLEVEL"))
+    shallow = (Path(repo.common_dir) / "shallow").exists()
     return Tree(Path(repo.common_dir).resolve(), commit.hexsha, version,
-                f"Linux {version} ({path} at {base}, {commit.hexsha[:12]})")
+                f"Linux {version} ({path} at {base}, {commit.hexsha[:12]})",
+                history=bool(commit.parents) and not shallow)
 
 
 # What checkpatch.pl and get_maintainer.pl need to see a kernel tree: the

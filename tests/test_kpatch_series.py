@@ -1,0 +1,183 @@
+"""Kernel series: generation, checkpatch, git am, and a user's tree left alone.
+
+These use the Debian source trees rsslab imports into the cache (the first
+run downloads them through apt; later runs use the cache only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+import tarfile
+from pathlib import Path
+
+import git
+import pytest
+
+from rsslab import paths
+from rsslab.patches import kernel, series, sources, spec
+from rsslab.patches.series import Ident
+from rsslab.patches.sources import Tree
+
+AUTHOR = Ident("Rsslab Tester", "tester@example.org")
+DATE = "2026-01-01T00:00:00Z"
+DATA = Path(__file__).resolve().parent / "data" / "kpatches"
+
+
+def _series(root: Path, name: str) -> spec.SeriesSpec:
+    return {s.name: s for s in spec.load_series(root)}[name]
+
+
+@pytest.fixture(scope="module")
+def trees(root: Path) -> dict[str, Tree]:
+    out = {}
+    for s in spec.load_series(root):
+        out[s.name] = sources.debian_tree(paths.cache_dir(), s.debian, s.suites)
+    return out
+
+
+@pytest.fixture(scope="module")
+def drafts(root: Path, trees: dict[str, Tree],
+           tmp_path_factory: pytest.TempPathFactory) -> dict[str, series.SeriesOutput]:
+    """Each series generated once, as a draft (no kernels booted)."""
+    tmp = tmp_path_factory.mktemp("series")
+    return {name: series.generate(_series(root, name), t, tmp / name, {}, AUTHOR, DATE,
+                                  draft=True) for name, t in trees.items()}
+
+
+@pytest.mark.parametrize("name", ["linux-mainline", "linux-6.1.y"])
+def test_series_is_checkpatch_clean_and_applies(root: Path, trees: dict[str, Tree],
+                                                drafts: dict[str, series.SeriesOutput],
+                                                name: str) -> None:
+    s = _series(root, name)
+    out = drafts[name]
+    assert (out.check.errors, out.check.warnings, out.check.checks) == (0, 0, 0), out.check.text
+    assert out.applies
+    assert [f.name[:4] for f in out.files] == [f"{i:04d}" for i in range(len(s.patches) + 1)]
+    cover = out.files[0].read_text()
+    assert f"base-commit: {trees[name].base}" in cover
+    assert "*** SUBJECT HERE ***" not in cover and "*** BLURB HERE ***" not in cover
+    for f in out.files[1:]:
+        text = f.read_text()
+        assert "Signed-off-by: Rsslab Tester <tester@example.org>" in text
+        body = text.split("\n\n", 1)[1].split("\n---\n")[0].splitlines()
+        prose = [ln for ln in body if not re.match(r"^[A-Z][A-Za-z-]+: ", ln)]
+        assert max(len(ln) for ln in prose) <= 75
+
+
+def test_mainline_fix_cites_and_goes_to_mm(drafts: dict[str, series.SeriesOutput]) -> None:
+    out = drafts["linux-mainline"]
+    fix = out.files[1].read_text()
+    assert 'Fixes: f1a7941243c1 ("mm: convert mm\'s rss stats into percpu_counter")' in fix
+    assert "82241a83cd15" in fix and "Cc: stable@vger.kernel.org" in fix
+    assert "https://lore.kernel.org/r/20230608171256.17827-1-mkoutny@suse.com/" in fix
+    assert "Andrew Morton <akpm@linux-foundation.org>" in out.to
+    assert "linux-mm@kvack.org" in out.cc
+    test = out.files[2].read_text()
+    assert "+TEST_HARNESS_MAIN" in test and "tools/testing/selftests/mm/ksft_rss.sh" in test
+
+
+def _strip_volatile(text: str) -> str:
+    """Message-Id and threading headers hold the time of generation; the
+    signature holds git's version."""
+    text = re.sub(r"^(Message-Id|In-Reply-To|References): .*\n", "", text, flags=re.M)
+    return text.rsplit("\n-- \n", 1)[0]
+
+
+def test_stable_patch_matches_golden(drafts: dict[str, series.SeriesOutput]) -> None:
+    out = drafts["linux-6.1.y"]
+    golden = DATA / "linux-6.1.y-0001.patch.verify"
+    assert _strip_volatile(out.files[1].read_text()) == golden.read_text()
+
+
+def test_edit_that_does_not_fit_names_file_and_function(root: Path, trees: dict[str, Tree],
+                                                        tmp_path: Path) -> None:
+    """The 6.1.y fix on the mainline tree: do_exit() has no sync_mm_rss()."""
+    s = _series(root, "linux-6.1.y")
+    with pytest.raises(sources.UserError) as excinfo:
+        series.generate(s, trees["linux-mainline"], tmp_path / "x", {}, AUTHOR, DATE, True)
+    assert "mm/memory.c: no sync_mm_rss()" in str(excinfo.value)
+
+
+def test_messages_need_measurements_unless_draft(root: Path, trees: dict[str, Tree],
+                                                 tmp_path: Path) -> None:
+    with pytest.raises(series.SeriesError) as excinfo:
+        series.generate(_series(root, "linux-6.1.y"), trees["linux-6.1.y"], tmp_path / "x",
+                        {}, AUTHOR, DATE, draft=False)
+    assert "needs measurements" in str(excinfo.value)
+    assert not (tmp_path / "x").exists()
+
+
+# --- a user's tree ---------------------------------------------------------
+
+
+def _user_tree(tree: Tree, s: spec.SeriesSpec, where: Path) -> Path:
+    """A small kernel git tree: what the series touches, from the import,
+    with a branch, a stash, staged, unstaged and untracked changes."""
+    repo = git.Repo(tree.git_dir)
+    tops = [ln.split("\t", 1)[1] for ln in repo.git.ls_tree(tree.base).splitlines()
+            if ln.split()[1] == "blob"]
+    wanted = [*tops, "scripts", *series.sparse_paths(s),
+              *(h for t in s.selftests() for h in t.headers)]
+    present = repo.git.ls_tree("-r", "--name-only", tree.base, "--", *wanted).splitlines()
+    tar = where.with_suffix(".tar")
+    repo.git.archive("-o", str(tar), tree.base, "--", *present)
+    with tarfile.open(tar) as tf:
+        tf.extractall(where, filter="data")
+    user = git.Repo.init(where)
+    g = user.git
+    g.add("-A", "-f")
+    g.commit("-q", "-m", "Linux base")
+    g.tag("v-base")
+    g.checkout("-q", "-b", "feature")
+    (where / "README").write_text((where / "README").read_text() + "feature\n")
+    g.commit("-q", "-am", "feature work")
+    (where / "MAINTAINERS").write_text((where / "MAINTAINERS").read_text() + "# stashed\n")
+    g.stash("push", "-q", "-m", "wip")
+    mm = where / "include" / "linux" / "mm.h"
+    mm.write_text(mm.read_text() + "/* unstaged */\n")
+    (where / "COPYING").write_text((where / "COPYING").read_text() + "staged\n")
+    g.add("COPYING")
+    (where / "notes.txt").write_text("untracked\n")
+    return where
+
+
+def _snapshot(path: Path) -> dict[str, str]:
+    g = git.Repo(path).git
+    snap = {
+        "refs": g.for_each_ref("--format=%(refname) %(objectname)"),
+        "stash": g.stash("list", "--format=%H %gs"),
+        "HEAD": (path / ".git" / "HEAD").read_text(),
+        "index": hashlib.sha256((path / ".git" / "index").read_bytes()).hexdigest(),
+        "config": (path / ".git" / "config").read_text(),
+        "git-entries": " ".join(sorted(p.name for p in (path / ".git").iterdir())),
+        "status": subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=path,
+                                 capture_output=True, text=True, check=True,
+                                 timeout=60).stdout,
+    }
+    assert "M  COPYING" in snap["status"] and " M include/linux/mm.h" in snap["status"]
+    assert "notes.txt" in snap["status"] and "wip" in snap["stash"]
+    for f in sorted(path.rglob("*")):
+        if ".git" in f.relative_to(path).parts or not f.is_file():
+            continue
+        snap[str(f.relative_to(path))] = (hashlib.sha256(f.read_bytes()).hexdigest()
+                                          + oct(f.stat().st_mode))
+    return snap
+
+
+def test_user_tree_stays_byte_identical(root: Path, trees: dict[str, Tree],
+                                        tmp_path: Path) -> None:
+    s = _series(root, "linux-mainline")
+    user = _user_tree(trees["linux-mainline"], s, tmp_path / "linux")
+    before = _snapshot(user)
+    opts = kernel.Options(root=root, cache=paths.cache_dir(), series=(s.name,), tree=user,
+                          base="v-base", draft=True, author=AUTHOR.show(), date=DATE,
+                          out_root=tmp_path / "out")
+    reports = kernel.run(opts, lambda _msg: None)
+    assert _snapshot(user) == before
+    out = reports[0].output
+    assert reports[0].tree.git_dir == (user / ".git").resolve()
+    assert out.applies and out.check.errors == 0 and out.check.warnings == 0, out.check.text
+    base = git.Repo(user).commit("v-base").hexsha
+    assert f"base-commit: {base}" in out.files[0].read_text()
