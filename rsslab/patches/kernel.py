@@ -64,6 +64,7 @@ class Options:
     cost_cpus: tuple[int, ...] = COST_CPUS
     cost: bool = True
     out_root: Path | None = None  # default: build/patches
+    selftest_cpus: tuple[int, ...] = SELFTEST_CPUS
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +179,9 @@ def values_for(s: SeriesSpec, pr: proof.Proof, tests: Sequence[SelftestRun],
     if costs:
         v["bench_table"] = cost.table(costs)
         v["bench_repeats"] = f"{cost.ROUNDS * cost.REPEATS} runs per kernel"
+    elif s.cost:
+        v["bench_table"] = "  (not measured: this run skipped the cost benchmark)"
+        v["bench_repeats"] = "no runs"
     return v
 
 
@@ -225,7 +229,7 @@ def prove_series(s: SeriesSpec, tree: sources.Tree, opts: Options,
         binary = build_selftest(s, tree, t, opts.cache)
         for k in (kb, kp):
             notify(f"selftest {t.name} on {k.name}")
-            tests += run_selftests(k, binary, helpers, init, work, SELFTEST_CPUS)
+            tests += run_selftests(k, binary, helpers, init, work, opts.selftest_cpus)
     costs = (cost.measure(kb, kp, opts.cost_cpus, helpers, init, work / "cost", notify)
              if s.cost and opts.cost else [])
     rep = Report(s, tree, _placeholder_output(s), pr, tuple(tests), tuple(costs), (b, p),
