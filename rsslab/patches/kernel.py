@@ -25,6 +25,7 @@ from rsslab import kversion, paths
 from rsslab.errors import UserError
 from rsslab.patches import kbuild, series, sources
 from rsslab.patches.edit import apply_edits
+from rsslab.patches.series import SeriesOutput
 from rsslab.patches.spec import SelftestSpec, SeriesSpec, load_series, pick
 
 if TYPE_CHECKING:  # the QEMU side loads only when kernels are booted
@@ -91,7 +92,7 @@ class SelftestRun:
 class Report:
     series: SeriesSpec
     tree: sources.Tree
-    output: series.SeriesOutput
+    output: SeriesOutput
     proof: proof.Proof | None = None
     selftests: tuple[SelftestRun, ...] = ()
     costs: tuple[cost.Ratio, ...] = ()
@@ -255,7 +256,7 @@ def problems(pr: proof.Proof, tests: Sequence[SelftestRun], s: SeriesSpec) -> li
     return out
 
 
-def _placeholder_output(s: SeriesSpec) -> series.SeriesOutput:
+def _placeholder_output(s: SeriesSpec) -> SeriesOutput:
     return series.SeriesOutput(s.name, Path(), (), (), (), series.CheckReport(0, 0, 0, ""),
                                False, True)
 
