@@ -31,11 +31,11 @@ def main() -> int:
         opts = kernel.Options(root=root, cache=paths.cache_dir(), series=(args.series,))
         s = spec.pick(spec.load_series(root), [args.series])[0]
         tree = kernel.tree_for(s, opts)
-        b, p = kernel._build_pair(s, tree, opts, lambda m: print(m, file=sys.stderr))
+        b, p = kernel.build_pair(s, tree, opts, lambda m: print(m, file=sys.stderr))
         bin_dir = paths.build_dir(root) / "bin"
         repro_build.build_all(root, bin_dir)
         ratios = cost.measure(kernels.resolve_path(b.image), kernels.resolve_path(p.image),
-                              [int(x) for x in args.cpus.split(",")], kernel._helpers(root),
+                              [int(x) for x in args.cpus.split(",")], kernel.guest_helpers(root),
                               bin_dir / "init", paths.build_dir(root) / "bench" / "kcost",
                               lambda m: print(m, file=sys.stderr))
     except UserError as e:

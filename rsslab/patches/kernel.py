@@ -186,12 +186,12 @@ def values_for(s: SeriesSpec, pr: proof.Proof, tests: Sequence[SelftestRun],
     return v
 
 
-def _helpers(root: Path) -> dict[str, Path]:
+def guest_helpers(root: Path) -> dict[str, Path]:
     out = paths.build_dir(root) / "patches" / "bin"
     return {name: _compile(root / src, out / name) for name, src in GUEST_HELPERS}
 
 
-def _build_pair(s: SeriesSpec, tree: sources.Tree, opts: Options,
+def build_pair(s: SeriesSpec, tree: sources.Tree, opts: Options,
                 notify: Notify) -> tuple[kbuild.Built, kbuild.Built]:
     cfg = s.config_fragment()
     built = []
@@ -211,7 +211,7 @@ def prove_series(s: SeriesSpec, tree: sources.Tree, opts: Options,
     from rsslab import kernels, matrix
     from rsslab.patches import cost, proof
 
-    b, p = _build_pair(s, tree, opts, notify)
+    b, p = build_pair(s, tree, opts, notify)
     kb, kp = kernels.resolve_path(b.image), kernels.resolve_path(p.image)
     bin_dir = paths.build_dir(opts.root) / "bin"
     repro_build.build_all(opts.root, bin_dir)
@@ -223,7 +223,7 @@ def prove_series(s: SeriesSpec, tree: sources.Tree, opts: Options,
 
     pr = proof.run(kb, kp, opts.cpus, opts.root, settings, s.focus_claims(), s.regime,
                    progress)
-    helpers = _helpers(opts.root)
+    helpers = guest_helpers(opts.root)
     init = bin_dir / "init"
     tests: list[SelftestRun] = []
     for t in s.selftests():
