@@ -28,6 +28,7 @@ _PANIC = (
 )
 _INIT_FAILED = re.compile(r"rsslab-init: FAILED: (.*)")
 _POWER_DOWN = re.compile(r"reboot: Power down")
+_BIOS_DONE = "Booting from ROM.."
 
 
 class State(enum.Enum):
@@ -73,6 +74,7 @@ def parse(text: str, tail_lines: int = TAIL_LINES) -> ConsoleReport:
         return ConsoleReport(State.INIT_FAILED, init[1].strip(), tail)
     if any(_POWER_DOWN.search(line) for line in lines):
         return ConsoleReport(State.POWERED_OFF, "", tail)
-    if not any(line.startswith(("[", "rsslab-init")) for line in lines):
+    after_bios = "".join(lines).rsplit(_BIOS_DONE, 1)[-1]
+    if not after_bios.strip() or all(line.startswith("SeaBIOS") for line in lines):
         return ConsoleReport(State.SILENT, "neither the kernel nor /init printed anything", tail)
     return ConsoleReport(State.STOPPED, "", tail)

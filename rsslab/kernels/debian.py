@@ -102,7 +102,8 @@ def parse_show(text: str) -> list[Package]:
     """``apt-cache show`` stanzas -> packages."""
     out = []
     for stanza in re.split(r"\n\s*\n", text.strip()):
-        f = dict(m.groups() for m in re.finditer(r"^([A-Za-z0-9-]+): ?(.*)$", stanza, re.M))
+        f: dict[str, str] = {m[1]: m[2] for m in
+                             re.finditer(r"^([A-Za-z0-9-]+): ?(.*)$", stanza, re.M)}
         if {"Package", "Version", "Size", "SHA256"} <= f.keys():
             out.append(Package(f["Package"], f["Version"], int(f["Size"]), f["SHA256"]))
     return out
