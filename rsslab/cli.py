@@ -86,7 +86,7 @@ def host_features(root: Path, bin_dir: Path) -> frozenset[str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     kernels = args.kernel or ["host"]
-    if kernels != ["host"] or args.cpus:
+    if kernels != ["host"]:
         return cmd_run_matrix(args, kernels)
     root = paths.project_root()
     bin_dir = paths.build_dir(root) / "bin"
@@ -193,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--kernel", action="append", metavar="K",
                      help="host (default), 6.1, 6.12, 7, or a kernel image path (repeatable)")
     run.add_argument("--cpus", type=_cpu_list, default=None, metavar="LIST",
-                     help="CPU counts for QEMU guests, e.g. 1,2,4")
+                     help="CPU counts for QEMU guests, e.g. 1,2,4 (default); the host "
+                          "runs at its own")
     run.add_argument("--cgroup", action="store_true",
                      help="also measure each run's memory cgroup peak")
     run.add_argument("--refresh-kernels", action="store_true",
