@@ -80,20 +80,18 @@ def _measure_host(bin_dir: Path, target: Target) -> Measured:
 
 
 @pytest.fixture(scope="session")
-def measured(bin_dir: Path) -> Callable[[Target], Measured]:
+def measured(bin_dir: Path,
+             guest_outcomes: Callable[[], dict[str, matrix.Outcome]]) -> Callable[[Target], Measured]:
     """Run each target's plan once per session, on first use; the guests all
     boot together (in parallel) the first time one of them is needed."""
     done: dict[str, Measured] = {}
-    booted: dict[str, matrix.Outcome] = {}
 
     def get(target: Target) -> Measured:
         if target.guest is None:
             if target.label not in done:
                 done[target.label] = _measure_host(bin_dir, target)
             return done[target.label]
-        if not booted:
-            booted.update(guests.measure(bin_dir, guests.guest_targets(FOUND), CLAIMS))
-        out = booted[target.label]
+        out = guest_outcomes()[target.label]
         if out.error:
             pytest.fail(out.error, pytrace=False)
         return out.features, list(out.runs)
