@@ -73,7 +73,9 @@ class Observation:
     cgroup_peak_kib: int | None = None
     cgroup_version: int | None = None
     exec_floor_kib: int | None = None
-    faults_at_exit: int | None = None  # /proc/PID/stat minflt + majflt
+    # /proc/PID/stat minflt + majflt at the exit stop, less the count the
+    # forked child had just before execve: the faults since execve began.
+    faults_at_exit: int | None = None
     exit_code: int | None = None
     exit_signal: int | None = None
     # The scenario's own report, minus the keys already above.
@@ -125,9 +127,14 @@ def _int(v: Any) -> int | None:
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
-def _faults(stop: Mapping[str, Any]) -> int | None:
+def _faults(stop: Mapping[str, Any], before_exec: int | None) -> int | None:
+    """Faults since execve: the exit stop's count less the pre-execve one
+    (counts survive execve); without that one, the whole count (more, so a
+    premise "fewer than N faults" is never granted wrongly)."""
     minflt, majflt = _int(stop.get("stat_minflt")), _int(stop.get("stat_majflt"))
-    return None if minflt is None or majflt is None else minflt + majflt
+    if minflt is None or majflt is None:
+        return None
+    return minflt + majflt - (before_exec or 0)
 
 
 def from_observer(
@@ -167,7 +174,7 @@ def from_observer(
         cgroup_peak_kib=_int(cg.get("peak_kib")),
         cgroup_version=_int(cg.get("version")),
         exec_floor_kib=_int(obj.get("exec_floor_kib")),
-        faults_at_exit=_faults(stop),
+        faults_at_exit=_faults(stop, _int(obj.get("exec_faults"))),
         exit_code=_int(obj.get("exit_code")),
         exit_signal=_int(obj.get("exit_signal")),
         report=report,
