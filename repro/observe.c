@@ -12,13 +12,12 @@
  *   fresh memory cgroup of its own whose peak is recorded.
  * Why: judges read VmHWM at this stop or take ru_maxrss from wait4; the
  *   kernel fills both from approximate counters (see claims/).
+ * Faults: the child also reports the page faults it took before execve
+ *   (preexec_faults), so that faults since execve can be told apart.
  * Floor: exec keeps the old mm's peak in signal->maxrss
  *   (fs/exec.c:exec_mmap / exec_mm_put_old), so the child's ru_maxrss is at
  *   least the RSS of this observer's forked copy.  The child measures that
- *   copy (smaps_rollup) just before execve and reports it as exec_floor_kib,
- *   with its page-fault count then (exec_faults): /proc/PID/stat's counts
- *   survive execve, and the faults since are what 6.1's per-thread cache
- *   counts (fs/exec.c:exec_mmap() folds it and starts afresh).
+ *   copy (smaps_rollup) just before execve and reports it as exec_floor_kib.
  * Usage: observe [--cgroup] [--report] [--cpu N] [--out FILE] [--] PROG [ARG...]
  *        observe --parse DIR   (parse a recorded /proc snapshot: files
  *                               status, statm, stat, smaps_rollup in DIR)
@@ -306,8 +305,7 @@ static int own_cgroup(int version, char *path, size_t size)
 
 		if (!p)
 			continue;
-		*ctrl = '\0';	/* line: the hierarchy id */
-		*p = '\0';	/* ctrl + 1: its controllers */
+		*p = '\0';
 		if ((version == 2 && !strcmp(line, "0") && !ctrl[1]) ||
 		    (version == 1 && has_word(ctrl + 1, "memory"))) {
 			rsslab_fmt(path, size, "%s", p + 1);
@@ -421,20 +419,17 @@ static long self_rss_or_absent(void)
 }
 
 /*
- * This process's page faults so far (stat minflt + majflt), or -1.  The
- * counts survive execve, so the faults the program took after it are the
- * count at the exit stop less this one (and less execve's own few).
+ * Page faults this task took so far (minflt + majflt).  The count goes on
+ * across execve, so the exit stop's count minus this one is what the
+ * program took since execve.
  */
 static long self_faults(void)
 {
-	char buf[RSSLAB_PROC_BUF];
-	long minflt, majflt;
+	struct rusage ru;
 
-	if (rsslab_read_file("/proc/self/stat", buf, sizeof(buf)) < 0)
+	if (getrusage(RUSAGE_SELF, &ru))
 		return -1;
-	minflt = stat_field(buf, 10);
-	majflt = stat_field(buf, 12);
-	return minflt < 0 || majflt < 0 ? -1 : minflt + majflt;
+	return ru.ru_minflt + ru.ru_majflt;
 }
 
 static void __attribute__((noreturn))
@@ -469,7 +464,8 @@ child_run(const struct opts *op, const struct cg *cg, int info_fd, int report_w)
 	}
 	if (ptrace(PTRACE_TRACEME, 0, NULL, NULL))
 		child_fail(info_fd, STAGE_PTRACE, RSSLAB_EXIT_SKIP);
-	dprintf(info_fd, "F %ld %ld\n", self_rss_or_absent(), self_faults());
+	dprintf(info_fd, "F %ld\n", self_rss_or_absent());
+	dprintf(info_fd, "P %ld\n", self_faults());
 	execvp(op->argv[0], op->argv);
 	child_fail(info_fd, STAGE_EXEC, errno == ENOENT ? 127 : 126);
 }
@@ -509,7 +505,7 @@ static void start_child(const struct opts *op, const struct cg *cg,
 	c->report_fd = rep[0];
 }
 
-/* The child's message: "F floor faults" then maybe "E stage errno". */
+/* The child's message: "F floor", "P faults", then maybe "E stage errno". */
 static long read_info(int fd, int *stage, int *err, long *faults)
 {
 	char buf[256];
@@ -526,9 +522,10 @@ static long read_info(int fd, int *stage, int *err, long *faults)
 	close(fd);
 	*stage = 0;
 	*err = 0;
-	*faults = -1;
-	if (buf[0] == 'F' && sscanf(buf, "F %ld %ld", &floor, faults) != 2)
-		*faults = -1;
+	if (buf[0] == 'F')
+		floor = strtol(buf + 2, NULL, 10);
+	e = strstr(buf, "\nP ");
+	*faults = e ? strtol(e + 3, NULL, 10) : -1;
 	e = strstr(buf, "E ");
 	if (e && sscanf(e, "E %d %d", stage, err) != 2)
 		*stage = 0;
@@ -728,7 +725,7 @@ int main(int argc, char **argv)
 	struct rusage ru;
 	size_t rep_len = 0;
 	int st, stage, err;
-	long floor, exec_faults;
+	long floor, faults;
 
 	parse_args(argc, argv, &op);
 	if (op.parse_dir)
@@ -739,12 +736,12 @@ int main(int argc, char **argv)
 	start_child(&op, &cg, &c);
 	if (waitpid(c.pid, &st, 0) < 0)
 		die("waitpid");
-	floor = read_info(c.info_fd, &stage, &err, &exec_faults);
+	floor = read_info(c.info_fd, &stage, &err, &faults);
 	if (stage || !WIFSTOPPED(st))
 		setup_failed(&op, &cg, stage, err);
 	add_header(&o, &op);
 	out_opt(&o, "exec_floor_kib", floor);
-	out_opt(&o, "exec_faults", exec_faults);
+	out_opt(&o, "preexec_faults", faults);
 	st = trace(&c, &o, &ru, rep, sizeof(rep), &rep_len);
 	drain(c.report_fd, rep, sizeof(rep), &rep_len);
 	add_end(&o, st, &ru);

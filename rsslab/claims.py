@@ -129,9 +129,12 @@ def _pages_per_fault(args: Mapping[str, Any], obs: Observation) -> int:
 
 
 def _regime_error(args: Mapping[str, Any], obs: Observation, features: frozenset[str]) -> int:
-    """The counter error of this kernel's regime, in pages."""
+    """The counter error of this kernel's regime, in pages: one thread's
+    cache of 66 faults of up to a fault-around's pages each (split), or the
+    per-CPU residue of the counters (per-CPU)."""
     if "split-rss" in features:
-        return thread_cache(int(args.get("threads", 1)), _pages_per_fault(args, obs))
+        ppf = _pages_per_fault({"pages_per_fault": "fault_around", **args}, obs)
+        return thread_cache(int(args.get("threads", 1)), ppf)
     if "percpu-rss" in features:
         return percpu_residue(obs.ncpus, int(args.get("counters", RSS_COUNTERS)))
     return 0
@@ -167,9 +170,9 @@ def interval(bound: Mapping[str, Any], obs: Observation, features: frozenset[str
         # fewer faults since execve (the count includes execve's own, so it
         # errs high), no fold has happened, and every page faulted through
         # the per-thread cache is missing from the mm's counters.
-        faults = obs.faults_at_exit
+        faults = obs.faults_since_exec
         if faults is None:
-            return Interval(0, 0, "no fault count (stat minflt/majflt) at the exit stop")
+            return Interval(0, 0, "no count of faults since execve at the exit stop")
         if faults >= events_per_sync():
             return Interval(0, 0, f"{faults} faults since execve, needs < {events_per_sync()}")
         return Interval(-thread_cache(1, _pages_per_fault(bound, obs)), -_faulted_pages(bound, obs))

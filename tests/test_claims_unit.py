@@ -43,17 +43,17 @@ def test_intervals_follow_the_observation() -> None:
     tc = {"formula": "thread_cache", "threads": 1, "pages_per_fault": "fault_around"}
     assert interval(tc, obs(), SPLIT).lo == -66 * 16
     re = {"formula": "regime_error", "direction": "not_below"}
-    assert interval(re, obs(), SPLIT).lo == -66 and interval(re, obs(), PERCPU).lo == -186
+    assert interval(re, obs(), SPLIT).lo == -66 * 16 and interval(re, obs(), PERCPU).lo == -186
 
 
 def test_unsynced_faults_needs_its_premise() -> None:
-    b = {"formula": "unsynced_faults", "faulted": "seed_buffer"}
-    seed = obs(scenario="seed", params={"input_kib": 128}, faults_at_exit=40)
+    b = {"formula": "unsynced_faults", "faulted": "seed_buffer", "pages_per_fault": 1}
+    seed = obs(scenario="seed", params={"input_kib": 128}, faults_since_exec=40)
     iv = interval(b, seed, SPLIT)
     assert (iv.lo, iv.hi) == (-66, -32)
     # The first fold after execve comes on the 66th fault (events_per_sync()).
-    assert not interval(b, replace(seed, faults_at_exit=65), SPLIT).premise_failed
-    assert interval(b, replace(seed, faults_at_exit=66), SPLIT).premise_failed
+    assert not interval(b, replace(seed, faults_since_exec=65), SPLIT).premise_failed
+    assert interval(b, replace(seed, faults_since_exec=66), SPLIT).premise_failed
 
 
 def test_exceeds_one_cpu_needs_an_error_beyond_one_cpu() -> None:
