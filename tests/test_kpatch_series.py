@@ -181,3 +181,25 @@ def test_user_tree_stays_byte_identical(root: Path, trees: dict[str, Tree],
     assert out.applies and out.check.errors == 0 and out.check.warnings == 0, out.check.text
     base = git.Repo(user).commit("v-base").hexsha
     assert f"base-commit: {base}" in out.files[0].read_text()
+
+
+def test_bad_kernel_tree_is_one_line_and_status_2(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from rsslab.cli import main
+
+    assert main(["patches", "--only", "kernel", "--draft", "--kernel-tree",
+                 str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not a git repository" in err
+    git.Repo.init(tmp_path)
+    assert main(["patches", "--only", "kernel", "--draft", "--kernel-tree", str(tmp_path),
+                 "--kernel-base", "no-such-ref"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no commit 'no-such-ref'" in err
+
+
+def test_unknown_series_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    from rsslab.cli import main
+
+    assert main(["patches", "--only", "kernel", "--draft", "--kernel-series", "linux-5.4"]) == 2
+    assert "unknown series 'linux-5.4'" in capsys.readouterr().err
