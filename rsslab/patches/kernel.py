@@ -166,7 +166,7 @@ def values_for(s: SeriesSpec, pr: proof.Proof, tests: Sequence[SelftestRun],
     v = {
         "claims_table": proof.table(pr, TITLES),
         "other_claims": proof.others_sentence(pr),
-        "runs": "/".join(str(n) for n in sorted(runs)) or "0",
+        "runs": " or ".join(str(n) for n in sorted(runs)) or "0",
         "cpus": " and ".join(str(n) for n in cpus),
         "seed_before": proof.scenario_value(pr.base_runs, "seed", "vmhwm_kib", "smaps_rss_kib"),
         "seed_after": proof.scenario_value(pr.patched_runs, "seed", "vmhwm_kib",
