@@ -50,6 +50,7 @@ class Machine:
     cpus: int
     memory_mib: int = 512
     timeout_s: float = 300.0
+    extra: tuple[str, ...] = ()  # more QEMU options, e.g. -icount for timing runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,7 @@ def qemu_argv(qemu: str, kernel: Path, initrd: Path, machine: Machine,
         "-serial", "stdio",
         "-chardev", f"file,id=results,path={_chardev_path(results)}",
         "-serial", "chardev:results",
+        *machine.extra,
     ]
 
 

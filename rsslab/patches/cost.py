@@ -1,10 +1,14 @@
 """The cost of a kernel patch: base against patched, booted in the same run.
 
 Each boot runs ``bench/kcost.c`` (a fork+exit+wait loop and a page-fault
-loop) a few times; boots alternate between the two kernels (base, patched,
-base, ...) so that a slow phase of the shared host falls on both.  The
-figure is the median time per operation of the patched kernel over the
-base kernel's, per test and CPU count.
+loop) once to warm up, then ``REPEATS`` times; boots alternate between the
+two kernels (base, patched, base, ...).  QEMU runs with ``-icount``: the
+guest's clock advances with the instructions it executes, not with the
+host's time, so a busy shared host does not make one kernel look slower
+(under plain TCG, 8 vCPUs on 2 host cores varied by 30% from run to run;
+with -icount by 1-2%).  The figure is the median time per operation of the
+patched kernel over the base kernel's, per test and CPU count: a ratio of
+instructions executed, not of cache or lock behaviour on real hardware.
 """
 
 from __future__ import annotations
@@ -23,9 +27,12 @@ from rsslab.patches.guestrun import Command
 # (test, argv after "kcost OUT"): enough operations to dwarf the timer,
 # few enough for TCG.
 TESTS = (("fork_exit", ("fork_exit", "400")), ("fault", ("fault", "40", "256")))
-ROUNDS = 3          # boots per kernel and CPU count
-REPEATS = 3         # runs of each test per boot
+ROUNDS = 2          # boots per kernel and CPU count
+REPEATS = 5         # runs of each test per boot, after one warm-up run
 RUN_ALLOWANCE_S = 30.0
+# Guest time from instruction counts: 1 ns per instruction, idle skipped.
+ICOUNT = ("-icount", "shift=0,sleep=off")
+WARMUP = "/tmp/warmup.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +57,7 @@ class Ratio:
 
 
 def commands() -> list[Command]:
-    out = []
+    out = [Command(("/bin/kcost", WARMUP, *args), WARMUP) for _name, args in TESTS]
     for _ in range(REPEATS):
         for i, (_name, args) in enumerate(TESTS):
             path = f"/tmp/kcost{i}.json"
@@ -61,6 +68,8 @@ def commands() -> list[Command]:
 def parse(kernel: str, ncpus: int, results: Sequence[guestrun.CommandResult]) -> list[Sample]:
     samples = []
     for r in results:
+        if r.command.out == WARMUP:
+            continue
         if r.status != 0:
             raise KernelError(f"{kernel}: kcost {' '.join(r.command.argv[2:])} exited "
                               f"{r.status}: {r.stderr.strip()[-200:]}")
@@ -80,7 +89,7 @@ def measure(base: Kernel, patched: Kernel, cpus: Sequence[int], binaries: dict[s
                 notify(f"cost: {k.name} at {n} CPUs, round {rnd + 1} of {ROUNDS}")
                 res = guestrun.run_commands(f"{k.name}-smp{n}-cost", k.image, n, commands(),
                                             binaries, init, workdir / f"{k.name}-smp{n}",
-                                            RUN_ALLOWANCE_S)
+                                            RUN_ALLOWANCE_S, ICOUNT)
                 samples += parse(k.name, n, res)
     return ratios(samples, base.name, patched.name)
 

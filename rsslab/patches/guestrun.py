@@ -46,12 +46,13 @@ def plan_text(commands: Sequence[Command]) -> str:
 
 def run_commands(label: str, image: Path, cpus: int, commands: Sequence[Command],
                  binaries: Mapping[str, Path], init: Path, workdir: Path,
-                 run_allowance_s: float) -> list[CommandResult]:
-    """Boot ``image`` once at ``cpus`` vCPUs and run ``commands`` in order."""
+                 run_allowance_s: float, extra: tuple[str, ...] = ()) -> list[CommandResult]:
+    """Boot ``image`` once at ``cpus`` vCPUs and run ``commands`` in order;
+    ``extra`` QEMU options (e.g. ``cost.ICOUNT``)."""
     initrd = initramfs.build(workdir / "initrd.gz", init, binaries, plan_text(commands), {})
     slowdown = max(1.0, cpus / 2)
     machine = qemu.Machine(cpus, MEMORY_MIB,
-                           BOOT_ALLOWANCE_S + run_allowance_s * len(commands) * slowdown)
+                           BOOT_ALLOWANCE_S + run_allowance_s * len(commands) * slowdown, extra)
     boot = qemu.run(label, image, initrd, machine, workdir)
     sent = guest.parse_channel(boot.results)
     if sent.done is None:
