@@ -178,12 +178,12 @@ def private_apt(root: Path, extra_suites: tuple[str, ...]) -> PrivateApt:
     lines = []
     for s in sources:
         ours = [x for x in s.suites if x == name or x.startswith(name + "-")]
-        lines += [_line(s, suite) for suite in ours]
-    lines += [_line(mirror, suite) for suite in extra_suites]
+        lines += [source_line(s, suite) for suite in ours]
+    lines += [source_line(mirror, suite) for suite in extra_suites]
     return PrivateApt(root, tuple(lines))
 
 
-def _line(s: AptSource, suite: str) -> str:
+def source_line(s: AptSource, suite: str) -> str:
     """One-line format: one suite per line."""
     key = s.signed_by or DEFAULT_KEYRING
     return f"deb [signed-by={key}] {s.uri} {suite} {' '.join(s.components or ('main',))}"
