@@ -110,7 +110,7 @@ TITLES = {"fork_exit": "fork+exit+wait", "fault": "page fault (+munmap)"}
 
 
 def table(rs: Sequence[Ratio]) -> str:
-    head = f"  {'loop':<22} {'CPUs':>4} {'base':>11} {'patched':>11} {'ratio':>6}"
+    head = f"  {'loop':<22} {'CPUs':>4} {'base':>11} {'patched':>11} {'ratio':>6}".rstrip()
     lines = [head, "  " + "-" * (len(head) - 2)]
     for r in rs:
         lines.append(f"  {TITLES.get(r.test, r.test):<22} {r.ncpus:>4} "

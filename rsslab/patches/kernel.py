@@ -175,8 +175,8 @@ def values_for(s: SeriesSpec, pr: proof.Proof, tests: Sequence[SelftestRun],
     base_tests = [t for t in tests if not t.kernel.endswith(s.regime)]
     new_tests = [t for t in tests if t.kernel.endswith(s.regime)]
     if tests:
-        v["selftest_before"] = "; ".join(f"{t.summary()} at {t.ncpus} CPUs" for t in base_tests)
-        v["selftest_after"] = "; ".join(f"{t.summary()} at {t.ncpus} CPUs" for t in new_tests)
+        v["selftest_before"] = "; ".join(f"{t.ncpus} CPUs: {t.summary()}" for t in base_tests)
+        v["selftest_after"] = "; ".join(f"{t.ncpus} CPUs: {t.summary()}" for t in new_tests)
     if costs:
         v["bench_table"] = cost.table(costs)
         v["bench_repeats"] = f"{cost.ROUNDS * cost.REPEATS} runs per kernel"

@@ -123,7 +123,7 @@ def run(base: Kernel, patched: Kernel, cpus: Sequence[int], root: Path,
 
 def table(proof: Proof, titles: Mapping[str, str]) -> str:
     """The before/after table for a commit message (indented, < 72 cols)."""
-    head = f"  {'metric':<26} {'CPUs':>4}  {'before':<18} {'after':<14}"
+    head = f"  {'metric':<26} {'CPUs':>4}  {'before':<18} {'after':<14}".rstrip()
     lines = [head, "  " + "-" * (len(head) - 2)]
     for r in proof.rows:
         name = titles.get(r.claim, r.metric)

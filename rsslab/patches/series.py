@@ -91,7 +91,8 @@ def author_ident(git_dir: Path, override: str = "") -> Ident:
 
 
 WRAP = 72
-_TRAILER = re.compile(r"^[A-Z][A-Za-z-]+: \S")
+_TRAILER = re.compile(r"^(Signed-off-by|Fixes|Link|Cc|Closes|Reported-by|Suggested-by|"
+                      r"Reviewed-by|Acked-by|Tested-by|Co-developed-by): \S")
 
 
 def _reflow(text: str) -> str:
@@ -284,4 +285,5 @@ def generate(series: SeriesSpec, tree: Tree, out: Path, values: Mapping[str, str
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)
     final = tuple(out / f.name for f in files)
-    return SeriesOutput(series.name, out, final, tuple(to), tuple(cc), report, ok, draft)
+    marked = any(NOT_MEASURED in text for text in (*bodies, cover))
+    return SeriesOutput(series.name, out, final, tuple(to), tuple(cc), report, ok, marked)
