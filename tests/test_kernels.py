@@ -101,6 +101,19 @@ def test_console_damaged_initramfs() -> None:
     assert r.reason == "Initramfs unpacking failed: read error"
 
 
+def test_console_oops_in_early_boot() -> None:
+    r = _console("oops-int3.log")
+    assert r.state is console.State.PANIC
+    assert r.reason == "Oops: int3: 0000 [#1] SMP NOPTI"
+
+
+def test_guests_run_single_threaded_tcg(tmp_path: Path) -> None:
+    argv = qemu.qemu_argv("qemu", tmp_path / "k", tmp_path / "i", qemu.Machine(4), tmp_path / "r")
+    assert argv[1:3] == ["-accel", "tcg,thread=single"]
+    assert argv[argv.index("-append") + 1].split()[:4] == [
+        "console=ttyS0", "rdinit=/init", "panic=-1", "quiet"]
+
+
 def test_console_empty_is_silent() -> None:
     assert console.parse("").state is console.State.SILENT
 
@@ -285,9 +298,10 @@ def test_hanging_guest_is_killed_with_its_console(cached_kernel: Path, tmp_path:
                    check=True, timeout=120, capture_output=True)
     initrd = initramfs.build(tmp_path / "initrd.gz", init, {}, "", {})
     with pytest.raises(qemu.GuestHung) as e:
-        qemu.run("7-hang", cached_kernel, initrd, qemu.Machine(1, 256, 8), tmp_path / "w")
+        qemu.run("7-hang", cached_kernel, initrd, qemu.Machine(1, 256, 60, 8), tmp_path / "w")
     msg = str(e.value)
-    assert msg.startswith("7-hang: the guest ran over 8 s and was killed; last console lines")
+    assert msg.startswith("7-hang: the guest sent no result for 8 s (0 runs done) and was "
+                          "killed; last console lines")
     assert "SeaBIOS" in msg
     assert len(msg.splitlines()) <= 1 + console.TAIL_LINES
 
