@@ -216,6 +216,17 @@ def cached_kernel() -> Path:
     return k.image
 
 
+def test_a_cache_hit_runs_no_apt(cached_kernel: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the kernel pinned in the cache, nothing is run: no apt, no network."""
+    from rsslab import kernels
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr(subprocess, "Popen", None)
+    k = kernels.resolve("7", paths.cache_dir())
+    assert k.image == cached_kernel and k.package.startswith("linux-binary-7.")
+    assert k.upstream.startswith("7.") and len(k.sha256) == 64
+
+
 def test_image_header_gives_the_release(cached_kernel: Path) -> None:
     info = image.inspect(cached_kernel)
     assert info.release.startswith("7.") and "Debian 7." in info.version_string
