@@ -45,3 +45,30 @@ def test_an_unknown_declared_regime_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UserError) as e:
         matrix.check_regimes(k, regimes.load(ROOT / "claims"))
     assert "unknown regimes no-such" in str(e.value)
+
+
+@pytest.mark.guest
+def test_a_kernel_image_path_runs_under_its_own_name(bin_dir: Path, tmp_path: Path) -> None:
+    """A kernel given by path (as a patched build is) boots through the same
+    code, under the name and with the regimes its sidecar declares."""
+    try:
+        seven = kernels.resolve("7", paths.cache_dir())
+    except UserError as e:
+        pytest.skip(f"no Debian kernel: {e}")
+    assert seven.image is not None
+    img = tmp_path / "bzImage"
+    img.write_bytes(seven.image.read_bytes())
+    (tmp_path / "bzImage.rsslab.json").write_text('{"name": "7-mine", "regimes": ["maxrss-sum"]}')
+    mine = kernels.resolve(str(img), paths.cache_dir())
+    few = [c for c in claims.load(ROOT / "claims", 1)
+           if c.id in ("seed-exit-stop-smaps-sees-buffer", "percpu-wait4-approx")]
+    settings = matrix.Settings(bin_dir, tmp_path / "build", tmp_path / "results")
+    [out] = matrix.run_all(matrix.targets([mine], [1]), few, regimes.load(ROOT / "claims"),
+                           settings, lambda *_: None)
+    assert not out.error, out.error
+    assert out.features == {"percpu-rss", "status-sum", "maxrss-sum"}
+    # The declared regime takes percpu-wait4-approx off this kernel.
+    assert [v.claim.id for v in out.verdicts] == ["seed-exit-stop-smaps-sees-buffer"]
+    assert all(v.ok for v in out.verdicts)
+    assert [rs.label for rs in results.load_all(tmp_path / "results")] == ["7-mine-smp1"]
+    assert (tmp_path / "build" / "7-mine-smp1" / "console.log").exists()
