@@ -166,11 +166,13 @@ def _matrix_report(outcomes: Sequence[Any], as_json: bool, summary: Any) -> int:
             for r in o.runs:
                 print(json.dumps(r.to_flat(), sort_keys=False))
     else:
-        for o in outcomes:
-            if o.runs:
-                print_report(out, o.target.label, list(o.runs), [v for v in o.verdicts if v.checks])
         out.print(summary.metrics_table(outcomes))
         out.print(summary.seed_table(outcomes))
+        for o in outcomes:
+            for v in o.verdicts:
+                if not v.ok:
+                    out.print(f"[red]{v.explain()}[/]", highlight=False)
+        out.print("Every run is in build/results/<kernel>-smp<N>.json.")
     bad = False
     for o in outcomes:
         for p in o.problems:
