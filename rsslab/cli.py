@@ -14,14 +14,17 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from rich.console import Console
 from rich.progress import Progress
 
 from rsslab import claims as claims_mod
-from rsslab import observe, paths, regimes, results, scenarios
+from rsslab import doctor as doctor_mod
+from rsslab import observe, paths, regimes, render, results, scenarios
 from rsslab.build import build_all
 from rsslab.errors import BadInput, UserError
+from rsslab.measurement import MeasureError, Measurer, MeasureUsage
 from rsslab.plan import RunSpec
 from rsslab.report import print_report
 
@@ -129,7 +132,128 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also measure each run's memory cgroup peak")
     run.add_argument("--json", action="store_true", help="JSON lines on stdout, one per run")
     run.set_defaults(func=cmd_run)
+    add_tool_parsers(sub)
     return parser
+
+
+# --- rsslab measure and rsslab doctor ----------------------------------------
+
+MEASURE_USAGE = "rsslab measure [--json] [--out FILE] [--cgroup] [--timeout S] [--] CMD [ARGS...]"
+MEASURE_EPILOG = """\
+exit status: the command's own status; 128+N when signal N killed it (its
+peak is still reported); 122 rsslab could not measure; 123 not permitted
+here (ptrace denied, e.g. under strace or gdb, or no memory cgroup for
+--cgroup); 124 --timeout expired; 125 bad usage (no command, unknown
+option); 126 the command is not executable; 127 command not found."""
+DOCTOR_EPILOG = """\
+exit status: 0 every metric judges commonly read (VmHWM at the exit stop,
+wait4 and RUSAGE_CHILDREN ru_maxrss) is exact on this kernel; 1 at least
+one of them is not; 3 the kernel disagreed with a claim (rsslab's
+documentation is wrong here); 2 rsslab could not run (usage, compiler,
+ptrace)."""
+
+
+class _MeasureParser(argparse.ArgumentParser):
+    """measure's options; its usage errors exit 125, not the command's 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise MeasureUsage(f"{message}; usage: {MEASURE_USAGE}")
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if not 0 < v < 1e9:
+        raise argparse.ArgumentTypeError(f"{text} seconds is out of range")
+    return v
+
+
+def measure_parser() -> argparse.ArgumentParser:
+    p = _MeasureParser(prog="rsslab measure", usage=MEASURE_USAGE, epilog=MEASURE_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Run CMD as a judge would (stdin, stdout and exit "
+                                   "status kept) and report its peak RSS by the most "
+                                   "accurate method this kernel allows.")
+    p.add_argument("--json", action="store_true", help="one JSON object instead of the table")
+    p.add_argument("--out", metavar="FILE", help="write the report to FILE instead of stderr")
+    p.add_argument("--cgroup", action="store_true",
+                   help="also record the peak of a fresh memory cgroup around CMD")
+    p.add_argument("--timeout", type=_positive_seconds, metavar="S",
+                   help="kill CMD after S seconds (exit 124)")
+    p.add_argument("command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return p
+
+
+def _write_report(renderable: object, as_json: bool, out: str | None) -> None:
+    if out is None:
+        if as_json:
+            print(json.dumps(renderable), file=sys.stderr)
+        else:
+            Console(stderr=True, highlight=False,
+                    width=None if sys.stderr.isatty() else 110).print(renderable)
+        return
+    try:
+        with open(out, "w", encoding="utf-8") as f:
+            if as_json:
+                f.write(json.dumps(renderable) + "\n")
+            else:
+                Console(file=f, width=110, highlight=False).print(renderable)
+    except OSError as e:
+        raise MeasureError(f"cannot write the report to {out}: {e.strerror}") from None
+
+
+def cmd_measure(args: argparse.Namespace) -> int:
+    opts = measure_parser().parse_args(args.rest)
+    command = opts.command[1:] if opts.command[:1] == ["--"] else opts.command
+    if not command:
+        raise MeasureUsage(f"no command to measure; usage: {MEASURE_USAGE}")
+    try:
+        measurer = Measurer.here()
+    except MeasureError:
+        raise
+    except UserError as e:
+        raise MeasureError(str(e)) from None
+    m = measurer.measure(command, cgroup=opts.cgroup, timeout=opts.timeout)
+    _write_report(m.to_json() if opts.json else render.measurement(m), opts.json, opts.out)
+    if m.exit_signal is not None:
+        print(f"rsslab: {render.outcome(m)}; exit status {m.returncode}", file=sys.stderr)
+    return m.returncode
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    if args.kernel != "host":
+        raise BadInput(f"--kernel {args.kernel}: only the running kernel (host) is wired in so "
+                       "far; the QEMU matrix will run the same battery in a guest")
+    err = Console(stderr=True)
+    with Progress(console=err, transient=True, disable=args.json) as bar:
+        task = bar.add_task("doctor: running the battery", total=None)
+        report = doctor_mod.run(args.repeat, progress=lambda _s: bar.advance(task))
+    if args.json:
+        print(json.dumps(doctor_mod.to_json(report)))
+    else:
+        Console(highlight=False).print(render.doctor(report))
+    return report.status
+
+
+def add_tool_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``measure`` and ``doctor``."""
+    # Everything after `measure` goes to measure_parser() (no string holds NUL,
+    # so nothing here is an option), so that its usage errors exit 125.
+    m = sub.add_parser("measure", help="run a command and report its peak RSS",
+                       add_help=False, prefix_chars="\0")
+    m.add_argument("rest", nargs=argparse.REMAINDER)
+    m.set_defaults(func=cmd_measure)
+    d = sub.add_parser("doctor", help="which memory metrics are exact on this kernel",
+                       epilog=DOCTOR_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    d.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    d.add_argument("--repeat", type=_positive_int, default=doctor_mod.DEFAULT_REPEAT,
+                   metavar="R", help="runs of each battery case")
+    d.add_argument("--kernel", default="host", metavar="K",
+                   help="host (default), or a matrix kernel: 6.1, 6.12, 7")
+    d.set_defaults(func=cmd_doctor)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
