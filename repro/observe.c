@@ -686,6 +686,10 @@ static void emit(const struct opts *op, struct out *o)
 
 static int parse_only(const struct opts *op, struct out *o)
 {
+	struct stat st;
+
+	if (stat(op->parse_dir, &st) || !S_ISDIR(st.st_mode))
+		die("%s is not a directory of /proc files", op->parse_dir);
 	out_add(o, "{\"observer\":1");
 	read_metrics(o, op->parse_dir);
 	emit(op, o);
