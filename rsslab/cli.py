@@ -247,7 +247,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return report.status
 
 
-def add_tool_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_tool_parsers(sub: argparse._SubParsersAction[Parser]) -> None:
     """``measure`` and ``doctor``."""
     # Everything after `measure` goes to measure_parser() (no string holds NUL,
     # so nothing here is an option), so that its usage errors exit 125.
