@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+import guests
+from rsslab import claims, matrix
 from rsslab.build import build_all
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,3 +26,19 @@ def bin_dir() -> Path:
     out = ROOT / "build" / "bin"
     build_all(ROOT, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def guest_outcomes(bin_dir: Path) -> Callable[[], dict[str, matrix.Outcome]]:
+    """Every test kernel at every test CPU count, booted once per session
+    (all together, in parallel) the first time a test needs one."""
+    booted: dict[str, matrix.Outcome] = {}
+
+    def get() -> dict[str, matrix.Outcome]:
+        if not booted:
+            found, _ = guests.resolve_all()
+            booted.update(guests.measure(bin_dir, guests.guest_targets(found),
+                                         claims.load(ROOT / "claims")))
+        return booted
+
+    return get
