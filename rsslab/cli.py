@@ -220,8 +220,9 @@ DOCTOR_EPILOG = """\
 exit status: 0 every metric judges commonly read (VmHWM at the exit stop,
 wait4 and RUSAGE_CHILDREN ru_maxrss) is exact on this kernel; 1 at least
 one of them is not; 3 the kernel disagreed with a claim (rsslab's
-documentation is wrong here); 2 rsslab could not run (usage, compiler,
-ptrace)."""
+documentation is wrong here); 4 some case of the battery could not run
+and none showed an error; 2 rsslab could not run at all (usage, compiler,
+ptrace, a guest that hung)."""
 
 
 class _MeasureParser(argparse.ArgumentParser):
@@ -229,6 +230,13 @@ class _MeasureParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> typing.NoReturn:
         raise MeasureUsage(f"{message}; usage: {MEASURE_USAGE}")
+
+
+def _cpu_count(text: str) -> int:
+    counts = _cpu_list(text)
+    if len(counts) != 1:
+        raise argparse.ArgumentTypeError(f"'{text}': give one CPU count")
+    return counts[0]
 
 
 def _positive_seconds(text: str) -> float:
@@ -294,17 +302,30 @@ def cmd_measure(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    if args.kernel != "host":
-        raise BadInput(f"--kernel {args.kernel}: only the running kernel (host) is wired in so "
-                       "far; the QEMU matrix will run the same battery in a guest")
     err = Console(stderr=True)
-    with Progress(console=err, transient=True, disable=args.json) as bar:
-        task = bar.add_task("doctor: running the battery", total=None)
-        report = doctor_mod.run(args.repeat, progress=lambda _s: bar.advance(task))
+    with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=err,
+                  transient=True, disable=args.json) as bar:
+        task = bar.add_task(f"doctor: {args.kernel}", total=None)
+        if args.kernel == "host":
+            report = doctor_mod.run(args.repeat, progress=lambda _s: bar.advance(task))
+        else:
+            def show(label: str, state: str, done: int, total: int) -> None:
+                bar.update(task, description=f"doctor: {label} {state}", completed=done,
+                           total=total or None)
+
+            def fetched(name: str, pct: float) -> None:
+                bar.update(task, description=f"doctor: download {name}", completed=pct,
+                           total=100)
+
+            report = doctor_mod.run_guest(args.kernel, args.cpus, args.repeat, progress=show,
+                                          fetched=fetched)
     if args.json:
         print(json.dumps(doctor_mod.to_json(report)))
     else:
-        Console(highlight=False).print(render.doctor(report))
+        Console(highlight=False, width=None if sys.stdout.isatty() else 120).print(
+            render.doctor(report))
+    for p in report.problems:
+        print(f"rsslab: {report.kernel}: {p}", file=sys.stderr)
     return report.status
 
 
@@ -323,7 +344,9 @@ def add_tool_parsers(sub: argparse._SubParsersAction[Parser]) -> None:
     d.add_argument("--repeat", type=_positive_int, default=doctor_mod.DEFAULT_REPEAT,
                    metavar="R", help="runs of each battery case")
     d.add_argument("--kernel", default="host", metavar="K",
-                   help="host (default), or a matrix kernel: 6.1, 6.12, 7")
+                   help="host (default), or a kernel booted in QEMU: 6.1, 6.12, 7, or an image")
+    d.add_argument("--cpus", type=_cpu_count, default=len(os.sched_getaffinity(0)),
+                   metavar="N", help="CPUs of the QEMU guest (default: this machine's)")
     d.set_defaults(func=cmd_doctor)
 
 

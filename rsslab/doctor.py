@@ -15,11 +15,11 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rsslab import claims as claims_mod
-from rsslab import observe, paths
+from rsslab import observe, paths, results
 from rsslab.bounds import MetricBound, claim_bound
 from rsslab.build import build_all
 from rsslab.claims import Claim, Verdict
@@ -34,6 +34,7 @@ DEFAULT_REPEAT = 2
 EXIT_EXACT = 0  # every metric judges commonly read is exact here
 EXIT_INACCURATE = 1  # at least one of them is not
 EXIT_CLAIM_FAILED = 3  # the kernel disagreed with a claim: rsslab's documentation is wrong here
+EXIT_INCOMPLETE = 4  # some case could not run here, and nothing showed inaccuracy
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +67,7 @@ METRICS: tuple[MetricInfo, ...] = (
 @dataclass(frozen=True, slots=True)
 class MetricReport:
     info: MetricInfo
-    verdicts: tuple[Verdict, ...]
+    verdicts: tuple[Verdict, ...]  # of its claims that had runs
     bound: MetricBound | None  # the widest bound of its claims here
     worst_kib: float | None  # the largest error seen, signed
     available: str = ""  # why it could not be measured here, if so
@@ -85,7 +86,7 @@ class MetricReport:
         if self.available:
             return "not available"
         if not self.verdicts:
-            return "no claim"
+            return "not run"
         if not self.holds:
             return "CLAIM FAILED"
         return "exact" if self.exact else "approximate"
@@ -93,20 +94,23 @@ class MetricReport:
 
 @dataclass(frozen=True, slots=True)
 class DoctorReport:
-    kernel: str
+    kernel: str  # host, or the matrix kernel's name
     kernel_release: str
     ncpus: int
     features: frozenset[str]
     metrics: tuple[MetricReport, ...]
     runs: int
     seconds: float
+    problems: tuple[str, ...] = ()  # battery cases that could not run
 
     @property
     def status(self) -> int:
         if any(not m.holds for m in self.metrics):
             return EXIT_CLAIM_FAILED
-        if any(m.info.common and not m.available and not m.exact for m in self.metrics):
+        if any(m.info.common and m.state == "approximate" for m in self.metrics):
             return EXIT_INACCURATE
+        if self.problems or any(m.info.common and m.state != "exact" for m in self.metrics):
+            return EXIT_INCOMPLETE
         return EXIT_EXACT
 
 
@@ -126,22 +130,15 @@ def _worst(verdicts: Sequence[Verdict]) -> float | None:
 
 def summarize(info: MetricInfo, claims: Sequence[Claim], runs: Sequence[Observation],
               features: frozenset[str], label: str, unavailable: str = "") -> MetricReport:
-    """One metric: its applicable claims evaluated on the runs."""
+    """One metric: its applicable claims evaluated on the runs; a claim
+    none of whose runs could be made is left out (the battery says why)."""
     if unavailable:
         return MetricReport(info, (), None, None, unavailable)
     mine = [c for c in claims if c.metric == info.metric]
-    verdicts = tuple(claims_mod.evaluate(c, runs, features, label) for c in mine)
+    verdicts = tuple(v for c in mine
+                     if (v := claims_mod.evaluate(c, runs, features, label)).checks)
     bound = _widest(verdicts, features, runs[0]) if runs else None
     return MetricReport(info, verdicts, bound, _worst(verdicts))
-
-
-def _cgroup_unavailable(bin_dir: Path) -> str:
-    """Empty when the observer can make a memory cgroup here, else why not."""
-    try:
-        observe.run_specs(bin_dir, [RunSpec("touch", {"pages": 0}, cgroup=True)])
-    except ObserverError as e:
-        return str(e)
-    return ""
 
 
 def battery(claims: Sequence[Claim], features: frozenset[str], ncpus: int,
@@ -153,6 +150,31 @@ def battery(claims: Sequence[Claim], features: frozenset[str], ncpus: int,
     return [s for s in claims_mod.plan(mine, features, ncpus) if cgroup or not s.cgroup]
 
 
+def judge(kernel: str, ncpus: int, features: frozenset[str], claims: Sequence[Claim],
+          runs: Sequence[Observation], seconds: float, problems: Sequence[str] = (),
+          no_cgroup: str = "") -> DoctorReport:
+    """Group the verdicts of the battery's runs by metric."""
+    if runs:
+        ncpus = runs[0].ncpus
+    label = results.label_for(kernel, ncpus)
+    applicable = [c for c in claims if c.applies(features, ncpus)]
+    reports = tuple(summarize(m, applicable, runs, features, label,
+                              no_cgroup if m.metric == "cgroup_peak_kib" else "")
+                    for m in METRICS)
+    release = runs[0].kernel_release if runs else ""
+    return DoctorReport(kernel, release, ncpus, features, reports, len(runs), seconds,
+                        tuple(problems))
+
+
+def _cgroup_unavailable(bin_dir: Path) -> str:
+    """Empty when the observer can make a memory cgroup here, else why not."""
+    try:
+        observe.run_specs(bin_dir, [RunSpec("touch", {"pages": 0}, cgroup=True)])
+    except ObserverError as e:
+        return str(e)
+    return ""
+
+
 def run(repeat: int = DEFAULT_REPEAT, root: Path | None = None,
         progress: Callable[[RunSpec], None] | None = None) -> DoctorReport:
     """The battery on the running kernel."""
@@ -162,20 +184,16 @@ def run(repeat: int = DEFAULT_REPEAT, root: Path | None = None,
     build_all(root, bin_dir)
     claims = claims_mod.load(root / "claims", repeat)
     features = host_features(root, bin_dir)
-    ncpus = os.cpu_count() or 1
+    ncpus = len(os.sched_getaffinity(0))
     no_cgroup = _cgroup_unavailable(bin_dir)
     specs = battery(claims, features, ncpus, not no_cgroup)
+    missing = sorted({s.scenario for s in specs if not (bin_dir / s.scenario).is_file()})
+    specs = [s for s in specs if s.scenario not in missing]
     runs = observe.run_specs(bin_dir, specs, "host", progress)
-    applicable = [c for c in claims if c.applies(features, ncpus)]
-    label = f"host-smp{runs[0].ncpus}" if runs else "host"
-    reports = tuple(
-        summarize(m, applicable, runs, features, label,
-                  no_cgroup if m.metric == "cgroup_peak_kib" else "")
-        for m in METRICS)
-    first = runs[0] if runs else None
-    return DoctorReport("host", first.kernel_release if first else os.uname().release,
-                        first.ncpus if first else ncpus, features, reports, len(runs),
-                        time.monotonic() - start)
+    problems = [f"{m}: no binary build/bin/{m} (repro/{m}.c is missing)" for m in missing]
+    report = judge("host", ncpus, features, claims, runs, time.monotonic() - start,
+                   problems, no_cgroup)
+    return report if runs else replace(report, kernel_release=os.uname().release)
 
 
 def to_json(r: DoctorReport) -> dict[str, object]:
@@ -192,6 +210,7 @@ def to_json(r: DoctorReport) -> dict[str, object]:
         "runs": r.runs,
         "seconds": round(r.seconds, 3),
         "status": r.status,
+        "problems": list(r.problems),
         "metrics": [
             {
                 "metric": m.info.metric,
@@ -210,3 +229,31 @@ def to_json(r: DoctorReport) -> dict[str, object]:
             for m in r.metrics
         ],
     }
+
+
+def run_guest(word: str, ncpus: int, repeat: int = DEFAULT_REPEAT, root: Path | None = None,
+              progress: Callable[[str, str, int, int], None] | None = None,
+              fetched: Callable[[str, float], None] | None = None) -> DoctorReport:
+    """The same battery in a QEMU guest booting a matrix kernel (6.1, 6.12,
+    7, or an image path), through the matrix runner; the guest always
+    measures the memory cgroup."""
+    from rsslab import kernels, matrix, regimes
+
+    start = time.monotonic()
+    root = root or paths.project_root()
+    kernel = kernels.resolve(word, paths.cache_dir(), False, fetched)
+    if kernel.is_host:
+        return run(repeat, root)
+    bin_dir = paths.build_dir(root) / "bin"
+    build_all(root, bin_dir)
+    claims = claims_mod.load(root / "claims", repeat)
+    regs = regimes.load(root / "claims")
+    matrix.check_regimes(kernel, regs)
+    target = matrix.Target(kernel, ncpus)
+    specs = [*battery(claims, matrix.candidates(kernel, regs), ncpus, True),
+             regimes.PROBE_RUN]
+    settings = matrix.Settings(bin_dir, paths.build_dir(root), paths.results_dir(root))
+    out = matrix.run_guest(target, specs, settings, progress or (lambda *_: None))
+    features = matrix.features_of(kernel, regs, out.runs)
+    return judge(kernel.name, ncpus, features, claims, out.runs, time.monotonic() - start,
+                 out.problems)

@@ -11,6 +11,7 @@ import shlex
 import signal
 from collections.abc import Sequence
 
+from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -107,32 +108,31 @@ def _kib(x: float | None) -> str:
     return f"{x:+g} KiB"
 
 
+DOCTOR_VERDICT = {
+    0: "Every metric judges commonly read (VmHWM at the exit stop, wait4 and RUSAGE_CHILDREN "
+       "ru_maxrss) is exact on this kernel.",
+    1: "Metrics judges commonly read are inaccurate on this kernel: take the peak from "
+       "smaps_rollup at the exit stop (`rsslab measure`).",
+    3: "The kernel disagreed with a claim: rsslab's documentation is wrong here.",
+    4: "Some cases could not run here (see above); no metric showed an error.",
+}
+STATE_COLOR = {"exact": "green", "approximate": "yellow", "CLAIM FAILED": "red"}
+
+
 def doctor(r: DoctorReport) -> RenderableType:
     """Per metric: exact here?, largest error, bound with claim, instead."""
-    table = Table(title=f"rsslab doctor: Linux {r.kernel_release}, {r.ncpus} CPUs, regimes "
-                        f"{', '.join(sorted(r.features)) or 'none'} "
-                        f"({r.runs} runs, {r.seconds:.1f} s)")
-    for col in ("metric", "read by", "here", "worst seen", "bound here", "claim", "use instead"):
+    where = "" if r.kernel == "host" else f"{r.kernel} guest: "
+    table = Table(title=f"rsslab doctor: {where}Linux {r.kernel_release}, {r.ncpus} CPUs, "
+                        f"regimes {', '.join(sorted(r.features)) or 'none'} "
+                        f"({r.runs} runs, {r.seconds:.1f} s)",
+                  box=box.SIMPLE_HEAD)
+    for col in ("metric (read by)", "here", "worst seen", "bound here (claim)", "use instead"):
         table.add_column(col, justify="right" if col == "worst seen" else "left")
     for m in r.metrics:
-        color = {"exact": "green", "approximate": "yellow", "CLAIM FAILED": "red"}.get(
-            m.state, "dim")
-        instead = "" if m.exact else m.info.instead
-        if m.available:
-            instead = m.available
-        table.add_row(m.info.name, m.info.read_by, f"[{color}]{m.state}[/]", _kib(m.worst_kib),
-                      m.bound.show() if m.bound else "", m.bound.claim_id if m.bound else "",
-                      instead)
-    lines = []
-    for m in r.metrics:
-        for v in m.verdicts:
-            if not v.ok:
-                lines.append(v.explain())
-    verdict = {
-        0: "Every metric judges commonly read (VmHWM at the exit stop, wait4 and "
-           "RUSAGE_CHILDREN ru_maxrss) is exact on this kernel.",
-        1: "Some metric judges commonly read is inaccurate on this kernel: measure peaks "
-           "with `rsslab measure` (exact RSS at the exit stop).",
-        3: "The kernel disagreed with a claim: rsslab's documentation is wrong here.",
-    }[r.status]
-    return Group(table, Text("\n".join([*lines, verdict])))
+        color = STATE_COLOR.get(m.state, "dim")
+        instead = m.available or ("" if m.exact else m.info.instead)
+        name = m.info.name + (f"\n[dim]({m.info.read_by})[/]" if m.info.read_by else "")
+        bound = f"{m.bound.show()}\n[dim]{m.bound.claim_id}[/]" if m.bound else ""
+        table.add_row(name, f"[{color}]{m.state}[/]", _kib(m.worst_kib), bound, instead)
+    failed = [v.explain() for m in r.metrics for v in m.verdicts if not v.ok]
+    return Group(table, Text("\n".join([*failed, f"exit {r.status}: {DOCTOR_VERDICT[r.status]}"])))
