@@ -172,7 +172,7 @@ def _peak(obs: Observation, hwm: MetricBound | None) -> tuple[int, str, int, int
 
 
 def _limits(obs: Observation, method: str, peak_max: int | None, hwm: MetricBound | None,
-            floor: MetricBound | None, features: frozenset[str]) -> tuple[str, ...]:
+            features: frozenset[str]) -> tuple[str, ...]:
     exit_rss = obs.smaps_rss_kib
     out = []
     if method == METHOD_EXIT_RSS and hwm is None:
@@ -193,10 +193,10 @@ def _limits(obs: Observation, method: str, peak_max: int | None, hwm: MetricBoun
                    "counters (16 pages per file read fault): the VmHWM bound holds for one "
                    "thread faulting anonymous memory at a time.")
     if obs.exec_floor_kib is not None:
-        cite = f" ({floor.claim_id})" if floor is not None else ""
-        out.append(f"wait4 and RUSAGE_CHILDREN ru_maxrss count the observer's forked copy, "
-                   f"{obs.exec_floor_kib} KiB, which execve() keeps{cite}; they never count "
-                   "the peak of the process that called rsslab.")
+        out.append(f"wait4 and RUSAGE_CHILDREN ru_maxrss include the RSS of the observer's "
+                   f"forked copy when it called execve() ({obs.exec_floor_kib} KiB when read "
+                   "just before), which execve() keeps; never the peak of the process that "
+                   "called rsslab, which the fork leaves behind (exec-launcher-drops-parent-peak).")
     out.append("Only the command's own process is walked at its exit stop: memory of "
                "processes it starts is not in peak_kib (wait4 ru_maxrss includes its largest "
                "reaped child; the cgroup peak includes all of them).")
@@ -213,10 +213,8 @@ def assess(obs: Observation, claims: Sequence[Claim], features: frozenset[str],
     """The peak and the bounds of one observed run (pure: no I/O)."""
     at_exit = [bounds_mod.widest(claims, m, AT_EXIT, features, obs) for m in BOUNDED_AT_EXIT]
     hwm = bounds_mod.widest(claims, "vmhwm_kib", TRUE_PEAK, features, obs)
-    floor = bounds_mod.widest(claims, "wait4_maxrss_kib", ("exec_floor_kib", "smaps_rss_kib"),
-                              features, obs)
     cgroup = bounds_mod.widest(claims, "cgroup_peak_kib", ("peak_anon_kib",), features, obs)
-    extra = [hwm, floor] + ([cgroup] if obs.cgroup_peak_kib is not None else [])
+    extra = [hwm] + ([cgroup] if obs.cgroup_peak_kib is not None else [])
     found = tuple(b for b in (*at_exit, *extra) if b is not None)
     peak, method, lo, hi = _peak(obs, hwm)
     metrics = {m: v for m in RAW_METRICS if (v := obs.value(m)) is not None}
@@ -232,7 +230,7 @@ def assess(obs: Observation, claims: Sequence[Claim], features: frozenset[str],
         exit_signal=obs.exit_signal,
         metrics=MappingProxyType(metrics),
         bounds=found,
-        limits=_limits(obs, method, hi, hwm, floor, features),
+        limits=_limits(obs, method, hi, hwm, features),
         kernel_release=obs.kernel_release,
         ncpus=obs.ncpus,
         regimes=tuple(sorted(features)),
