@@ -132,10 +132,12 @@ def main() -> None:
     times = bench(args.rounds)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     u = os.uname()
+    load = os.getloadavg()
     args.out.write_text(json.dumps({"kernel_release": u.release, "ncpus": os.cpu_count(),
-                                    "rounds": args.rounds, "seconds": times}, indent=1) + "\n")
-    print(f"Linux {u.release}, {os.cpu_count()} CPUs, median of {args.rounds} rounds "
-          "(ratio to plain):\n")
+                                    "rounds": args.rounds, "loadavg": load,
+                                    "seconds": times}, indent=1) + "\n")
+    print(f"Linux {u.release}, {os.cpu_count()} CPUs, median of {args.rounds} rounds, "
+          f"load average {load[0]:.1f} (ratio to plain):\n")
     print(table(times))
 
 
