@@ -200,11 +200,15 @@ def _limits(obs: Observation, method: str, peak_max: int | None, hwm: MetricBoun
     out.append("Only the command's own process is walked at its exit stop: memory of "
                "processes it starts is not in peak_kib (wait4 ru_maxrss includes its largest "
                "reaped child; the cgroup peak includes all of them).")
+    what = ("page cache and kernel memory the command caused and up to 64 pages per CPU of "
+            "charges taken ahead (MEMCG_CHARGE_BATCH), and leaves out file pages first charged "
+            "to another cgroup (cgroup-peak-covers-anon)")
     if obs.cgroup_peak_kib is not None:
-        out.append("cgroup_peak_kib is memory charged to the command's cgroup, not RSS: it "
-                   "adds page cache and kernel memory the command caused and up to 64 pages "
-                   "per CPU of charges taken ahead (MEMCG_CHARGE_BATCH), and leaves out file "
-                   "pages first charged to another cgroup (cgroup-peak-covers-anon).")
+        out.append(f"cgroup_peak_kib is memory charged to the command's cgroup, not RSS: it "
+                   f"adds {what}.")
+    else:
+        out.append(f"--cgroup adds the peak of a fresh memory cgroup, which keeps a released "
+                   f"peak, but counts charges, not RSS: it adds {what}.")
     return tuple(out)
 
 

@@ -96,6 +96,10 @@ def report(bin_dir: Path) -> doctor.DoctorReport:
 
 
 def test_host_states_follow_the_runs(report: doctor.DoctorReport) -> None:
+    check_states(report)
+
+
+def check_states(report: doctor.DoctorReport) -> None:
     assert not report.problems, report.problems
     for m in report.metrics:
         if m.state in ("not available", "not run"):
@@ -124,3 +128,21 @@ def test_cli_json_status_is_the_exit_status(bin_dir: Path) -> None:
         if m["bound"]:
             assert m["bound"]["claim"] in known
         assert m["exact"] == (m["state"] == "exact")
+
+
+def _guest_kernels() -> list[object]:
+    import guests
+
+    return [pytest.param(n, id=n, marks=pytest.mark.guest) for n in guests.KERNEL_NAMES]
+
+
+@pytest.mark.parametrize("name", _guest_kernels())
+def test_doctor_in_a_guest(name: str, bin_dir: Path) -> None:
+    """`rsslab doctor --kernel NAME`: the same battery through the matrix runner."""
+    from rsslab import kernels, kversion, paths
+
+    kernel = kernels.resolve(name, paths.cache_dir())
+    report = doctor.run_guest(name, 2, repeat=1, root=ROOT)
+    assert report.kernel == name and report.ncpus == 2 and report.runs > 0
+    assert kversion.parse(report.kernel_release)[:2] == kversion.parse(kernel.upstream)[:2]
+    check_states(report)
