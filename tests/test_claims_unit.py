@@ -43,15 +43,15 @@ def test_intervals_follow_the_observation() -> None:
     tc = {"formula": "thread_cache", "threads": 1, "pages_per_fault": "fault_around"}
     assert interval(tc, obs(), SPLIT).lo == -66 * 16
     re = {"formula": "regime_error", "direction": "not_below"}
-    assert interval(re, obs(), SPLIT).lo == -66 and interval(re, obs(), PERCPU).lo == -186
+    assert interval(re, obs(), SPLIT).lo == -66 * 16 and interval(re, obs(), PERCPU).lo == -186
 
 
 def test_unsynced_faults_needs_its_premise() -> None:
-    b = {"formula": "unsynced_faults", "faulted": "seed_buffer"}
-    seed = obs(scenario="seed", params={"input_kib": 128}, faults_at_exit=40)
+    b = {"formula": "unsynced_faults", "faulted": "seed_buffer", "pages_per_fault": 1}
+    seed = obs(scenario="seed", params={"input_kib": 128}, faults_since_exec=40)
     iv = interval(b, seed, SPLIT)
     assert (iv.lo, iv.hi) == (-66, -32)
-    assert interval(b, replace(seed, faults_at_exit=64), SPLIT).premise_failed
+    assert interval(b, replace(seed, faults_since_exec=64), SPLIT).premise_failed
 
 
 def test_exact_claim_passes_and_fails_on_one_page() -> None:
