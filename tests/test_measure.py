@@ -86,7 +86,7 @@ def test_vmhwm_beyond_the_bound_proves_a_released_peak() -> None:
 def test_split_regime_bound_is_one_sided() -> None:
     obs = replace(recorded("touch-linux-6.18.json"), kernel_release="6.1.0")
     assert obs.smaps_rss_kib is not None
-    low = claims.thread_cache(1, 1) * obs.page_kib
+    low = claims.thread_cache(1, claims.fault_around_pages(obs.page_size)) * obs.page_kib
     hw = obs.smaps_rss_kib + 40
     m = assess(replace(obs, vmhwm_kib=hw), CLAIMS, SPLIT, ["x"])
     assert (m.method, m.peak_min_kib, m.peak_max_kib) == (METHOD_HWM, hw, hw + low)
