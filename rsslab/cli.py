@@ -8,6 +8,7 @@ and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
@@ -265,20 +266,25 @@ def measure_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _plain_text(renderable: object, width: int = 110) -> str:
+    """A rich renderable as text without colour codes or trailing blanks."""
+    console = Console(width=width, highlight=False, color_system=None, file=io.StringIO())
+    with console.capture() as cap:
+        console.print(renderable)
+    return "\n".join(line.rstrip() for line in cap.get().splitlines()) + "\n"
+
+
 def _write_report(renderable: object, as_json: bool, out: str | None) -> None:
+    text = json.dumps(renderable) + "\n" if as_json else None
     if out is None:
-        if as_json:
-            print(json.dumps(renderable), file=sys.stderr)
+        if text is None and sys.stderr.isatty():
+            Console(stderr=True, highlight=False).print(renderable)
         else:
-            Console(stderr=True, highlight=False,
-                    width=None if sys.stderr.isatty() else 110).print(renderable)
+            sys.stderr.write(text or _plain_text(renderable))
         return
     try:
         with open(out, "w", encoding="utf-8") as f:
-            if as_json:
-                f.write(json.dumps(renderable) + "\n")
-            else:
-                Console(file=f, width=110, highlight=False).print(renderable)
+            f.write(text or _plain_text(renderable))
     except OSError as e:
         raise MeasureError(f"cannot write the report to {out}: {e.strerror}") from None
 
@@ -322,8 +328,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(doctor_mod.to_json(report)))
     else:
-        Console(highlight=False, width=None if sys.stdout.isatty() else 120).print(
-            render.doctor(report))
+        if sys.stdout.isatty():
+            Console(highlight=False).print(render.doctor(report))
+        else:
+            sys.stdout.write(_plain_text(render.doctor(report), 120))
     for p in report.problems:
         print(f"rsslab: {report.kernel}: {p}", file=sys.stderr)
     return report.status

@@ -29,7 +29,7 @@ LABELS = {
     "wait4_maxrss_kib": "wait4 ru_maxrss",
     "children_maxrss_kib": "RUSAGE_CHILDREN ru_maxrss",
     "cgroup_peak_kib": "memory cgroup peak",
-    "exec_floor_kib": "observer copy at execve",
+    "exec_floor_kib": "observer copy before execve",
 }
 
 REFERENCE_WORDS = {
