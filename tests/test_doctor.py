@@ -8,6 +8,7 @@ only when every claim bounds it at zero and no run showed an error,
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -146,3 +147,13 @@ def test_doctor_in_a_guest(name: str, bin_dir: Path) -> None:
     assert report.kernel == name and report.ncpus == 2 and report.runs > 0
     assert kversion.parse(report.kernel_release)[:2] == kversion.parse(kernel.upstream)[:2]
     check_states(report)
+
+
+@pytest.mark.skipif(not shutil.which("strace"),
+                    reason="needs strace: apt-get install strace")
+def test_doctor_without_ptrace_says_so_in_one_line(bin_dir: Path) -> None:
+    proc = subprocess.run(["strace", "-f", "-qq", "-o", "/dev/null", sys.executable, "-m",
+                           "rsslab.cli", "doctor"], capture_output=True, text=True, timeout=300)
+    err = proc.stderr.strip()
+    assert proc.returncode == 2 and len(err.splitlines()) == 1, err
+    assert "ptrace denied" in err and "Traceback" not in err
