@@ -10,8 +10,10 @@ For each workload the same program runs, in shuffled order each round:
   measure()     rsslab.measure(): the same, loading claims and regimes per call
   rsslab CLI    `python -m rsslab.cli measure --json --out FILE -- PROG`
 
-Wall time from spawn to reaped child, median over the rounds; the ratio is
-the median over plain's median.  Usage:
+Wall time from spawn to reaped child, and CPU time (this process's and its
+reaped children's, user + system), medians over the rounds; the ratio is
+the median over plain's median.  CPU time is what to compare on a busy
+machine, where waiting for a CPU inflates every wall time.  Usage:
 
     .venv/bin/python bench/overhead.py [--rounds N] [--out build/bench/overhead.json]
 """
@@ -22,6 +24,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import statistics
 import sys
 import tempfile
@@ -84,33 +87,46 @@ def workloads(bin_dir: Path, tmp: Path) -> list[Workload]:
     touch = str(bin_dir / "touch")
     return [
         Workload("seed (128 KiB input)", [str(bin_dir / "seed")], str(seed_in)),
+        Workload("touch 10 MiB", [touch, str(2560)], os.devnull),
         Workload("touch 100 MiB", [touch, str(25600)], os.devnull),
         Workload("touch 1 GiB", [touch, str(262144)], os.devnull),
     ]
 
 
-def bench(rounds: int) -> dict[str, dict[str, list[float]]]:
+def cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+Times = dict[str, dict[str, list[float]]]
+
+
+def bench(rounds: int) -> tuple[Times, Times]:
     bin_dir = paths.build_dir(ROOT) / "bin"
     build_all(ROOT, bin_dir)
-    times: dict[str, dict[str, list[float]]] = {}
+    times: Times = {}
+    cpu: Times = {}
     with tempfile.TemporaryDirectory(prefix="rsslab-bench-") as t:
         tmp = Path(t)
         runners = methods(bin_dir, tmp)
         for w in workloads(bin_dir, tmp):
             mine = times.setdefault(w.name, {name: [] for name in runners})
+            mine_cpu = cpu.setdefault(w.name, {name: [] for name in runners})
             for name, fn in runners.items():  # warm caches once
                 fn(w)
             for _ in range(rounds):
                 order = list(runners.items())
                 random.shuffle(order)
                 for name, fn in order:
-                    start = time.perf_counter()
+                    start, start_cpu = time.perf_counter(), cpu_seconds()
                     fn(w)
                     mine[name].append(time.perf_counter() - start)
-    return times
+                    mine_cpu[name].append(cpu_seconds() - start_cpu)
+    return times, cpu
 
 
-def table(times: dict[str, dict[str, list[float]]]) -> str:
+def table(times: Times) -> str:
     names = list(next(iter(times.values())))
     lines = ["| program | " + " | ".join(names) + " |",
              "|---|" + "---:|" * len(names)]
@@ -129,16 +145,20 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=30)
     p.add_argument("--out", type=Path, default=ROOT / "build" / "bench" / "overhead.json")
     args = p.parse_args()
-    times = bench(args.rounds)
+    load_before = os.getloadavg()[0]
+    times, cpu = bench(args.rounds)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     u = os.uname()
-    load = os.getloadavg()
+    load = (load_before, os.getloadavg()[0])
     args.out.write_text(json.dumps({"kernel_release": u.release, "ncpus": os.cpu_count(),
                                     "rounds": args.rounds, "loadavg": load,
-                                    "seconds": times}, indent=1) + "\n")
-    print(f"Linux {u.release}, {os.cpu_count()} CPUs, median of {args.rounds} rounds, "
-          f"load average {load[0]:.1f} (ratio to plain):\n")
+                                    "wall_s": times, "cpu_s": cpu}, indent=1) + "\n")
+    print(f"Linux {u.release}, {os.cpu_count()} CPUs, medians of {args.rounds} rounds, "
+          f"load average {load[0]:.1f} before, {load[1]:.1f} after (ratio to plain).\n")
+    print("Wall time:\n")
     print(table(times))
+    print("\nCPU time (user + system, the caller and its children):\n")
+    print(table(cpu))
 
 
 if __name__ == "__main__":
