@@ -57,6 +57,9 @@ BOUNDED_AT_EXIT: tuple[str, ...] = (
     "vmhwm_kib", "vmrss_kib", "statm_rss_kib", "stat_rss_kib", "wait4_maxrss_kib",
     "children_maxrss_kib",
 )
+# Peaks: their claims against the RSS at exit hold only while the peak lasts
+# until exit, so they are not shown for a released peak.
+PEAK_METRICS = frozenset({"vmhwm_kib", "wait4_maxrss_kib", "children_maxrss_kib"})
 
 Stream = int | IO[Any] | None
 
@@ -216,12 +219,13 @@ def _limits(obs: Observation, method: str, peak_max: int | None, hwm: MetricBoun
 def assess(obs: Observation, claims: Sequence[Claim], features: frozenset[str],
            argv: Sequence[str]) -> Measurement:
     """The peak and the bounds of one observed run (pure: no I/O)."""
-    at_exit = [bounds_mod.widest(claims, m, AT_EXIT, features, obs) for m in BOUNDED_AT_EXIT]
     hwm = bounds_mod.widest(claims, "vmhwm_kib", TRUE_PEAK, features, obs)
+    peak, method, lo, hi = _peak(obs, hwm)
+    shown = [m for m in BOUNDED_AT_EXIT if method == METHOD_EXIT_RSS or m not in PEAK_METRICS]
+    at_exit = [bounds_mod.widest(claims, m, AT_EXIT, features, obs) for m in shown]
     cgroup = bounds_mod.widest(claims, "cgroup_peak_kib", ("peak_anon_kib",), features, obs)
     extra = [hwm] + ([cgroup] if obs.cgroup_peak_kib is not None else [])
     found = tuple(b for b in (*at_exit, *extra) if b is not None)
-    peak, method, lo, hi = _peak(obs, hwm)
     metrics = {m: v for m in RAW_METRICS if (v := obs.value(m)) is not None}
     return Measurement(
         argv=tuple(argv),
