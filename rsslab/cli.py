@@ -157,6 +157,8 @@ def cmd_run_matrix(args: argparse.Namespace, words: Sequence[str]) -> int:
 
         outcomes = matrix.run_all(targets, all_claims, regimes.load(root / "claims"),
                                   settings, show)
+    if not args.json:
+        Console().print(summary.kernels_table(chosen))
     return _matrix_report(outcomes, args.json, summary)
 
 

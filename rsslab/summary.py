@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from rich.table import Table
 
 from rsslab.claims import Check, short_metric
+from rsslab.kernels import Kernel
 from rsslab.matrix import Outcome
 
 # The metrics a judge reads, in the order of the summary's columns.
@@ -70,4 +71,16 @@ def seed_table(outcomes: Sequence[Outcome]) -> Table:
 
         table.add_row(o.target.label, span("vmhwm_kib"), span("vmrss_kib"),
                       span("smaps_rss_kib"), span("wait4_maxrss_kib"))
+    return table
+
+
+def kernels_table(kernels: Sequence[Kernel]) -> Table:
+    """Where each kernel came from: upstream version, package, checksum."""
+    table = Table(title="Kernels")
+    for col in ("kernel", "Linux", "package", "version", "sha256"):
+        table.add_column(col, no_wrap=col != "package")
+    for k in kernels:
+        what = k.package or (str(k.image) if k.image else "the running kernel")
+        extra = f" (+{', '.join(k.extra_regimes)})" if k.extra_regimes else ""
+        table.add_row(k.name, k.upstream + extra, what, k.version, k.sha256[:16])
     return table

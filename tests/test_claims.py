@@ -94,6 +94,9 @@ def measured(bin_dir: Path,
         out = guest_outcomes()[target.label]
         if out.error:
             pytest.fail(out.error, pytrace=False)
+        if not out.runs:
+            pytest.fail(f"{target.label}: no run succeeded: " + "; ".join(out.problems[:3]),
+                        pytrace=False)
         return out.features, list(out.runs)
 
     return get

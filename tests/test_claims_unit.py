@@ -51,7 +51,18 @@ def test_unsynced_faults_needs_its_premise() -> None:
     seed = obs(scenario="seed", params={"input_kib": 128}, faults_since_exec=40)
     iv = interval(b, seed, SPLIT)
     assert (iv.lo, iv.hi) == (-66, -32)
-    assert interval(b, replace(seed, faults_since_exec=64), SPLIT).premise_failed
+    # The first fold after execve comes on the 66th fault (events_per_sync()).
+    assert not interval(b, replace(seed, faults_since_exec=65), SPLIT).premise_failed
+    assert interval(b, replace(seed, faults_since_exec=66), SPLIT).premise_failed
+
+
+def test_exceeds_one_cpu_needs_an_error_beyond_one_cpu() -> None:
+    c = claim(metric="stat_rss_kib", bound={"formula": "percpu_residue", "counters": 3},
+              exceeds={"formula": "one_cpu_residue", "counters": 3})
+    four = obs(ncpus=4, smaps_rss_kib=4000)
+    # One CPU holds at most 3 x (32 - 1) = 93 pages with 4 CPUs online.
+    assert not claims.evaluate(c, [replace(four, stat_rss_kib=4000 - 93 * 4)], PERCPU, "k").ok
+    assert claims.evaluate(c, [replace(four, stat_rss_kib=4000 - 94 * 4)], PERCPU, "k").ok
 
 
 def test_exact_claim_passes_and_fails_on_one_page() -> None:
