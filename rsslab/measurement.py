@@ -44,7 +44,6 @@ log = logging.getLogger(__name__)
 # What the peak was taken from.
 METHOD_EXIT_RSS = "exit-stop-smaps"
 METHOD_HWM = "exit-stop-vmhwm"
-METHOD_WAIT4 = "wait4-maxrss"
 
 # The raw metrics a Measurement carries, under the runner's flat names.
 RAW_METRICS: tuple[str, ...] = (
