@@ -67,6 +67,7 @@ class Evidence:
     claims: tuple[Claim, ...]
     regimes: tuple[Regime, ...]
     kernels: tuple[KernelRuns, ...]
+    reproducers: frozenset[str] = frozenset()  # scenarios with a repro/*.c
 
     def claim(self, claim_id: str) -> Claim | None:
         return next((c for c in self.claims if c.id == claim_id), None)
@@ -109,7 +110,7 @@ def _order(rs: ResultSet) -> tuple[tuple[int, int, int], str, int]:
 
 
 def gather(claim_list: Sequence[Claim], regs: Sequence[Regime],
-           sets: Iterable[ResultSet]) -> Evidence:
+           sets: Iterable[ResultSet], reproducers: frozenset[str] = frozenset()) -> Evidence:
     kernels = []
     for rs in sorted(sets, key=_order):
         feats = features_for(rs, regs)
@@ -118,13 +119,14 @@ def gather(claim_list: Sequence[Claim], regs: Sequence[Regime],
                         for c in claim_list if c.applies(feats, rs.ncpus))
             if v.checks)
         kernels.append(KernelRuns(rs, feats, verdicts))
-    return Evidence(tuple(claim_list), tuple(regs), tuple(kernels))
+    return Evidence(tuple(claim_list), tuple(regs), tuple(kernels), reproducers)
 
 
 def load(root: Path, results_dir: Path) -> Evidence:
     """Claims and regimes from ``claims/``, runs from ``results_dir``."""
     return gather(claims_mod.load(root / "claims"), regimes.load(root / "claims"),
-                  results.load_all(results_dir) if results_dir.is_dir() else [])
+                  results.load_all(results_dir) if results_dir.is_dir() else [],
+                  frozenset(p.stem for p in (root / "repro").glob("*.c")))
 
 
 def regime_span(regime: Regime) -> str:
@@ -144,7 +146,9 @@ def needs(ev: Evidence, claim: Claim) -> str:
         where.append(f"{rid} ({regime_span(r)})" if r else rid)
     kernels = f"a kernel in {' and '.join(where)}" if where else "any kernel"
     runs = "; ".join(r.describe() for r in claim.runs)
-    return f"needs {kernels}, measured with: {runs}"
+    absent = sorted({r.scenario for r in claim.runs} - ev.reproducers)
+    todo = f" (no reproducer in repro/ yet for {', '.join(absent)})" if absent else ""
+    return f"needs {kernels}, measured with: {runs}{todo}"
 
 
 def _verdict_json(v: Verdict) -> dict[str, Any]:

@@ -78,8 +78,9 @@ def _bound_text(claim: Claim) -> str:
     return f"{rst.lit(f'{formula}({args})')}" + (f": {rst.esc(doc)}" if doc else "")
 
 
-def _cites(claim: Claim) -> str:
-    return "\n".join(f"| {rst.tag(t)}" for t in claim.tags)
+def _cites(claim: Claim, short: bool = False) -> str:
+    show = rst.short_tag if short else rst.tag
+    return "\n".join(f"| {show(t)}" for t in claim.tags)
 
 
 def kernel_table(k: KernelRuns) -> str:
@@ -96,10 +97,11 @@ def kernel_table(k: KernelRuns) -> str:
                 f"{_pages(worst.err_pages)} ({worst.err_pages * k.results.runs[0].page_kib:+g} KiB)",
                 "" if worst is None else rst.esc(worst.interval.show()),
                 HOLDS if v.ok else f"**FAILS**: {rst.esc(v.problems[0])}",
-                _cites(v.claim),
+                _cites(v.claim, short=True),
             ])
     return rst.list_table(["metric", "claim", "runs", "exact?", "largest error (pages)",
-                           "bound (pages)", "verdict", "cites"], rows, classes="kernel")
+                           "bound (pages)", "verdict", "cites"], rows,
+                          widths="10 17 5 8 11 10 9 30", classes="kernel")
 
 
 def kernel_section(ev: Evidence, k: KernelRuns) -> str:
@@ -120,10 +122,10 @@ def missing_kernels(ev: Evidence) -> list[str]:
     for name in MATRIX_KERNELS:
         cpus = [n for n in MATRIX_CPUS if (name, n) not in have]
         if len(cpus) == len(MATRIX_CPUS):
-            out.append(f"no results for {name} yet: run ``make repro``")
+            out.append(f"no results for {name} yet: run make repro")
         elif cpus:
             out.append(f"no results for {name} at {', '.join(map(str, cpus))} CPUs yet: "
-                       "run ``make repro``")
+                       "run make repro")
     return out
 
 
@@ -176,7 +178,7 @@ def metrics_page(ev: Evidence) -> str:
         "of smaps_rollup at the same stop, or the program's own exact peak. "
         "Bounds come from the claims' formulas, with this kernel's CPU count.\n\n")
     for line in missing_kernels(ev):
-        out += f"* {line}\n"
+        out += f"* {rst.esc(line)}\n"
     out += "\n" + rst.heading("Overview", "=")
     out += overview_table(ev)
     out += rst.heading("Per kernel", "=")
@@ -213,7 +215,7 @@ def status_include(ev: Evidence, notes: Sequence[str]) -> str:
         out += (f"* {k.label}: Linux {rst.lit(k.results.kernel_release)}, {k.ncpus} CPUs, "
                 f"{len(k.results.runs)} runs, {len(k.verdicts)} claims checked\n")
     for line in missing_kernels(ev):
-        out += f"* {line}\n"
+        out += f"* {rst.esc(line)}\n"
     states = [ev.status(c).state for c in ev.claims]
     out += (f"\nOf {len(states)} claims, {states.count(HOLDS)} hold on the measured kernels, "
             f"{states.count(FAILS)} fail and {len(states) - states.count(HOLDS) - states.count(FAILS)} "

@@ -58,6 +58,15 @@ def tag(t: Tag) -> str:
     return f"{esc(t.kind)} {lit(t.ref)}{note}"
 
 
+def short_tag(t: Tag) -> str:
+    """A compact citation for tables: the commit, or the function and version."""
+    if t.kind == "linux-git":
+        return f"`{t.ref[:12]} <{KERNEL_GIT}{t.ref}>`__"
+    if t.kind == "source":
+        return lit(t.ref.rsplit("/", 1)[-1])
+    return tag(t)
+
+
 def claim_ref(claim_id: str) -> str:
     """A link to a claim's entry that asserts nothing (tables, lists)."""
     return f":ref:`{claim_id} <claim-{claim_id}>`"

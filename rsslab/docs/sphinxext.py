@@ -154,9 +154,15 @@ class ClaimedDirective(SphinxDirective):
             return [box]
         failed = any(evidence["claims"].get(i, {}).get("state") == "fails" for i, _ in open_)
         node: nodes.Admonition = nodes.warning() if failed else nodes.note()
-        head = ("Measured otherwise. " if failed else
-                "Not measured yet, so not stated here (run ``make repro``). ")
-        para = nodes.paragraph("", head)
+        para = nodes.paragraph()
+        if failed:
+            para += nodes.Text("Measured otherwise: the kernel disagreed with the claims below.")
+        else:
+            para += nodes.Text("Not measured yet, so not stated here; run ")
+            para += nodes.literal("make repro", "make repro")
+            para += nodes.Text(" (guest kernels) or ")
+            para += nodes.literal("make docs", "make docs")
+            para += nodes.Text(" (this machine's kernel).")
         node += para
         items = nodes.bullet_list()
         for i, p in open_:

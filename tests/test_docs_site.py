@@ -1,0 +1,167 @@
+"""The site: built with sphinx-build -W from the stored results, links, citations.
+
+The session fixture ``built`` (conftest.py) does what ``make docs`` does: it
+measures on the host whatever the pages need and is missing, then builds
+``build/docs/html``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from rsslab.docs import evidence, site
+from rsslab.docs.site import Built, DocsError, Layout
+
+PAGES = ("index", "story", "metrics", "plots", "advice", "patches", "reproduce")
+
+
+class Links(HTMLParser):
+    """Every link-like attribute and every id of one HTML page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refs: list[str] = []
+        self.ids: set[str] = set()
+        self.canonical = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if a.get("id"):
+            self.ids.add(str(a["id"]))
+        if tag == "link" and a.get("rel") == "canonical":
+            self.canonical = str(a.get("href"))
+            return
+        for name in ("href", "src"):
+            if a.get(name):
+                self.refs.append(str(a[name]))
+
+
+def parse(path: Path) -> Links:
+    p = Links()
+    p.feed(path.read_text())
+    return p
+
+
+def test_pages_and_publishing_files(built: Built) -> None:
+    for page in PAGES:
+        assert (built.html / f"{page}.html").is_file(), page
+    assert (built.html / ".nojekyll").is_file()
+    for fig in built.figures:
+        assert (built.html / "_images" / fig).stat().st_size > 0, fig
+
+
+def test_internal_links_resolve(built: Built) -> None:
+    """Relative links only; each target file exists, each #fragment is an id there."""
+    broken = []
+    pages = {p: parse(p) for p in built.html.rglob("*.html")}
+    for page, links in pages.items():
+        for ref in links.refs:
+            url = urlsplit(ref)
+            if url.scheme in ("http", "https", "mailto"):
+                continue
+            if url.scheme or ref.startswith("/"):
+                broken.append(f"{page.name}: absolute link {ref}")
+                continue
+            target = (page.parent / unquote(url.path)).resolve() if url.path else page
+            if not target.exists():
+                broken.append(f"{page.name}: {ref} -> missing {target}")
+            elif url.fragment and target.suffix == ".html":
+                ids = pages[target].ids if target in pages else parse(target).ids
+                if url.fragment not in ids:
+                    broken.append(f"{page.name}: {ref} -> no id {url.fragment}")
+    assert not broken, "\n".join(broken[:20])
+
+
+def test_canonical_links_use_the_project_baseurl(built: Built) -> None:
+    links = parse(built.html / "metrics.html")
+    base = links.canonical.removesuffix("metrics.html")
+    assert links.canonical.endswith("metrics.html") and base.startswith("https://"), links.canonical
+
+
+def test_metrics_page_shows_every_kernel_and_checked_claim(layout: Layout, built: Built) -> None:
+    ev = evidence.load(layout.root, layout.results)
+    html = (built.html / "metrics.html").read_text()
+    assert ev.kernels, "the fixture measured the host, so there is at least one kernel"
+    for k in ev.kernels:
+        assert f'id="{k.label}"' in html or k.label in html
+        assert k.results.kernel_release in html
+        for v in k.verdicts:
+            assert f'id="claim-{v.claim.id}"' in html
+
+
+def test_every_claim_has_an_anchor(layout: Layout, built: Built) -> None:
+    ids = parse(built.html / "metrics.html").ids
+    ev = evidence.load(layout.root, layout.results)
+    missing = [c.id for c in ev.claims if f"claim-{c.id}" not in ids]
+    assert not missing
+
+
+def _bad_build(layout: Layout, tmp_path: Path, text: str,
+               edit: dict[str, str] | None = None) -> str:
+    """Build a copy of the sources with one extra page; return Sphinx's complaint."""
+    src = tmp_path / "src"
+    shutil.copytree(layout.src, src)
+    (src / "cites.rst").write_text(":orphan:\n\nA sentence. " + text + "\n")
+    if edit:
+        data_file = src / "_data" / "evidence.json"
+        data = json.loads(data_file.read_text())
+        for claim_id, state in edit.items():
+            data["claims"][claim_id]["state"] = state
+        data_file.write_text(json.dumps(data))
+    with pytest.raises(DocsError) as excinfo:
+        site.run_sphinx(src, tmp_path / "html")
+    return str(excinfo.value)
+
+
+def _some_claim(layout: Layout) -> str:
+    return evidence.load(layout.root, layout.results).claims[0].id
+
+
+def test_citing_an_unknown_claim_fails_the_build(layout: Layout, built: Built,
+                                                 tmp_path: Path) -> None:
+    msg = _bad_build(layout, tmp_path, ":claim:`no-such-claim`")
+    assert "unknown claim id 'no-such-claim'" in msg
+
+
+def test_citing_an_unchecked_claim_fails_the_build(layout: Layout, built: Built,
+                                                   tmp_path: Path) -> None:
+    cid = _some_claim(layout)
+    msg = _bad_build(layout, tmp_path, f":claim:`{cid}`", {cid: "unchecked"})
+    assert f"claim '{cid}' was not checked" in msg
+
+
+def test_citing_a_failed_claim_fails_the_build(layout: Layout, built: Built,
+                                               tmp_path: Path) -> None:
+    cid = _some_claim(layout)
+    msg = _bad_build(layout, tmp_path, f":claim:`{cid}`", {cid: "fails"})
+    assert f"claim '{cid}' failed" in msg
+
+
+def test_unmeasured_value_fails_the_build(layout: Layout, built: Built, tmp_path: Path) -> None:
+    msg = _bad_build(layout, tmp_path, ":obs:`no-such-regime touch pages=1 vmrss_kib`")
+    assert "no measured vmrss_kib" in msg
+
+
+@pytest.mark.parametrize("cid,phrase", [
+    ("seed-exit-stop-smaps-sees-buffer", "was at least the exact RSS the program measured"),
+    ("split-thread-exit-folds-vmrss", "pages, within one thread\u2019s tally"),
+])
+def test_claimed_block_states_only_checked_claims(layout: Layout, built: Built, cid: str,
+                                                  phrase: str) -> None:
+    """Prose under a claim that holds is shown; otherwise a note says what is missing."""
+    ev = evidence.load(layout.root, layout.results)
+    claim = ev.claim(cid)
+    assert claim is not None
+    story = re.sub(r"\s+", " ", (built.html / "story.html").read_text())
+    if ev.status(claim).state == evidence.HOLDS:
+        assert phrase in story
+    else:
+        assert phrase not in story
+        assert re.search(rf'(Not measured yet|Measured otherwise).{{0,3000}}#claim-{cid}"', story)
