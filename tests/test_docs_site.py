@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -165,3 +166,64 @@ def test_claimed_block_states_only_checked_claims(layout: Layout, built: Built, 
     else:
         assert phrase not in story
         assert re.search(rf'(Not measured yet|Measured otherwise).{{0,3000}}#claim-{cid}"', story)
+
+
+OBS = re.compile(r":obs:`([^`]+)`")
+
+
+def test_every_value_query_in_the_pages_resolves(layout: Layout, built: Built,
+                                                 tmp_path: Path) -> None:
+    """Plumbing, not results: with every claim marked as holding and one stand-in
+    run per ``:obs:`` query, all hand-written pages build under -W, so a typo in
+    a query cannot hide inside a block that today's results keep folded."""
+    src = tmp_path / "src"
+    shutil.copytree(layout.src, src)
+    data_file = src / "_data" / "evidence.json"
+    data = json.loads(data_file.read_text())
+    for info in data["claims"].values():
+        info["state"] = evidence.HOLDS
+    features = [r.id for r in evidence.load(layout.root, layout.results).regimes]
+    data["kernels"].append({"label": "standin-smp2", "kernel": "standin", "release": "0",
+                            "ncpus": 2, "features": features})
+    runs = []
+    for page in Path(layout.root / "docs").glob("*.rst"):
+        for query in OBS.findall(page.read_text()):
+            words = [w for w in query.split() if w not in ("pages", "kib")]
+            run = {"scenario": words[1], "page_size": 4096,
+                   "params": dict(w.split("=", 1) for w in words[2:-1])}
+            run.update({name: 8 for name in words[-1].split("-")})
+            runs.append(run)
+    assert runs, "the pages quote measured values"
+    data["runs"]["standin-smp2"] = runs
+    data_file.write_text(json.dumps(data))
+    site.run_sphinx(src, tmp_path / "html")
+    story = (tmp_path / "html" / "story.html").read_text()
+    assert "Not measured yet" not in story
+
+
+def _git(args: list[str], cwd: Path) -> None:
+    subprocess.run(["git", "-c", "user.name=A U Thor", "-c", "user.email=author@example.org",
+                    *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def test_patches_page_renders_a_format_patch_series(layout: Layout, built: Built,
+                                                    tmp_path: Path) -> None:
+    repo = tmp_path / "tree"
+    repo.mkdir()
+    _git(["init", "-q", "-b", "base"], repo)
+    (repo / "exit.c").write_text("int a;\n")
+    _git(["add", "."], repo)
+    _git(["commit", "-q", "-m", "base"], repo)
+    (repo / "exit.c").write_text("int a;\nint b;\n")
+    _git(["commit", "-q", "-am", "mm: fold the counters before the exit stop"], repo)
+    series = tmp_path / "patches" / "linux-6.1.y"
+    _git(["format-patch", "-q", "--cover-letter", "-o", str(series), "HEAD~1"], repo)
+    (series / "proof.txt").write_text("before: 4 KiB, after: 696 KiB\n")
+    lay = Layout(layout.root, layout.results, tmp_path / "patches", tmp_path / "src",
+                 tmp_path / "html")
+    site.build(lay)
+    page = re.sub(r"\s+", " ", (lay.html / "patches.html").read_text())
+    assert "mm: fold the counters before the exit stop" in page
+    assert "proof.txt" in page and "before: 4 KiB, after: 696 KiB" in page
+    assert "No <code class=\"docutils literal notranslate\"><span class=\"pre\">linux-mainline</span>" in page
+    assert list((lay.html / "_downloads").rglob("0001-*.patch"))

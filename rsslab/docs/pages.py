@@ -73,7 +73,7 @@ def _bound_text(claim: Claim) -> str:
     b = dict(claim.bound)
     formula = str(b.pop("formula"))
     fn = getattr(claims_mod, formula, None)
-    doc = inspect.getdoc(fn).splitlines()[0] if callable(fn) and inspect.getdoc(fn) else ""
+    doc = (inspect.getdoc(fn) or "").split("\n", 1)[0] if callable(fn) else ""
     args = ", ".join(f"{k}={v}" for k, v in b.items())
     return f"{rst.lit(f'{formula}({args})')}" + (f": {rst.esc(doc)}" if doc else "")
 

@@ -17,6 +17,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+from matplotlib.axes import Axes  # noqa: E402
 
 from rsslab import claims  # noqa: E402
 from rsslab.docs.evidence import Evidence, KernelRuns  # noqa: E402
@@ -55,7 +56,7 @@ def sweep_runs(k: KernelRuns) -> dict[int, list[Observation]]:
     return by_pages
 
 
-def _bounds(ax: plt.Axes, k: KernelRuns) -> None:
+def _bounds(ax: Axes, k: KernelRuns) -> None:
     """The regime's bound on the exit-stop miss, from the claims' formulas."""
     if "split-rss" in k.features:
         b = claims.thread_cache(1, 1)
@@ -80,7 +81,7 @@ def touch_sweep(k: KernelRuns, out_dir: Path, sweep_max: int) -> Figure | None:
         pts = [(x, statistics.median(vals)) for x in xs
                if (vals := [v for o in by_pages[x] if (v := o.value(metric)) is not None])]
         errs = [(x, statistics.median(e)) for x in xs
-                if (e := [v for o in by_pages[x] if (v := _err_pages(o, metric)) is not None])]
+                if (e := [d for o in by_pages[x] if (d := _err_pages(o, metric)) is not None])]
         if not pts:
             continue
         top.plot(*zip(*pts), marker=marker, ms=3, lw=0.8, label=name)
@@ -152,9 +153,9 @@ def threads_split(ev: Evidence, out_dir: Path) -> Figure | None:
     for k in kernels:
         for mode in ("serial", "parallel"):
             runs = [o for o in _thread_runs(k) if o.params.get("mode") == mode]
+            errs = [e for o in runs if (e := _err_pages(o, "vmrss_kib")) is not None]
             if runs:
-                ax.scatter([int(o.params["threads"]) for o in runs],
-                           [_err_pages(o, "vmrss_kib") for o in runs], s=16, alpha=0.7,
+                ax.scatter([int(o.params["threads"]) for o in runs], errs, s=16, alpha=0.7,
                            label=f"{k.label} {mode}")
                 tmax = max(tmax, *(int(o.params["threads"]) for o in runs))
     runs = [o for k in kernels for o in _thread_runs(k)]

@@ -99,7 +99,10 @@ def pick_runs(evidence: Mapping[str, Any], select: str, scenario: str,
 
 def format_span(values: Sequence[float], unit: str) -> str:
     lo, hi = min(values), max(values)
-    show = (lambda x: f"{x:g}") if unit == "pages" else (lambda x: f"{x:,.0f}")
+
+    def show(x: float) -> str:
+        return f"{x:g}" if unit == "pages" else f"{x:,.0f}"
+
     text = show(lo) if lo == hi else f"{show(lo)} to {show(hi)}"
     return f"{text} {'KiB' if unit == 'kib' else 'pages'}"
 
@@ -119,7 +122,7 @@ class ObsRole(SphinxRole):
         select, scenario, expr = words[0], words[1], words[-1]
         params = dict(w.split("=", 1) for w in words[2:-1])
         label, runs = pick_runs(self.config.rsslab_evidence, select, scenario, params)
-        values = [v for v in (_value(r, expr) for r in runs) if v is not None]
+        values: list[float] = [v for v in (_value(r, expr) for r in runs) if v is not None]
         if not values:
             log.warning("no measured %s for '%s' (select %s): run `make repro` first",
                         expr, self.text, select, location=self.get_location())
@@ -153,7 +156,7 @@ class ClaimedDirective(SphinxDirective):
             self.state.nested_parse(self.content, self.content_offset, box)
             return [box]
         failed = any(evidence["claims"].get(i, {}).get("state") == "fails" for i, _ in open_)
-        node: nodes.Admonition = nodes.warning() if failed else nodes.note()
+        node: nodes.Element = nodes.warning() if failed else nodes.note()
         para = nodes.paragraph()
         if failed:
             para += nodes.Text("Measured otherwise: the kernel disagreed with the claims below.")
@@ -163,15 +166,14 @@ class ClaimedDirective(SphinxDirective):
             para += nodes.Text(" (guest kernels) or ")
             para += nodes.literal("make docs", "make docs")
             para += nodes.Text(" (this machine's kernel).")
-        node += para
+        node.append(para)
         items = nodes.bullet_list()
         for i, p in open_:
-            item = nodes.list_item()
-            item += nodes.paragraph("", p.split(": ", 1)[-1] if i in evidence["claims"] else p)
-            item[0].insert(0, nodes.Text(": "))
-            item[0].insert(0, claim_xref(i))
-            items += item
-        node += items
+            text = p.split(": ", 1)[-1] if i in evidence["claims"] else p
+            line = nodes.paragraph()
+            line.extend([claim_xref(i), nodes.Text(": " + text)])
+            items.append(nodes.list_item("", line))
+        node.append(items)
         return [node]
 
 
