@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 RSSLAB := $(VENV)/bin/rsslab
-KERNELS ?= host
+KERNELS ?= 6.1 6.12 7 host
 CPUS ?= 1,2,4
 REPEAT ?= 3
 
@@ -11,13 +11,16 @@ PKG_GUEST := qemu-system-x86 cpio
 PKG_PATCHES := flex bison bc libelf-dev libssl-dev perl mandoc groff man-db
 PKG_DOCS := chromium
 
-.PHONY: repro test patches docs clean sysdeps-core sysdeps-guest sysdeps-patches sysdeps-docs
+.PHONY: repro test bench-matrix patches docs clean sysdeps-core sysdeps-guest sysdeps-patches sysdeps-docs
 
 repro: sysdeps-core sysdeps-guest $(VENV)/.stamp
 	$(RSSLAB) run $(foreach k,$(KERNELS),--kernel $(k)) --cpus $(CPUS) --repeat $(REPEAT)
 
 test: sysdeps-core sysdeps-guest sysdeps-patches sysdeps-docs $(VENV)/.stamp
 	$(VENV)/bin/pytest -q
+
+bench-matrix: sysdeps-core sysdeps-guest $(VENV)/.stamp
+	$(VENV)/bin/python bench/matrix.py
 
 patches: sysdeps-core sysdeps-guest sysdeps-patches $(VENV)/.stamp
 	$(RSSLAB) patches

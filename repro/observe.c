@@ -303,7 +303,8 @@ static int own_cgroup(int version, char *path, size_t size)
 
 		if (!p)
 			continue;
-		*p = '\0';
+		*ctrl = '\0';	/* line: the hierarchy id */
+		*p = '\0';	/* ctrl + 1: its controllers */
 		if ((version == 2 && !strcmp(line, "0") && !ctrl[1]) ||
 		    (version == 1 && has_word(ctrl + 1, "memory"))) {
 			rsslab_fmt(path, size, "%s", p + 1);

@@ -15,9 +15,10 @@ import sys
 import typing
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import Progress, TaskID, TimeElapsedColumn
 
 from rsslab import claims as claims_mod
 from rsslab import kversion, observe, paths, regimes, results, scenarios
@@ -86,8 +87,7 @@ def host_features(root: Path, bin_dir: Path) -> frozenset[str]:
 def cmd_run(args: argparse.Namespace) -> int:
     kernels = args.kernel or ["host"]
     if kernels != ["host"]:
-        raise BadInput(f"kernel {', '.join(k for k in kernels if k != 'host')}: "
-                       "only the host kernel is wired in so far")
+        return cmd_run_matrix(args, kernels)
     root = paths.project_root()
     bin_dir = paths.build_dir(root) / "bin"
     build_all(root, bin_dir)
@@ -148,6 +148,65 @@ def cmd_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run_matrix(args: argparse.Namespace, words: Sequence[str]) -> int:
+    """``run --kernel K ... --cpus LIST``: every kernel at every CPU count."""
+    from rsslab import kernels, matrix, summary
+
+    if args.scenario or args.param:
+        raise BadInput("--scenario/--param run on the host only; the matrix runs the "
+                       "claims' plan (drop --kernel, or drop --scenario)")
+    root = paths.project_root()
+    err = Console(stderr=True)
+    with Progress(console=err, transient=True) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def fetched(name: str, pct: float) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(f"download {name}", total=100)
+            bar.update(tasks[name], completed=pct)
+
+        chosen = [kernels.resolve(w, paths.cache_dir(), args.refresh_kernels, fetched)
+                  for w in dict.fromkeys(words)]
+    bin_dir = paths.build_dir(root) / "bin"
+    build_all(root, bin_dir)
+    all_claims = claims_mod.load(root / "claims", args.repeat or DEFAULT_REPEAT)
+    settings = matrix.Settings(bin_dir, paths.build_dir(root), paths.results_dir(root))
+    targets = matrix.targets(chosen, args.cpus or [1, 2, 4])
+    with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=err,
+                  transient=True, disable=args.json) as bar:
+        ids = {t.label: bar.add_task(f"{t.label}: waiting", total=None) for t in targets}
+
+        def show(label: str, state: str, done: int, total: int) -> None:
+            bar.update(ids[label], description=f"{label}: {state}", completed=done,
+                       total=total or None)
+
+        outcomes = matrix.run_all(targets, all_claims, regimes.load(root / "claims"),
+                                  settings, show)
+    return _matrix_report(outcomes, args.json, summary)
+
+
+def _matrix_report(outcomes: Sequence[Any], as_json: bool, summary: Any) -> int:
+    out = Console()
+    if as_json:
+        for o in outcomes:
+            for r in o.runs:
+                print(json.dumps(r.to_flat(), sort_keys=False))
+    else:
+        for o in outcomes:
+            if o.runs:
+                print_report(out, o.target.label, list(o.runs), [v for v in o.verdicts if v.checks])
+        out.print(summary.metrics_table(outcomes))
+        out.print(summary.seed_table(outcomes))
+    bad = False
+    for o in outcomes:
+        for p in o.problems:
+            print(f"rsslab: {o.target.label}: {p}", file=sys.stderr)
+        if o.error:
+            print(f"rsslab: {o.error}", file=sys.stderr)
+        bad = bad or bool(o.error or o.problems) or not all(v.ok for v in o.verdicts)
+    return 1 if bad else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="rsslab", description="Reproduce and measure Linux's approximate "
                     "RSS counters the way judges read them.")
@@ -162,9 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--kernel", action="append", metavar="K",
                      help="host (default), 6.1, 6.12, 7, or a kernel image path (repeatable)")
     run.add_argument("--cpus", type=_cpu_list, default=None, metavar="LIST",
-                     help="CPU counts for QEMU guests, e.g. 1,2,4")
+                     help="CPU counts for QEMU guests, e.g. 1,2,4 (default); the host "
+                          "runs at its own")
     run.add_argument("--cgroup", action="store_true",
                      help="also measure each run's memory cgroup peak")
+    run.add_argument("--refresh-kernels", action="store_true",
+                     help="look for newer Debian kernels than the ones pinned in the cache")
     run.add_argument("--json", action="store_true", help="JSON lines on stdout, one per run")
     run.set_defaults(func=cmd_run)
     docs = sub.add_parser("docs", help="build the site from build/results into build/docs/html")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+import guests
+from rsslab import claims, matrix
 from rsslab.build import build_all
 
 if TYPE_CHECKING:
@@ -44,3 +47,19 @@ def built(layout: "Layout", bin_dir: Path) -> "Built":
     plan = sweeps.plan_host(layout.root, layout.results, bin_dir)
     skipped = sweeps.run_host(plan, layout.results, bin_dir)
     return site.build(layout, [*plan.notes, *skipped])
+
+
+@pytest.fixture(scope="session")
+def guest_outcomes(bin_dir: Path) -> Callable[[], dict[str, matrix.Outcome]]:
+    """Every test kernel at every test CPU count, booted once per session
+    (all together, in parallel) the first time a test needs one."""
+    booted: dict[str, matrix.Outcome] = {}
+
+    def get() -> dict[str, matrix.Outcome]:
+        if not booted:
+            found, _ = guests.resolve_all()
+            booted.update(guests.measure(bin_dir, guests.guest_targets(found),
+                                         claims.load(ROOT / "claims")))
+        return booted
+
+    return get

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from rsslab import claims, kversion, observe, regimes, results
+import guests
+from rsslab import claims, kversion, matrix, observe, regimes, results
 from rsslab.claims import Claim
 from rsslab.results import Observation
 
@@ -31,6 +32,7 @@ class Target:
     kernel: str
     ncpus: int
     candidates: frozenset[str]
+    guest: matrix.Target | None = None  # None: the host
 
 
 def host_target() -> Target:
@@ -40,17 +42,27 @@ def host_target() -> Target:
                   regimes.by_version(REGIMES, kversion.upstream(u.release, u.version)))
 
 
+FOUND, UNAVAILABLE = guests.resolve_all()
+
+
 def targets() -> list[Target]:
-    return [host_target()]
+    out = [host_target()]
+    for t in guests.guest_targets(FOUND):
+        out.append(Target(t.label, t.kernel.name, t.ncpus,
+                          matrix.candidates(t.kernel, REGIMES), t))
+    return out
 
 
 def cases() -> list[object]:
-    return [
+    params: list[object] = [
         pytest.param(c, t, id=f"{c.id}-{t.label}")
         for t in targets()
         for c in CLAIMS
         if c.applies(t.candidates, t.ncpus)
     ]
+    params += [pytest.param(None, None, id=f"kernel-{u.name}", marks=pytest.mark.skip(
+        reason=f"kernel {u.name} unavailable: {u.reason}")) for u in UNAVAILABLE]
+    return params
 
 
 Measured = tuple[frozenset[str], list[Observation]]
@@ -68,18 +80,26 @@ def _measure_host(bin_dir: Path, target: Target) -> Measured:
 
 
 @pytest.fixture(scope="session")
-def measured(bin_dir: Path) -> Callable[[Target], Measured]:
-    """Run each target's plan once per session, on first use."""
+def measured(bin_dir: Path,
+             guest_outcomes: Callable[[], dict[str, matrix.Outcome]]) -> Callable[[Target], Measured]:
+    """Run each target's plan once per session, on first use; the guests all
+    boot together (in parallel) the first time one of them is needed."""
     done: dict[str, Measured] = {}
 
     def get(target: Target) -> Measured:
-        if target.label not in done:
-            done[target.label] = _measure_host(bin_dir, target)
-        return done[target.label]
+        if target.guest is None:
+            if target.label not in done:
+                done[target.label] = _measure_host(bin_dir, target)
+            return done[target.label]
+        out = guest_outcomes()[target.label]
+        if out.error:
+            pytest.fail(out.error, pytrace=False)
+        return out.features, list(out.runs)
 
     return get
 
 
+@pytest.mark.guest
 @pytest.mark.parametrize(("claim", "target"), cases())
 def test_claim(claim: Claim, target: Target, measured: Callable[[Target], Measured]) -> None:
     features, runs = measured(target)

@@ -1,0 +1,110 @@
+"""Kernels rsslab can run on: the host's, Debian's by name, or an image path.
+
+``resolve`` turns a ``--kernel`` word into a ``Kernel``: ``host`` (no
+QEMU), ``6.1``, ``6.12`` or ``7`` (Debian packages, see ``debian``), or the
+path of a bzImage, such as a patched build.  A user image may declare what
+it is in a sidecar ``<image>.rsslab.json``::
+
+    {"name": "6.1-synced", "regimes": ["exit-stop-synced"]}
+
+``regimes`` adds regimes of ``claims/regimes.toml`` that the version alone
+cannot tell (a patch applied to the kernel); the same can be passed to
+``resolve_path`` directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rsslab import kversion
+from rsslab.errors import BadInput, KernelError
+from rsslab.kernels import debian, image
+
+SIDECAR_SUFFIX = ".rsslab.json"
+NAMES = ("host", *debian.FLAVOURS)
+
+
+@dataclass(frozen=True, slots=True)
+class Kernel:
+    """One kernel to run the plan on, and where it came from."""
+
+    name: str  # the label's kernel part: host, 6.1, 6.12, 7, or a user name
+    image: Path | None  # None: the running kernel, no QEMU
+    upstream: str  # e.g. 6.1.192
+    package: str = ""  # Debian package, or "" for a path
+    version: str = ""  # Debian package version
+    sha256: str = ""  # of the .deb (Debian) or of the image (path)
+    config: Path | None = None
+    extra_regimes: tuple[str, ...] = ()
+
+    @property
+    def is_host(self) -> bool:
+        return self.image is None
+
+    def describe(self) -> str:
+        what = f"{self.package} {self.version}" if self.package else str(self.image or "host")
+        return f"{self.name}: Linux {self.upstream} ({what})"
+
+
+def host() -> Kernel:
+    u = os.uname()
+    return Kernel("host", None, kversion.show(kversion.upstream(u.release, u.version)))
+
+
+def _label(text: str) -> str:
+    label = re.sub(r"[^A-Za-z0-9._+-]", "_", text)
+    if not label or label in NAMES:
+        raise BadInput(f"'{text}' cannot name a user kernel; choose a name in its "
+                       f"sidecar other than {', '.join(NAMES)}")
+    return label
+
+
+def _sidecar(path: Path) -> dict[str, object]:
+    side = path.with_name(path.name + SIDECAR_SUFFIX)
+    if not side.exists():
+        return {}
+    try:
+        doc = json.loads(side.read_text())
+        if not isinstance(doc, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as e:
+        raise BadInput(f"{side}: {e}; it must be a JSON object like "
+                       '{"name": "6.1-synced", "regimes": ["exit-stop-synced"]}') from None
+    return doc
+
+
+def resolve_path(path: Path, name: str = "", regimes: Sequence[str] = ()) -> Kernel:
+    """A user's bzImage, with its sidecar's name and regimes, plus ``regimes``."""
+    info = image.inspect(path)
+    side = _sidecar(path)
+    extra = side.get("regimes", [])
+    if not isinstance(extra, list) or not all(isinstance(r, str) for r in extra):
+        raise BadInput(f"{path}{SIDECAR_SUFFIX}: regimes must be a list of regime ids")
+    rest = info.version_string.split(" ", 1)[1] if " " in info.version_string else ""
+    upstream = kversion.show(kversion.upstream(info.release, rest))
+    label = _label(name or str(side.get("name") or info.release))
+    return Kernel(label, path.resolve(), upstream, sha256=debian._sha256(path),
+                  extra_regimes=tuple(dict.fromkeys([*extra, *regimes])))
+
+
+def resolve(word: str, cache: Path, refresh: bool = False,
+            progress: debian.Progress | None = None) -> Kernel:
+    """``--kernel WORD``: a name rsslab knows, or the path of an image."""
+    if word == "host":
+        return host()
+    if word in debian.FLAVOURS:
+        pin = debian.provision(word, cache, refresh, progress)
+        return Kernel(word, cache / pin.image, pin.upstream, pin.package, pin.version,
+                      pin.sha256, cache / pin.config)
+    if "/" in word or Path(word).exists():
+        return resolve_path(Path(word))
+    raise BadInput(f"unknown kernel '{word}'; use {', '.join(NAMES)} or the path of a "
+                   "kernel image (e.g. ./bzImage)")
+
+
+__all__ = ["Kernel", "KernelError", "NAMES", "host", "resolve", "resolve_path"]

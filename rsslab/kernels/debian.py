@@ -1,0 +1,304 @@
+"""Debian kernels by name: find the newest package, fetch it once, keep the image.
+
+``6.1``: bookworm's ``linux-image-6.1.0-N-amd64-unsigned`` (per-thread split
+counters); ``6.12``: ``linux-image-6.12.N+deb12-amd64-unsigned`` (per-CPU
+counters, exact /proc status); ``7``: trixie-backports'
+``linux-binary-7.X.Y+deb13-amd64`` (the image; its config is in
+``linux-base-7.X.Y+deb13-amd64``).
+
+The index comes from a private apt configuration on the system's own
+mirrors (``aptsource``).  The chosen version is pinned in
+``<cache>/kernels/<name>.json``; later runs read the pin and touch no
+network until asked to refresh.  apt checks each download against the
+signed index; rsslab checks size and SHA-256 again before it extracts, and
+everything lands in the cache under a temporary name first.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from rsslab.errors import KernelError
+from rsslab.kernels import aptsource, image
+
+log = logging.getLogger(__name__)
+
+EXTRACT_TIMEOUT_S = 300
+PIN_SCHEMA = 1
+Progress = Callable[[str, float], None]  # (what, percent)
+
+
+@dataclass(frozen=True, slots=True)
+class Flavour:
+    """How to find one named Debian kernel."""
+
+    name: str
+    suite: str
+    package: re.Pattern[str]  # group "abi": the directory/ABI name
+    config_package: str = ""  # "{abi}" is filled in; "" = config in the image package
+
+
+FLAVOURS: Mapping[str, Flavour] = {
+    f.name: f for f in (
+        Flavour("6.1", "bookworm",
+                re.compile(r"linux-image-(?P<abi>6\.1\.0-\d+-amd64)-unsigned")),
+        Flavour("6.12", "bookworm",
+                re.compile(r"linux-image-(?P<abi>6\.12\.\d+\+deb12-amd64)-unsigned")),
+        Flavour("7", "trixie-backports",
+                re.compile(r"linux-binary-(?P<abi>7\.\d+\.\d+\+deb\d+-amd64)"),
+                config_package="linux-base-{abi}"),
+    )
+}
+# The suites in the private configuration: each flavour's, plus security.
+SUITES = ("bookworm", "bookworm-security", "trixie-backports")
+
+
+@dataclass(frozen=True, slots=True)
+class Package:
+    name: str
+    version: str
+    size: int
+    sha256: str
+
+    @property
+    def upstream(self) -> str:
+        """``6.1.192-2`` -> ``6.1.192``; ``7.3.4-1~bpo13+1`` -> ``7.3.4``."""
+        return re.split(r"[-~+]", self.version, maxsplit=1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Pin:
+    """What the cache holds for one name (``<cache>/kernels/<name>.json``)."""
+
+    name: str
+    package: str
+    version: str
+    upstream: str
+    sha256: str  # of the .deb, as the index gives it
+    image: str  # relative to the cache
+    image_sha256: str
+    config: str
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", version))
+
+
+def parse_show(text: str) -> list[Package]:
+    """``apt-cache show`` stanzas -> packages."""
+    out = []
+    for stanza in re.split(r"\n\s*\n", text.strip()):
+        f: dict[str, str] = {m[1]: m[2] for m in
+                             re.finditer(r"^([A-Za-z0-9-]+): ?(.*)$", stanza, re.M)}
+        if {"Package", "Version", "Size", "SHA256"} <= f.keys():
+            out.append(Package(f["Package"], f["Version"], int(f["Size"]), f["SHA256"]))
+    return out
+
+
+def newest(apt: aptsource.PrivateApt, flavour: Flavour) -> Package:
+    prefix = flavour.package.pattern.split("(", 1)[0].replace("\\", "")
+    names = [n for n in apt.run("apt-cache", ["pkgnames", prefix]).split()
+             if flavour.package.fullmatch(n)]
+    if not names:
+        raise KernelError(f"no Debian package for kernel {flavour.name} "
+                          f"({flavour.package.pattern}) in {flavour.suite}; "
+                          "check the apt sources, or pass --kernel PATH")
+    pkgs = parse_show(apt.run("apt-cache", ["show", *names]))
+    return max(pkgs, key=lambda p: _version_key(p.version))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def download(apt: aptsource.PrivateApt, pkg: Package, dest: Path,
+             progress: Progress | None) -> Path:
+    """``apt-get download`` into dest (a temporary directory); verify it."""
+    argv = ["apt-get", "-q", *apt.options(), "-o", "APT::Status-Fd=1", "download",
+            f"{pkg.name}={pkg.version}"]
+    log.info("%s", shlex.join(argv))
+    proc = subprocess.Popen(argv, cwd=dest, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        m = re.match(r"dlstatus:\d+:([\d.]+):", line)
+        if m and progress:
+            progress(pkg.name, float(m[1]))
+    try:
+        _, err = proc.communicate(timeout=aptsource.APT_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise KernelError(f"downloading {pkg.name} ran over {aptsource.APT_TIMEOUT_S} s; "
+                          "check the network and rerun") from None
+    if proc.returncode != 0:
+        tail = " | ".join(err.strip().splitlines()[-2:])
+        raise KernelError(f"apt-get download {pkg.name} failed: {tail}; check the network "
+                          "and rerun")
+    debs = list(dest.glob(f"{pkg.name}_*.deb"))
+    if len(debs) != 1:
+        raise KernelError(f"apt-get download {pkg.name} left no .deb; rerun")
+    size = debs[0].stat().st_size
+    if size != pkg.size or _sha256(debs[0]) != pkg.sha256:
+        raise KernelError(f"{debs[0].name}: {size} bytes, the index says {pkg.size} with "
+                          f"SHA-256 {pkg.sha256[:16]}...; the download is damaged, rerun")
+    return debs[0]
+
+
+def extract(deb: Path, wanted: Callable[[str], bool], dest: Path) -> list[Path]:
+    """Members of the .deb's data that ``wanted(name)`` picks, flat into dest.
+
+    ``dpkg-deb --fsys-tarfile`` streams the data; reading stops once every
+    picked member is out (Debian puts boot/ first)."""
+    argv = ["dpkg-deb", "--fsys-tarfile", str(deb)]
+    log.info("%s", shlex.join(argv))
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=dest)
+    assert proc.stdout is not None
+    got: list[Path] = []
+    try:
+        with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+            for member in tar:
+                if member.isfile() and wanted(member.name):
+                    src = tar.extractfile(member)
+                    assert src is not None
+                    out = dest / Path(member.name).name
+                    with out.open("wb") as f:
+                        shutil.copyfileobj(src, f)
+                    got.append(out)
+    except tarfile.TarError as e:
+        raise KernelError(f"{deb.name} is not a readable Debian package ({e}); "
+                          "delete it and rerun") from None
+    finally:
+        proc.kill()
+        proc.wait(timeout=EXTRACT_TIMEOUT_S)
+    return got
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def read_pin(cache: Path, name: str) -> Pin | None:
+    """The pinned kernel, if its files are all there and intact."""
+    path = cache / "kernels" / f"{name}.json"
+    try:
+        doc = json.loads(path.read_text())
+        if doc.pop("schema", None) != PIN_SCHEMA:
+            return None
+        pin = Pin(**doc)
+    except (OSError, ValueError, TypeError):
+        return None
+    img = cache / pin.image
+    if not img.is_file() or not (cache / pin.config).is_file() or _sha256(img) != pin.image_sha256:
+        return None
+    return pin
+
+
+def _write_json(path: Path, doc: Mapping[str, object]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _wanted(abi: str) -> Callable[[str], bool]:
+    names = {f"./boot/vmlinuz-{abi}", f"./boot/config-{abi}",
+             f"./usr/lib/modules/{abi}/vmlinuz", f"./usr/lib/modules/{abi}/config"}
+    return lambda n: n in names or f"./{n.lstrip('./')}" in names
+
+
+def _fetch(apt: aptsource.PrivateApt, pkgs: Sequence[Package], abi: str, out: Path,
+           progress: Progress | None) -> tuple[Path, Path]:
+    """Download the packages, take the image and config out as out/vmlinuz, out/config."""
+    found: dict[str, Path] = {}
+    for pkg in pkgs:
+        with tempfile.TemporaryDirectory(dir=out.parent, prefix=".deb-") as tmp:
+            deb = download(apt, pkg, Path(tmp), progress)
+            for f in extract(deb, _wanted(abi), out):
+                kind = "vmlinuz" if "vmlinuz" in f.name else "config"
+                found[kind] = f.rename(out / kind)
+    missing = [k for k in ("vmlinuz", "config") if k not in found]
+    if missing:
+        raise KernelError(f"no {' or '.join(missing)} for {abi} in "
+                          f"{', '.join(p.name for p in pkgs)}; the package layout changed, "
+                          "pass --kernel PATH instead")
+    return found["vmlinuz"], found["config"]
+
+
+def _packages(apt: aptsource.PrivateApt, flavour: Flavour) -> tuple[str, list[Package]]:
+    pkg = newest(apt, flavour)
+    m = flavour.package.fullmatch(pkg.name)
+    assert m is not None
+    abi = m["abi"]
+    pkgs = [pkg]
+    if flavour.config_package:
+        name = flavour.config_package.format(abi=abi)
+        same = [p for p in parse_show(apt.run("apt-cache", ["show", name]))
+                if p.version == pkg.version]
+        if not same:
+            raise KernelError(f"no {name} {pkg.version} beside {pkg.name}; rerun later "
+                              "(the mirror may be syncing)")
+        pkgs.append(same[0])
+    return abi, pkgs
+
+
+def provision(name: str, cache: Path, refresh: bool = False,
+              progress: Progress | None = None) -> Pin:
+    """The pinned kernel ``name``; fetched only when absent or on refresh."""
+    flavour = FLAVOURS[name]
+    pin = None if refresh else read_pin(cache, name)
+    if pin:
+        return pin
+    kdir = cache / "kernels"
+    with _locked(kdir / ".lock"):
+        pin = None if refresh else read_pin(cache, name)
+        if pin:
+            return pin
+        apt = aptsource.PrivateApt(kdir / "apt")
+        apt.configure(SUITES, aptsource.system_sources())
+        apt.update()
+        abi, pkgs = _packages(apt, flavour)
+        old = read_pin(cache, name)
+        if old and (old.package, old.version) == (pkgs[0].name, pkgs[0].version):
+            return old
+        final = kdir / name / pkgs[0].version
+        with tempfile.TemporaryDirectory(dir=kdir, prefix=f".{name}-") as tmp:
+            out = Path(tmp) / "out"
+            out.mkdir()
+            vmlinuz, config = _fetch(apt, pkgs, abi, out, progress)
+            image.inspect(vmlinuz)
+            if final.exists():
+                shutil.rmtree(final)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            out.rename(final)
+        pin = Pin(name, pkgs[0].name, pkgs[0].version, pkgs[0].upstream, pkgs[0].sha256,
+                  str((final / "vmlinuz").relative_to(cache)), _sha256(final / "vmlinuz"),
+                  str((final / "config").relative_to(cache)))
+        _write_json(kdir / f"{name}.json", {"schema": PIN_SCHEMA, **asdict(pin)})
+        return pin

@@ -1,0 +1,49 @@
+"""The matrix kernels the tests boot, and one measurement of them per session.
+
+``RSSLAB_TEST_KERNELS`` (default ``6.1 6.12 7``) and ``RSSLAB_TEST_CPUS``
+(default ``1,2,4``) choose them; ``make test`` boots them all.  Each kernel
+and CPU count boots once, all of them in parallel on first use.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from rsslab import claims, kernels, matrix, paths, regimes
+from rsslab.errors import UserError
+from rsslab.kernels import Kernel
+
+ROOT = Path(__file__).resolve().parents[1]
+KERNEL_NAMES = os.environ.get("RSSLAB_TEST_KERNELS", "6.1 6.12 7").split()
+CPU_COUNTS = [int(c) for c in os.environ.get("RSSLAB_TEST_CPUS", "1,2,4").split(",") if c]
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    name: str
+    reason: str
+
+
+def resolve_all() -> tuple[list[Kernel], list[Unavailable]]:
+    """The test kernels, fetched into the cache on first use."""
+    found, missing = [], []
+    for name in KERNEL_NAMES:
+        try:
+            found.append(kernels.resolve(name, paths.cache_dir()))
+        except UserError as e:
+            missing.append(Unavailable(name, str(e)))
+    return found, missing
+
+
+def guest_targets(found: list[Kernel]) -> list[matrix.Target]:
+    return matrix.targets(found, CPU_COUNTS)
+
+
+def measure(bin_dir: Path, targets: list[matrix.Target],
+            all_claims: list[claims.Claim]) -> dict[str, matrix.Outcome]:
+    settings = matrix.Settings(bin_dir, ROOT / "build", ROOT / "build" / "results")
+    outs = matrix.run_all(targets, all_claims, regimes.load(ROOT / "claims"), settings,
+                          lambda *_: None)
+    return {o.target.label: o for o in outs}
