@@ -122,7 +122,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_docs(args: argparse.Namespace) -> int:
     """Measure what the site lacks on the host, then build it with sphinx-build -W."""
-    from rsslab.docs import site, sweeps
+    from rsslab.docs import pages, site, sweeps
 
     root = paths.project_root()
     lay = site.Layout.of(root)
@@ -140,6 +140,15 @@ def cmd_docs(args: argparse.Namespace) -> int:
         for line in skipped:
             err.print(f"rsslab docs: {line}", highlight=False)
         notes = [*plan.notes, *skipped]
+    if not args.no_measure and not args.no_guests:
+        gplan = sweeps.plan_guests(lay.results, pages.MATRIX_KERNELS)
+        for line in gplan.notes:
+            err.print(f"rsslab docs: {line}", highlight=False)
+        with err.status("guests: measuring the touch sweep"):
+            failed = sweeps.run_guests(gplan, root, lay.results, bin_dir)
+        for line in failed:
+            err.print(f"rsslab docs: {line}", highlight=False)
+        notes += [*gplan.notes, *failed]
     built = site.build(lay, notes)
     for line in built.missing:
         err.print(f"rsslab docs: {line}", highlight=False)
@@ -231,7 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
     docs = sub.add_parser("docs", help="build the site from build/results into build/docs/html")
     docs.add_argument("--no-measure", action="store_true",
-                      help="use only stored results; do not run missing host measurements")
+                      help="use only stored results; measure nothing")
+    docs.add_argument("--no-guests", action="store_true",
+                      help="measure what is missing on the host only, boot no guest")
     docs.set_defaults(func=cmd_docs)
     return parser
 

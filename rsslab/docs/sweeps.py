@@ -49,8 +49,12 @@ def site_specs(claim_list: Sequence[claims_mod.Claim], features: frozenset[str],
 
 
 def missing(specs: Sequence[RunSpec], stored: ResultSet | None) -> list[RunSpec]:
-    have = {results.run_key(o) for o in stored.runs} if stored else set()
-    return [s for s in specs if s.key() not in have]
+    """Specs with no stored run; a run with a cgroup also serves a spec without one
+    (guests always measure the cgroup peak)."""
+    keys = [results.run_key(o) for o in stored.runs] if stored else []
+    have = {k[:2] for k in keys}
+    have_cgroup = {k[:2] for k in keys if k[2]}
+    return [s for s in specs if s.key()[:2] not in (have_cgroup if s.cgroup else have)]
 
 
 def has_reproducer(root: Path, scenario: str) -> bool:
@@ -99,3 +103,49 @@ def run_host(plan: HostPlan, results_dir: Path, bin_dir: Path,
     if done:
         results.save(results_dir, done)
     return notes
+
+
+# --- guests (through the matrix) ------------------------------------------
+
+GUEST_SWEEP_CPUS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class GuestPlan:
+    kernels: tuple[str, ...]  # matrix kernel names whose sweep is missing
+    notes: tuple[str, ...]
+
+
+def plan_guests(results_dir: Path, names: Sequence[str]) -> GuestPlan:
+    """Matrix kernels whose result file at GUEST_SWEEP_CPUS lacks the sweep."""
+    todo, notes = [], []
+    for name in names:
+        label = results.label_for(name, GUEST_SWEEP_CPUS)
+        path = results_dir / f"{label}.json"
+        stored = results.load_file(path) if path.exists() else None
+        if missing(sweep_specs(), stored):
+            todo.append(name)
+            notes.append(f"{label}: booting it for the touch sweep the plots need")
+    return GuestPlan(tuple(todo), tuple(notes))
+
+
+def run_guests(plan: GuestPlan, root: Path, results_dir: Path, bin_dir: Path) -> list[str]:
+    """The sweep in each guest, in parallel; a kernel that fails is noted, not fatal."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rsslab import kernels, matrix, paths
+    from rsslab.errors import UserError
+
+    settings = matrix.Settings(bin_dir, root / "build", results_dir)
+
+    def one(name: str) -> str:
+        try:
+            target = matrix.Target(kernels.resolve(name, paths.cache_dir()), GUEST_SWEEP_CPUS)
+            out = matrix.run_guest(target, sweep_specs(), settings, lambda *_: None)
+        except UserError as e:
+            return f"{name}: no sweep: {e}"
+        results.save(results_dir, out.runs)
+        return "; ".join(out.problems)
+
+    with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+        return [n for n in pool.map(one, plan.kernels) if n]
