@@ -123,6 +123,43 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if all(v.ok for v in verdicts) else 1
 
 
+def cmd_docs(args: argparse.Namespace) -> int:
+    """Measure what the site lacks on the host, then build it with sphinx-build -W."""
+    from rsslab.docs import pages, site, sweeps
+
+    root = paths.project_root()
+    lay = site.Layout.of(root)
+    bin_dir = paths.build_dir(root) / "bin"
+    err = Console(stderr=True)
+    notes: list[str] = []
+    if not args.no_measure:
+        build_all(root, bin_dir)
+        plan = sweeps.plan_host(root, lay.results, bin_dir)
+        for line in plan.notes:
+            err.print(f"rsslab docs: {line}", highlight=False)
+        with Progress(console=err, transient=True) as bar:
+            task = bar.add_task("host: measuring for the site", total=plan.total)
+            skipped = sweeps.run_host(plan, lay.results, bin_dir, lambda _s: bar.advance(task))
+        for line in skipped:
+            err.print(f"rsslab docs: {line}", highlight=False)
+        notes = [*plan.notes, *skipped]
+    if not args.no_measure and not args.no_guests:
+        gplan = sweeps.plan_guests(lay.results, pages.MATRIX_KERNELS)
+        for line in gplan.notes:
+            err.print(f"rsslab docs: {line}", highlight=False)
+        with err.status("guests: measuring the touch sweep"):
+            failed = sweeps.run_guests(gplan, root, lay.results, bin_dir)
+        for line in failed:
+            err.print(f"rsslab docs: {line}", highlight=False)
+        notes += [*gplan.notes, *failed]
+    built = site.build(lay, notes)
+    for line in built.missing:
+        err.print(f"rsslab docs: {line}", highlight=False)
+    print(f"site: {built.html / 'index.html'} ({len(built.kernels)} kernel result sets, "
+          f"{len(built.figures)} plots)")
+    return 0
+
+
 def cmd_run_matrix(args: argparse.Namespace, words: Sequence[str]) -> int:
     """``run --kernel K ... --cpus LIST``: every kernel at every CPU count."""
     from rsslab import kernels, matrix, summary
@@ -209,6 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="JSON lines on stdout, one per run")
     run.set_defaults(func=cmd_run)
     add_tool_parsers(sub)
+    docs = sub.add_parser("docs", help="build the site from build/results into build/docs/html")
+    docs.add_argument("--no-measure", action="store_true",
+                      help="use only stored results; measure nothing")
+    docs.add_argument("--no-guests", action="store_true",
+                      help="measure what is missing on the host only, boot no guest")
+    docs.set_defaults(func=cmd_docs)
     return parser
 
 
