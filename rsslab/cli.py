@@ -8,12 +8,15 @@ and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import Progress
@@ -26,6 +29,8 @@ from rsslab.plan import RunSpec
 from rsslab.report import print_report
 
 DEFAULT_REPEAT = 5
+# The parts of `rsslab patches`, each in rsslab/patches/<part>_cli.py.
+PATCH_PARTS = ("manpages", "kernel")
 
 
 def _positive_int(text: str) -> int:
@@ -111,6 +116,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if all(v.ok for v in verdicts) else 1
 
 
+def _patch_part(part: str) -> Any:
+    name = f"rsslab.patches.{part}_cli"
+    return importlib.import_module(name) if importlib.util.find_spec(name) else None
+
+
+def cmd_patches(args: argparse.Namespace) -> int:
+    """Every series part present (or those --only names), one after another."""
+    err = Console(stderr=True)
+    status = 0
+    for part in args.only or PATCH_PARTS:
+        module = _patch_part(part)
+        if module is None:
+            if args.only:
+                raise BadInput(f"the {part} part of `rsslab patches` is not in this checkout")
+            continue
+        with err.status(f"{part}: starting") as spinner:
+            code, shown = module.run(args, lambda msg: spinner.update(f"{part}: {msg}"))
+        for item in shown:
+            Console().print(item, highlight=False)
+        status = max(status, code)
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rsslab", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log every command run")
@@ -129,6 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also measure each run's memory cgroup peak")
     run.add_argument("--json", action="store_true", help="JSON lines on stdout, one per run")
     run.set_defaults(func=cmd_run)
+    pat = sub.add_parser("patches", help="prepare the patch series (man-pages, kernel)")
+    pat.add_argument("--only", action="append", choices=PATCH_PARTS,
+                     help="only this part (repeatable; default: every part present)")
+    for part in PATCH_PARTS:
+        module = _patch_part(part)
+        if module is not None:
+            module.add_arguments(pat)
+    pat.set_defaults(func=cmd_patches)
     return parser
 
 

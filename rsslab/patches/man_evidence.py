@@ -1,0 +1,185 @@
+"""What the measurements say about the claims behind the series.
+
+Results come from ``build/results/<label>.json`` (``rsslab run`` on the
+host, the QEMU matrix for the other kernels).  For each kernel present this
+module works out its regimes, evaluates the claims a patch cites, and
+formats the measured numbers the commit messages quote, each row naming the
+kernel it comes from.  Runs the host is missing can be measured on the spot.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rsslab import claims as claims_mod
+from rsslab import kversion, observe, paths, regimes, results
+from rsslab.build import build_all
+from rsslab.claims import Claim
+from rsslab.errors import UserError
+from rsslab.plan import RunSpec, merge
+from rsslab.patches.man_spec import Measure
+from rsslab.results import Observation, ResultSet
+
+log = logging.getLogger(__name__)
+
+# Kernels whose regimes follow from their version (and the probe).  Results
+# of patched kernels (other labels) carry regimes only their builder knows.
+STOCK_KERNELS = ("host", "6.1", "6.12", "7")
+MEASURE_REPEAT = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Kernel:
+    """One results file with the regimes of its kernel."""
+
+    results: ResultSet
+    features: frozenset[str]
+
+    @property
+    def label(self) -> str:
+        return self.results.label
+
+    def describe(self) -> str:
+        rs = self.results
+        return f"Linux {rs.kernel_release} ({rs.kernel}, {rs.ncpus} CPUs)"
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimCheck:
+    """A claim on one kernel: ``holds``, ``fails`` or ``untested`` (and why)."""
+
+    claim: str
+    label: str
+    status: str
+    detail: str = ""
+
+
+def features_of(rs: ResultSet, regs: Sequence[regimes.Regime]) -> frozenset[str]:
+    probe = next((o for o in rs.runs if o.scenario == regimes.PROBE_RUN.scenario
+                  and str(o.params.get("pages")) == str(regimes.PROBE_PAGES)), None)
+    return regimes.features(regs, rs.kernel_release, rs.kernel_version, probe)
+
+
+def kernels(root: Path) -> list[Kernel]:
+    """Every stock kernel with results, oldest version first."""
+    regs = regimes.load(root / "claims")
+    sets = [rs for rs in results.load_all(paths.results_dir(root))
+            if rs.kernel in STOCK_KERNELS and rs.runs]
+    sets.sort(key=lambda rs: (kversion.upstream(rs.kernel_release, rs.kernel_version), rs.ncpus))
+    return [Kernel(rs, features_of(rs, regs)) for rs in sets]
+
+
+def claim_map(root: Path) -> dict[str, Claim]:
+    return {c.id: c for c in claims_mod.load(root / "claims")}
+
+
+def unknown_claims(ids: Iterable[str], known: Mapping[str, Claim]) -> list[str]:
+    return sorted({i for i in ids if i not in known})
+
+
+def check(claim: Claim, kernel: Kernel) -> ClaimCheck:
+    rs = kernel.results
+    if not claim.applies(kernel.features, rs.ncpus):
+        return ClaimCheck(claim.id, kernel.label, "untested",
+                          f"does not apply to {kernel.describe()}")
+    if not any(claim.matches(o) for o in rs.runs):
+        return ClaimCheck(claim.id, kernel.label, "untested",
+                          f"no runs of {', '.join(r.describe() for r in claim.runs)} "
+                          f"on {kernel.describe()}")
+    verdict = claims_mod.evaluate(claim, rs.runs, kernel.features, kernel.label)
+    if verdict.ok:
+        worst = verdict.worst()
+        seen = "" if worst is None or worst.err_pages is None else f", worst {worst.err_pages:+g} pages"
+        return ClaimCheck(claim.id, kernel.label, "holds", f"{len(verdict.checks)} runs{seen}")
+    return ClaimCheck(claim.id, kernel.label, "fails", verdict.explain())
+
+
+def checks(ids: Iterable[str], known: Mapping[str, Claim],
+           kernels_: Sequence[Kernel]) -> list[ClaimCheck]:
+    return [check(known[i], k) for i in dict.fromkeys(ids) if i in known for k in kernels_]
+
+
+# --- host runs the series needs ---------------------------------------------
+
+def needed_host_runs(ids: Iterable[str], known: Mapping[str, Claim], features: frozenset[str],
+                     ncpus: int, measures: Iterable[Measure]) -> list[RunSpec]:
+    specs = [r for i in ids if i in known and known[i].applies(features, ncpus)
+             for r in known[i].runs]
+    specs += [RunSpec(m.scenario, dict(m.params), False, MEASURE_REPEAT) for m in measures]
+    return merge(specs)
+
+
+def missing(specs: Iterable[RunSpec], have: Sequence[Observation]) -> list[RunSpec]:
+    keys = {results.run_key(o) for o in have}
+    return [s for s in specs if s.key() not in keys]
+
+
+def measure_host(root: Path, specs: Sequence[RunSpec],
+                 progress: Callable[[RunSpec], None] | None = None) -> list[str]:
+    """Run ``specs`` on the host and save them; return what could not run."""
+    bin_dir = root / "build" / "bin"
+    build_all(root, bin_dir)
+    failed: list[str] = []
+    runs: list[Observation] = []
+    broken: set[str] = set()
+    for spec in specs:
+        if spec.scenario in broken:
+            continue
+        try:
+            runs += observe.run_specs(bin_dir, [spec], "host", progress)
+        except UserError as e:
+            broken.add(spec.scenario)
+            failed.append(str(e))
+    if runs:
+        results.save(paths.results_dir(root), runs)
+    return failed
+
+
+# --- tables for the messages --------------------------------------------------
+
+def _span(values: Sequence[float]) -> str:
+    lo, hi = min(values), max(values)
+    return f"{lo:g}" if lo == hi else f"{lo:g}..{hi:g}"
+
+
+def _rows(m: Measure, kernel: Kernel) -> list[list[str]]:
+    runs = [o for o in kernel.results.runs if o.scenario == m.scenario and o.cgroup_version is None
+            and all(str(o.params.get(k)) == str(v) for k, v in m.params.items())]
+    groups: dict[tuple[tuple[str, str], ...], list[Observation]] = {}
+    for o in runs:
+        extra = tuple((k, str(v)) for k, v in o.params.items() if k not in m.params)
+        groups.setdefault(extra, []).append(o)
+    rows = []
+    for extra, group in sorted(groups.items()):
+        cells = [f"{kernel.results.kernel_release}, {kernel.results.ncpus} CPUs"
+                 + "".join(f" {v}" for _, v in extra), str(len(group))]
+        ok = True
+        for _, metric in m.columns:
+            vals = [g.value(metric) for g in group]
+            if any(v is None for v in vals):
+                ok = False
+                break
+            cells.append(_span([float(v) for v in vals if v is not None]))
+        if not ok:
+            continue
+        errs = [(g.value(metric) or 0) - (g.value(m.reference) or 0)
+                for g in group for _, metric in m.columns[-1:]]
+        cells.append(_span([e / group[0].page_kib for e in errs]))
+        rows.append(cells)
+    return rows
+
+
+def table(m: Measure, kernels_: Sequence[Kernel]) -> str:
+    """A plain-text table of one measurement on every kernel with results."""
+    head = ["kernel", "runs", *(h for h, _ in m.columns), "error (pages)"]
+    rows = [r for k in kernels_ for r in _rows(m, k)]
+    if not rows:
+        return f"    ({m.title}: no results yet; run `rsslab run`)"
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+    fmt = "  ".join("{:<%d}" % widths[0] if i == 0 else "{:>%d}" % w for i, w in enumerate(widths))
+    lines = [f"    {m.title}:", "", "    " + fmt.format(*head)]
+    lines += ["    " + fmt.format(*r) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
