@@ -12,6 +12,8 @@
  *   fresh memory cgroup of its own whose peak is recorded.
  * Why: judges read VmHWM at this stop or take ru_maxrss from wait4; the
  *   kernel fills both from approximate counters (see claims/).
+ * Faults: the child also reports the page faults it took before execve
+ *   (preexec_faults), so that faults since execve can be told apart.
  * Floor: exec keeps the old mm's peak in signal->maxrss
  *   (fs/exec.c:exec_mmap / exec_mm_put_old), so the child's ru_maxrss is at
  *   least the RSS of this observer's forked copy.  The child measures that
@@ -416,6 +418,20 @@ static long self_rss_or_absent(void)
 	return rsslab_field(buf, "Rss");
 }
 
+/*
+ * Page faults this task took so far (minflt + majflt).  The count goes on
+ * across execve, so the exit stop's count minus this one is what the
+ * program took since execve.
+ */
+static long self_faults(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return -1;
+	return ru.ru_minflt + ru.ru_majflt;
+}
+
 static void __attribute__((noreturn))
 child_fail(int fd, enum stage stage, int exit_code)
 {
@@ -449,6 +465,7 @@ child_run(const struct opts *op, const struct cg *cg, int info_fd, int report_w)
 	if (ptrace(PTRACE_TRACEME, 0, NULL, NULL))
 		child_fail(info_fd, STAGE_PTRACE, RSSLAB_EXIT_SKIP);
 	dprintf(info_fd, "F %ld\n", self_rss_or_absent());
+	dprintf(info_fd, "P %ld\n", self_faults());
 	execvp(op->argv[0], op->argv);
 	child_fail(info_fd, STAGE_EXEC, errno == ENOENT ? 127 : 126);
 }
@@ -488,8 +505,8 @@ static void start_child(const struct opts *op, const struct cg *cg,
 	c->report_fd = rep[0];
 }
 
-/* The child's message: "F floor" then maybe "E stage errno". */
-static long read_info(int fd, int *stage, int *err)
+/* The child's message: "F floor", "P faults", then maybe "E stage errno". */
+static long read_info(int fd, int *stage, int *err, long *faults)
 {
 	char buf[256];
 	size_t len = 0;
@@ -507,6 +524,8 @@ static long read_info(int fd, int *stage, int *err)
 	*err = 0;
 	if (buf[0] == 'F')
 		floor = strtol(buf + 2, NULL, 10);
+	e = strstr(buf, "\nP ");
+	*faults = e ? strtol(e + 3, NULL, 10) : -1;
 	e = strstr(buf, "E ");
 	if (e && sscanf(e, "E %d %d", stage, err) != 2)
 		*stage = 0;
@@ -686,6 +705,10 @@ static void emit(const struct opts *op, struct out *o)
 
 static int parse_only(const struct opts *op, struct out *o)
 {
+	struct stat st;
+
+	if (stat(op->parse_dir, &st) || !S_ISDIR(st.st_mode))
+		die("%s is not a directory of /proc files", op->parse_dir);
 	out_add(o, "{\"observer\":1");
 	read_metrics(o, op->parse_dir);
 	emit(op, o);
@@ -702,7 +725,7 @@ int main(int argc, char **argv)
 	struct rusage ru;
 	size_t rep_len = 0;
 	int st, stage, err;
-	long floor;
+	long floor, faults;
 
 	parse_args(argc, argv, &op);
 	if (op.parse_dir)
@@ -713,11 +736,12 @@ int main(int argc, char **argv)
 	start_child(&op, &cg, &c);
 	if (waitpid(c.pid, &st, 0) < 0)
 		die("waitpid");
-	floor = read_info(c.info_fd, &stage, &err);
+	floor = read_info(c.info_fd, &stage, &err, &faults);
 	if (stage || !WIFSTOPPED(st))
 		setup_failed(&op, &cg, stage, err);
 	add_header(&o, &op);
 	out_opt(&o, "exec_floor_kib", floor);
+	out_opt(&o, "preexec_faults", faults);
 	st = trace(&c, &o, &ru, rep, sizeof(rep), &rep_len);
 	drain(c.report_fd, rep, sizeof(rep), &rep_len);
 	add_end(&o, st, &ru);

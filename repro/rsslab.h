@@ -27,6 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define RSSLAB_EXIT_OK 0
@@ -37,6 +40,8 @@
 /* Big enough for /proc/PID/status, smaps_rollup and stat on every kernel. */
 #define RSSLAB_PROC_BUF 8192
 #define RSSLAB_REPORT_BUF 4096
+/* smaps_rollup alone is under 1 KiB; a smaller buffer costs fewer faults. */
+#define RSSLAB_SMAPS_BUF 4096
 
 #define die(...) rsslab_die(__func__, __VA_ARGS__)
 
@@ -212,6 +217,22 @@ static inline char *rsslab_map_anon(long pages, long page)
 	return p;
 }
 
+/*
+ * rsslab_map_anon() with transparent huge pages refused for the region, so
+ * that writing one byte per page takes one fault per page even where THP
+ * is "always" (a huge page is added to the mm's counters at once and
+ * never sits in a per-thread cache).  EINVAL: a kernel without THP.
+ */
+static inline char *rsslab_map_anon_nothp(long pages, long page)
+{
+	char *p = rsslab_map_anon(pages, page);
+
+	if (madvise(p, (size_t)(pages ? pages : 1) * (size_t)page,
+		    MADV_NOHUGEPAGE) && errno != EINVAL)
+		die("madvise(MADV_NOHUGEPAGE) on %ld pages", pages);
+	return p;
+}
+
 /* A JSON object built on the stack, written with one write(2). */
 struct rsslab_report {
 	char buf[RSSLAB_REPORT_BUF];
@@ -287,6 +308,158 @@ static inline void rsslab_rep_end(struct rsslab_report *r)
 			die("write report to fd %d", fd);
 		off += (size_t)n;
 	}
+}
+
+/*
+ * Exactly n arguments, named in names[]: one missing is named, one too
+ * many is quoted.
+ */
+static inline void rsslab_args(int argc, char **argv, const char *const names[],
+			       int n, const char *usage)
+{
+	int have = argc > 0 ? argc - 1 : 0;
+	char what[256];
+
+	if (have < n) {
+		rsslab_fmt(what, sizeof(what), "missing %s", names[have]);
+		rsslab_usage(usage, what);
+	}
+	if (have > n) {
+		rsslab_fmt(what, sizeof(what), "unexpected argument '%.100s'",
+			   argv[n + 1]);
+		rsslab_usage(usage, what);
+	}
+}
+
+/* Which of the n choices s is; anything else is a usage error. */
+static inline int rsslab_choice(const char *s, const char *name,
+				const char *const choices[], int n,
+				const char *usage)
+{
+	char what[256];
+	size_t len;
+
+	for (int i = 0; i < n; i++)
+		if (!strcmp(s, choices[i]))
+			return i;
+	rsslab_fmt(what, sizeof(what), "bad %s '%.60s': expected one of", name, s);
+	for (int i = 0; i < n; i++) {
+		len = strlen(what);
+		rsslab_fmt(what + len, sizeof(what) - len, "%s %s",
+			   i ? "," : "", choices[i]);
+	}
+	rsslab_usage(usage, what);
+}
+
+/* The exact RSS of this process, both numbers from one smaps_rollup walk. */
+struct rsslab_smaps {
+	long rss_kib;		/* Rss: every resident page mapped */
+	long anon_kib;		/* Anonymous: of which anonymous */
+};
+
+/*
+ * Not inlined: every call from one caller then puts its buffer at the same
+ * stack address, so only the first call can fault stack pages, and a
+ * second reading does not count pages the first one did not see.
+ */
+static __attribute__((noinline, unused)) struct rsslab_smaps
+rsslab_self_smaps(void)
+{
+	char buf[RSSLAB_SMAPS_BUF];
+	struct rsslab_smaps s;
+	ssize_t n;
+
+	n = rsslab_read_file("/proc/self/smaps_rollup", buf, sizeof(buf));
+	if (n < 0)
+		die("read /proc/self/smaps_rollup (needs Linux >= 4.14)");
+	errno = 0;
+	if ((size_t)n >= sizeof(buf) - 1)
+		die("/proc/self/smaps_rollup is longer than %zu bytes",
+		    sizeof(buf) - 1);
+	s.rss_kib = rsslab_field(buf, "Rss");
+	s.anon_kib = rsslab_field(buf, "Anonymous");
+	if (s.rss_kib < 0 || s.anon_kib < 0)
+		die("no 'Rss:' or 'Anonymous:' line in /proc/self/smaps_rollup");
+	return s;
+}
+
+/*
+ * Read smaps_rollup once before the pages under test exist: the code and
+ * stack the reading uses are then resident, so the reading at the peak
+ * faults in nothing of its own after its page-table walk.
+ */
+static inline void rsslab_warm_up(void)
+{
+	(void)rsslab_self_smaps();
+}
+
+/* The two keys every report has: the exact RSS at the program's peak. */
+static inline void rsslab_rep_peak(struct rsslab_report *r, struct rsslab_smaps s)
+{
+	rsslab_rep_int(r, "peak_exact_kib", s.rss_kib);
+	rsslab_rep_int(r, "peak_anon_kib", s.anon_kib);
+}
+
+static inline void rsslab_write_all(int fd, const char *buf, size_t len,
+				    const char *what)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = write(fd, buf + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			die("write %s to fd %d", what, fd);
+		off += (size_t)n;
+	}
+}
+
+/* Read fd until end of file into buf (NUL-terminated); returns the length. */
+static inline size_t rsslab_read_all(int fd, char *buf, size_t size,
+				     const char *what)
+{
+	size_t len = 0;
+
+	memset(buf, 0, size);
+	for (;;) {
+		ssize_t n = read(fd, buf + len, size - 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			die("read %s", what);
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len == size - 1) {
+			errno = 0;
+			die("%s is longer than %zu bytes", what, size - 1);
+		}
+	}
+	return len;
+}
+
+/*
+ * Reap the child pid with wait4() and fill ru; a child that did not exit 0
+ * is a broken run (its own message is already on stderr).
+ */
+static inline void rsslab_reap(pid_t pid, struct rusage *ru, const char *what)
+{
+	int st;
+
+	memset(ru, 0, sizeof(*ru));
+	while (wait4(pid, &st, 0, ru) < 0)
+		if (errno != EINTR)
+			die("wait4 %s (pid %d)", what, (int)pid);
+	errno = 0;
+	if (WIFSIGNALED(st))
+		die("%s (pid %d) killed by signal %d", what, (int)pid,
+		    WTERMSIG(st));
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		die("%s (pid %d) exited with status %d", what, (int)pid,
+		    WEXITSTATUS(st));
 }
 
 #endif /* RSSLAB_H */

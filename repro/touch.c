@@ -2,9 +2,10 @@
 /*
  * touch - write one byte into each of N fresh anonymous pages, then exit.
  *
- * Does: maps N anonymous pages, writes one byte into each (one page fault
- *   per page), reads its own exact RSS (smaps_rollup), reports and exits
- *   with the pages still mapped, so its peak lasts until the exit stop.
+ * Does: maps N anonymous pages (transparent huge pages refused, so that
+ *   each page takes its own fault), writes one byte into each, reads its
+ *   own exact RSS (smaps_rollup), reports and exits with the pages still
+ *   mapped, so its peak lasts until the exit stop.
  * Shows: how far each counter-based metric lags the exact value as a
  *   function of the number of faults (the sweep behind the plots).
  * Cause (2.6.34 .. 6.1): mm/memory.c:check_sync_rss_stat() folds the
@@ -21,22 +22,26 @@
 
 static const char usage[] = "touch PAGES";
 
+static const char *const arg_names[] = { "PAGES" };
+
 int main(int argc, char **argv)
 {
 	struct rsslab_report r;
+	struct rsslab_smaps peak;
 	long page = rsslab_page_size();
 	long pages;
 	char *p;
 
-	if (argc != 2)
-		rsslab_usage(usage, "need exactly one argument");
-	pages = rsslab_arg(argv[1], "PAGES", 0, 1L << 24, usage);
+	rsslab_args(argc, argv, arg_names, 1, usage);
+	pages = rsslab_arg(argv[1], "PAGES", 0, 1L << 20, usage);
 	rsslab_rep_begin(&r, "touch");
-	p = rsslab_map_anon(pages, page);
+	rsslab_warm_up();
+	p = rsslab_map_anon_nothp(pages, page);
 	rsslab_touch(p, pages, page);
+	peak = rsslab_self_smaps();
 	rsslab_rep_int(&r, "pages", pages);
-	rsslab_rep_int(&r, "peak_exact_kib", rsslab_self_smaps_kib("Rss"));
-	rsslab_rep_int(&r, "peak_anon_kib", rsslab_self_smaps_kib("Anonymous"));
+	rsslab_rep_peak(&r, peak);
 	rsslab_rep_end(&r);
-	return RSSLAB_EXIT_OK;
+	/* No libc exit handlers: they would fault a page after the reading. */
+	_exit(RSSLAB_EXIT_OK);
 }

@@ -119,9 +119,12 @@ def _pages_per_fault(args: Mapping[str, Any], obs: Observation) -> int:
 
 
 def _regime_error(args: Mapping[str, Any], obs: Observation, features: frozenset[str]) -> int:
-    """The counter error of this kernel's regime, in pages."""
+    """The counter error of this kernel's regime, in pages: one thread's
+    cache of 66 faults of up to a fault-around's pages each (split), or the
+    per-CPU residue of the counters (per-CPU)."""
     if "split-rss" in features:
-        return thread_cache(int(args.get("threads", 1)), _pages_per_fault(args, obs))
+        ppf = _pages_per_fault({"pages_per_fault": "fault_around", **args}, obs)
+        return thread_cache(int(args.get("threads", 1)), ppf)
     if "percpu-rss" in features:
         return percpu_residue(obs.ncpus, int(args.get("counters", RSS_COUNTERS)))
     return 0
@@ -155,11 +158,11 @@ def interval(bound: Mapping[str, Any], obs: Observation, features: frozenset[str
         # 6.1: with fewer than TASK_RSS_EVENTS_THRESH faults since execve,
         # no fold has happened, so every page faulted through the per-thread
         # cache is missing from the mm's counters.
-        faults = obs.faults_at_exit
+        faults = obs.faults_since_exec
         if faults is None:
-            return Interval(0, 0, "no fault count (stat minflt/majflt) at the exit stop")
+            return Interval(0, 0, "no count of faults since execve at the exit stop")
         if faults >= TASK_RSS_EVENTS_THRESH:
-            return Interval(0, 0, f"{faults} faults at exit, needs < {TASK_RSS_EVENTS_THRESH}")
+            return Interval(0, 0, f"{faults} faults since execve, needs < {TASK_RSS_EVENTS_THRESH}")
         return Interval(-thread_cache(1, _pages_per_fault(bound, obs)), -_faulted_pages(bound, obs))
     raise UserError(f"unknown bound formula '{formula}'; see rsslab/claims.py")
 

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import sys
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from rsslab import claims as claims_mod
-from rsslab import observe, paths, regimes, results, scenarios
+from rsslab import kversion, observe, paths, regimes, results, scenarios
 from rsslab.build import build_all
 from rsslab.errors import BadInput, UserError
 from rsslab.plan import RunSpec
@@ -31,6 +32,14 @@ from rsslab.report import print_report
 DEFAULT_REPEAT = 5
 # The parts of `rsslab patches`, each in rsslab/patches/<part>_cli.py.
 PATCH_PARTS = ("manpages", "kernel")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (what is wrong, where to look), exit 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        print(f"rsslab: {self.prog}: {message}; see `{self.prog} --help`", file=sys.stderr)
+        sys.exit(2)
 
 
 def _positive_int(text: str) -> int:
@@ -72,7 +81,7 @@ def explicit_specs(names: Sequence[str], assignments: Sequence[str], repeat: int
 def host_features(root: Path, bin_dir: Path) -> frozenset[str]:
     regs = regimes.load(root / "claims")
     u = os.uname()
-    candidates = regimes.by_version(regs, regimes.kversion.upstream(u.release, u.version))
+    candidates = regimes.by_version(regs, kversion.upstream(u.release, u.version))
     probe = None
     if "split-rss" in candidates:
         probe = observe.run_specs(bin_dir, [regimes.PROBE_RUN])[0]
@@ -140,7 +149,8 @@ def cmd_patches(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rsslab", description=__doc__.splitlines()[0])
+    parser = Parser(prog="rsslab", description="Reproduce and measure Linux's approximate "
+                    "RSS counters the way judges read them.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every command run")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run scenarios through the observer and check the claims")

@@ -47,6 +47,16 @@ def parse_observer_output(text: str, kernel: str, spec: RunSpec) -> Observation:
     return from_observer(obj, kernel, spec.scenario, spec.params)
 
 
+def require_exact_reference(obs: Observation) -> None:
+    """Without smaps_rollup there is nothing exact to compare with."""
+    if obs.smaps_rss_kib is None:
+        raise ObserverError(
+            f"/proc/PID/smaps_rollup gave no Rss on Linux {obs.kernel_release} "
+            "(it needs Linux >= 4.14 and a mounted /proc); rsslab cannot measure "
+            "the exact RSS on this kernel"
+        )
+
+
 def observe_once(bin_dir: Path, spec: RunSpec, workdir: Path, kernel: str = "host") -> Observation:
     """One run of one scenario on the host kernel."""
     scenario = scenarios.get(spec.scenario)
@@ -68,6 +78,7 @@ def observe_once(bin_dir: Path, spec: RunSpec, workdir: Path, kernel: str = "hos
         what = _OBSERVER_EXIT.get(proc.returncode, f"the observer exited {proc.returncode}")
         raise ObserverError(f"{spec.describe()}: {what}: {_stderr_tail(proc.stderr)}")
     obs = parse_observer_output(out.read_text(), kernel, spec)
+    require_exact_reference(obs)
     if obs.exit_code != 0:
         detail = _stderr_tail(proc.stderr) or "no message"
         if obs.exit_code == 4:

@@ -60,7 +60,7 @@ def split_rss_seen(probe: Observation) -> bool:
     if probe.vmrss_kib is None or probe.smaps_rss_kib is None:
         raise UserError(f"the regime probe on {probe.kernel_release} read no VmRSS or "
                         "smaps_rollup; this kernel is too old for rsslab (needs >= 4.14)")
-    if probe.faults_at_exit is not None and probe.faults_at_exit >= TASK_RSS_EVENTS_THRESH:
+    if probe.faults_since_exec is not None and probe.faults_since_exec >= TASK_RSS_EVENTS_THRESH:
         return probe.vmrss_kib < probe.smaps_rss_kib
     return probe.smaps_rss_kib - probe.vmrss_kib >= PROBE_PAGES * probe.page_kib
 

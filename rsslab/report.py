@@ -25,9 +25,9 @@ ROWS: tuple[tuple[str, str, str], ...] = (
 
 
 def _span(values: Sequence[float]) -> str:
+    """Signed errors: ``-3`` or ``-5..+2``."""
     lo, hi = min(values), max(values)
-    fmt = "{:+g}" if any(v < 0 for v in values) or True else "{:g}"
-    return fmt.format(lo) if lo == hi else f"{fmt.format(lo)}..{fmt.format(hi)}"
+    return f"{lo:+g}" if lo == hi else f"{lo:+g}..{hi:+g}"
 
 
 def _plain_span(values: Sequence[int]) -> str:

@@ -73,7 +73,7 @@ class Observation:
     cgroup_peak_kib: int | None = None
     cgroup_version: int | None = None
     exec_floor_kib: int | None = None
-    faults_at_exit: int | None = None  # /proc/PID/stat minflt + majflt
+    faults_since_exec: int | None = None  # stat minflt + majflt at exit, less pre-exec
     exit_code: int | None = None
     exit_signal: int | None = None
     # The scenario's own report, minus the keys already above.
@@ -125,9 +125,16 @@ def _int(v: Any) -> int | None:
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
-def _faults(stop: Mapping[str, Any]) -> int | None:
+def _faults_since_exec(obj: Mapping[str, Any], stop: Mapping[str, Any]) -> int | None:
+    """Faults the program took after execve: the task's count at the exit
+    stop (stat minflt + majflt) less what the observer's child took before
+    it called execve.  The few faults execve itself takes on the new stack
+    before exec_mmap() count here too, so this never undercounts."""
     minflt, majflt = _int(stop.get("stat_minflt")), _int(stop.get("stat_majflt"))
-    return None if minflt is None or majflt is None else minflt + majflt
+    before = _int(obj.get("preexec_faults"))
+    if minflt is None or majflt is None or before is None:
+        return None
+    return minflt + majflt - before
 
 
 def from_observer(
@@ -167,7 +174,7 @@ def from_observer(
         cgroup_peak_kib=_int(cg.get("peak_kib")),
         cgroup_version=_int(cg.get("version")),
         exec_floor_kib=_int(obj.get("exec_floor_kib")),
-        faults_at_exit=_faults(stop),
+        faults_since_exec=_faults_since_exec(obj, stop),
         exit_code=_int(obj.get("exit_code")),
         exit_signal=_int(obj.get("exit_signal")),
         report=report,

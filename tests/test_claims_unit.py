@@ -1,0 +1,109 @@
+"""Bound formulas and claim evaluation on made-up observations."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from rsslab import claims
+from rsslab.claims import Claim, interval
+from rsslab.plan import RunSpec
+from rsslab.results import Observation
+
+PERCPU = frozenset({"percpu-rss", "status-sum"})
+SPLIT = frozenset({"split-rss"})
+
+
+def obs(**kw: object) -> Observation:
+    base = Observation(kernel="k", kernel_release="6.18.0", kernel_version="", ncpus=2,
+                       scenario="touch", params={"pages": 1000}, page_size=4096,
+                       smaps_rss_kib=4000, exec_floor_kib=400)
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+def claim(**kw: object) -> Claim:
+    base = Claim(id="c", says="s", metric="vmrss_kib", reference=("smaps_rss_kib",),
+                 bound={"formula": "exact"}, runs=(RunSpec("touch", {"pages": 1000}),))
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+def test_mechanism_constants() -> None:
+    assert claims.events_per_sync() == 66
+    assert claims.fault_around_pages(4096) == 16 and claims.fault_around_pages(65536) == 1
+    assert [claims.percpu_batch(n) for n in (1, 2, 16, 17, 64)] == [32, 32, 32, 34, 128]
+    assert claims.percpu_residue(2, 3) == 186 and claims.percpu_residue(64, 1) == 8128
+
+
+def test_intervals_follow_the_observation() -> None:
+    b = {"formula": "percpu_residue", "counters": 3, "direction": "either"}
+    assert interval(b, obs(ncpus=2), PERCPU).lo == -186
+    assert interval(b, obs(ncpus=8), PERCPU).hi == 3 * 8 * 31
+    tc = {"formula": "thread_cache", "threads": 1, "pages_per_fault": "fault_around"}
+    assert interval(tc, obs(), SPLIT).lo == -66 * 16
+    re = {"formula": "regime_error", "direction": "not_below"}
+    assert interval(re, obs(), SPLIT).lo == -66 * 16 and interval(re, obs(), PERCPU).lo == -186
+
+
+def test_unsynced_faults_needs_its_premise() -> None:
+    b = {"formula": "unsynced_faults", "faulted": "seed_buffer", "pages_per_fault": 1}
+    seed = obs(scenario="seed", params={"input_kib": 128}, faults_since_exec=40)
+    iv = interval(b, seed, SPLIT)
+    assert (iv.lo, iv.hi) == (-66, -32)
+    assert interval(b, replace(seed, faults_since_exec=64), SPLIT).premise_failed
+
+
+def test_exact_claim_passes_and_fails_on_one_page() -> None:
+    c = claim()
+    assert claims.evaluate(c, [obs(vmrss_kib=4000)], PERCPU, "k").ok
+    bad = claims.evaluate(c, [obs(vmrss_kib=4004)], PERCPU, "k")
+    assert not bad.ok and "+1 pages" in bad.explain()
+
+
+def test_inexact_claim_needs_one_inexact_run() -> None:
+    c = claim(metric="stat_rss_kib", inexact=True,
+              bound={"formula": "percpu_residue", "counters": 3, "direction": "either"})
+    assert not claims.evaluate(c, [obs(stat_rss_kib=4000)] * 3, PERCPU, "k").ok
+    assert claims.evaluate(c, [obs(stat_rss_kib=4000), obs(stat_rss_kib=3900)], PERCPU, "k").ok
+
+
+def test_missing_metric_and_missing_runs_fail_clearly() -> None:
+    v = claims.evaluate(claim(), [obs()], PERCPU, "k")
+    assert not v.ok and "no vmrss_kib" in v.explain()
+    v = claims.evaluate(claim(), [obs(params={"pages": 5})], PERCPU, "k")
+    assert not v.ok and "no observations" in v.explain()
+
+
+def test_summed_reference_and_floor_premise() -> None:
+    o = obs(report={"a_kib": 100, "b_kib": 50}, vmrss_kib=150)
+    assert claims.reference_value(o, "a_kib + b_kib") == 150
+    c = claim(reference=("a_kib + b_kib",))
+    assert claims.evaluate(c, [o], PERCPU, "k").ok
+    c = claim(floor_below_reference=True)
+    v = claims.evaluate(c, [obs(vmrss_kib=4000, exec_floor_kib=3900)], PERCPU, "k")
+    assert not v.ok and "floor" in v.explain()
+
+
+def test_applicability() -> None:
+    c = claim(regimes=("percpu-rss",), unless=("maxrss-sum",), min_cpus=2)
+    assert c.applies(PERCPU, 2) and not c.applies(PERCPU, 1)
+    assert not c.applies(PERCPU | {"maxrss-sum"}, 2) and not c.applies(SPLIT, 2)
+
+
+def test_claim_files_load_and_cite(root: Path) -> None:
+    loaded = claims.load(root / "claims")
+    assert loaded
+    for c in loaded:
+        assert c.tags, f"{c.id} cites nothing"
+        for t in c.tags:
+            if t.kind == "linux-git":
+                assert len(t.ref) == 40, f"{c.id}: use full hashes"
+            if t.kind == "source":
+                assert ":" in t.ref and "@v" in t.ref, f"{c.id}: file:function@version"
+        assert c.bound["formula"], c.id
+
+
+def test_unknown_formula_is_a_user_error() -> None:
+    with pytest.raises(claims.UserError):
+        interval({"formula": "fitted"}, obs(), PERCPU)

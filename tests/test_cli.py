@@ -1,0 +1,90 @@
+"""Bad input: one line that says what is wrong, exit status 2, no traceback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rsslab import cli, paths
+
+RSSLAB = [sys.executable, "-m", "rsslab.cli"]
+
+
+def run(args: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*RSSLAB, *args], capture_output=True, text=True, timeout=120,
+                          **kw)  # type: ignore[call-overload]
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str], *words: str) -> None:
+    err = proc.stderr.strip()
+    assert proc.returncode == 2, err
+    assert len(err.splitlines()) == 1, err
+    assert "Traceback" not in err
+    for w in words:
+        assert w in err, err
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["run", "--scenario", "nope"], ["unknown scenario 'nope'", "touch"]),
+        (["run", "--scenario", "touch", "-p", "pages=abc"], ["pages", "integer", "abc"]),
+        (["run", "--scenario", "touch", "-p", "pages=-5"], ["pages", "out of range"]),
+        (["run", "--scenario", "touch", "-p", "pages=99999999999"], ["out of range"]),
+        (["run", "--scenario", "touch", "-p", "pages=10:5"], ["START <= STOP"]),
+        (["run", "--scenario", "touch", "-p", "pages"], ["NAME=VALUE"]),
+        (["run", "--scenario", "touch", "-p", "threads=3"], ["no chosen scenario", "threads"]),
+        (["run", "--scenario", "threads", "-p", "mode=sideways"], ["mode", "serial"]),
+        (["run", "-p", "pages=3"], ["--param needs --scenario"]),
+        (["run", "--repeat", "0"], ["--repeat", "out of range"]),
+        (["run", "--repeat", "x"], ["--repeat", "not an integer"]),
+        (["run", "--cpus", "1,x"], ["--cpus"]),
+        (["frobnicate"], ["invalid choice"]),
+    ],
+)
+def test_bad_input(args: list[str], words: list[str]) -> None:
+    one_line_error(run(args), *words)
+
+
+def test_missing_compiler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(paths, "build_dir", lambda root: tmp_path / "build")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("CC", raising=False)
+    assert cli.main(["run", "--scenario", "touch"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("rsslab: no C compiler") and "apt-get install gcc" in err
+    assert len(err.splitlines()) == 1
+
+
+@pytest.mark.skipif(not shutil.which("strace"), reason="needs strace: apt-get install strace")
+def test_ptrace_denied(bin_dir: Path) -> None:
+    """Under `strace -f` the observer's child is already traced, so its
+    PTRACE_TRACEME fails with EPERM, as with yama ptrace_scope=3."""
+    proc = subprocess.run(["strace", "-f", "-qq", "-o", os.devnull, *RSSLAB,
+                           "run", "--scenario", "touch", "--repeat", "1"],
+                          capture_output=True, text=True, timeout=300)
+    one_line_error(proc, "ptrace denied", "run as root")
+
+
+def test_observer_exec_failures(bin_dir: Path, tmp_path: Path) -> None:
+    missing = subprocess.run([str(bin_dir / "observe"), "--", str(tmp_path / "nope")],
+                             capture_output=True, text=True, timeout=10)
+    assert missing.returncode == 127 and "No such file" in missing.stderr
+    script = tmp_path / "noexec"
+    script.write_text("data")
+    denied = subprocess.run([str(bin_dir / "observe"), "--", str(script)],
+                            capture_output=True, text=True, timeout=10)
+    assert denied.returncode == 126 and "Permission denied" in denied.stderr
+
+
+def test_observer_usage(bin_dir: Path) -> None:
+    for args in ([], ["--cpu", "x", "true"], ["--bogus", "true"]):
+        proc = subprocess.run([str(bin_dir / "observe"), *args], capture_output=True,
+                              text=True, timeout=10)
+        assert proc.returncode == 2 and "usage:" in proc.stderr
