@@ -10,6 +10,7 @@ kernel it comes from.  Runs the host is missing can be measured on the spot.
 from __future__ import annotations
 
 import logging
+import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,46 +141,67 @@ def measure_host(root: Path, specs: Sequence[RunSpec],
 
 # --- tables for the messages --------------------------------------------------
 
-def _span(values: Sequence[float]) -> str:
+def wrap(text: str, first: str, rest: str) -> list[str]:
+    return textwrap.wrap(text, 72, initial_indent=first, subsequent_indent=rest,
+                         break_on_hyphens=False, break_long_words=False)
+
+
+def _span(values: Sequence[float], signed: bool = False) -> str:
     lo, hi = min(values), max(values)
-    return f"{lo:g}" if lo == hi else f"{lo:g}..{hi:g}"
+    f = "{:+g}" if signed else "{:g}"
+    return f.format(lo) if lo == hi else f"{f.format(lo)}..{f.format(hi)}"
 
 
-def _rows(m: Measure, kernel: Kernel) -> list[list[str]]:
+def _rows(m: Measure, kernel: Kernel, extra_keys: Sequence[str]) -> list[list[str | int]]:
     runs = [o for o in kernel.results.runs if o.scenario == m.scenario and o.cgroup_version is None
             and all(str(o.params.get(k)) == str(v) for k, v in m.params.items())]
-    groups: dict[tuple[tuple[str, str], ...], list[Observation]] = {}
+    groups: dict[tuple[str, ...], list[Observation]] = {}
     for o in runs:
-        extra = tuple((k, str(v)) for k, v in o.params.items() if k not in m.params)
-        groups.setdefault(extra, []).append(o)
-    rows = []
+        groups.setdefault(tuple(str(o.params.get(k, "")) for k in extra_keys), []).append(o)
+    rows: list[list[str | int]] = []
     for extra, group in sorted(groups.items()):
-        cells = [f"{kernel.results.kernel_release}, {kernel.results.ncpus} CPUs"
-                 + "".join(f" {v}" for _, v in extra), str(len(group))]
-        ok = True
+        refs = [g.value(m.reference) for g in group]
+        cells = []
         for _, metric in m.columns:
             vals = [g.value(metric) for g in group]
-            if any(v is None for v in vals):
-                ok = False
+            if any(v is None for v in vals) or any(r is None for r in refs):
                 break
-            cells.append(_span([float(v) for v in vals if v is not None]))
-        if not ok:
-            continue
-        errs = [(g.value(metric) or 0) - (g.value(m.reference) or 0)
-                for g in group for _, metric in m.columns[-1:]]
-        cells.append(_span([e / group[0].page_kib for e in errs]))
-        rows.append(cells)
+            if m.shows_error(metric):
+                errs = [((v or 0) - (r or 0)) / group[0].page_kib for v, r in zip(vals, refs)]
+                cells.append(_span(errs, signed=True))
+            else:
+                cells.append(_span([float(v or 0) for v in vals]))
+        else:
+            rows.append([kernel.results.kernel_release, str(kernel.results.ncpus), *extra,
+                         *cells, len(group)])
     return rows
+
+
+def _extra_keys(m: Measure, kernels_: Sequence[Kernel]) -> list[str]:
+    """Parameters the measure leaves open (e.g. big_parent's mode), in order."""
+    keys: dict[str, None] = {}
+    for k in kernels_:
+        for o in k.results.runs:
+            if o.scenario == m.scenario:
+                keys.update((p, None) for p in o.params if p not in m.params)
+    return list(keys)
 
 
 def table(m: Measure, kernels_: Sequence[Kernel]) -> str:
     """A plain-text table of one measurement on every kernel with results."""
-    head = ["kernel", "runs", *(h for h, _ in m.columns), "error (pages)"]
-    rows = [r for k in kernels_ for r in _rows(m, k)]
-    if not rows:
+    extra = _extra_keys(m, kernels_)
+    head = ["kernel", "CPUs", *extra, *(h for h, _ in m.columns)]
+    counted = [r for k in kernels_ for r in _rows(m, k, extra)]
+    if not counted:
         return f"    ({m.title}: no results yet; run `rsslab run`)"
+    runs = _span([float(r[-1]) for r in counted])
+    rows = [[str(c) for c in r[:-1]] for r in counted]
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
-    fmt = "  ".join("{:<%d}" % widths[0] if i == 0 else "{:>%d}" % w for i, w in enumerate(widths))
-    lines = [f"    {m.title}:", "", "    " + fmt.format(*head)]
+    fmt = "  ".join(("{:<%d}" if i == 0 or 1 < i <= 1 + len(extra) else "{:>%d}") % w
+                    for i, w in enumerate(widths))
+    errs = [h for h, metric in m.columns if m.shows_error(metric)]
+    unit = f"KiB, {runs} runs a row" + (
+        f"; {', '.join(errs)}: error in pages against {m.reference_name}" if errs else "")
+    lines = [*wrap(f"{m.title} ({unit}):", "    ", "    "), "", "    " + fmt.format(*head)]
     lines += ["    " + fmt.format(*r) for r in rows]
     return "\n".join(line.rstrip() for line in lines)

@@ -37,7 +37,7 @@ from rsslab.patches.man_spec import Command, ManPatch
 
 log = logging.getLogger(__name__)
 
-DEMO_RUNS = 3
+DEMO_RUNS = 5
 RUN_TIMEOUT_S = 60
 WIDTH = 72
 
@@ -132,18 +132,25 @@ def claims_block(patch: ManPatch) -> str:
 
 
 def sources_block(ids: Sequence[str], claims: Mapping[str, Claim]) -> str:
+    """The commits the claims cite, then the kernel functions they read."""
     commits: dict[str, str] = {}
-    code: dict[str, None] = {}
+    code: dict[str, dict[str, None]] = {}
+    versions: dict[str, None] = {}
     for cid in ids:
         for tag in claims[cid].tags if cid in claims else ():
             if tag.kind == "linux-git":
                 commits.setdefault(tag.ref[:12], tag.note)
-            elif tag.kind == "source":
-                code[tag.ref] = None
+            elif tag.kind == "source" and ":" in tag.ref:
+                path, _, rest = tag.ref.partition(":")
+                func, _, version = rest.partition("@")
+                code.setdefault(path, {})[f"{func}()"] = None
+                versions[version.removeprefix("v")] = None
     lines = [f'    linux.git {h} ("{note}")' if note else f"    linux.git {h}"
              for h, note in commits.items()]
     if code:
-        lines += ["", *wrap("Kernel source read: " + ", ".join(code), "    ", "      ")]
+        read = "; ".join(f"{path}: {', '.join(funcs)}" for path, funcs in code.items())
+        vs = ", ".join(sorted(versions, key=lambda v: [int(x) for x in v.split(".") if x.isdigit()]))
+        lines += ["", *wrap(f"Kernel source read ({vs}): {read}.", "    ", "    ")]
     return "\n".join(lines)
 
 

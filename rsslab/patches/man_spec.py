@@ -74,6 +74,15 @@ class Measure:
     params: Mapping[str, int | str]
     columns: tuple[tuple[str, str], ...]  # (heading, flat metric name)
     reference: str  # the exact column the errors are counted against
+    absolute: tuple[str, ...] = ()  # metrics shown in KiB besides the reference
+
+    def shows_error(self, metric: str) -> bool:
+        return metric != self.reference and metric not in self.absolute
+
+    @property
+    def reference_name(self) -> str:
+        return next((h for h, metric in self.columns if metric == self.reference),
+                    self.reference)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +171,8 @@ def _sentences(path: Path) -> tuple[Sentence, ...]:
 
 def _measure(raw: Mapping[str, Any]) -> Measure:
     return Measure(raw["name"], raw["title"], raw["scenario"], dict(raw.get("params", {})),
-                   tuple((str(h), str(m)) for h, m in raw["columns"]), raw["reference"])
+                   tuple((str(h), str(m)) for h, m in raw["columns"]), raw["reference"],
+                   tuple(raw.get("absolute", ())))
 
 
 def load_patch(directory: Path) -> ManPatch:

@@ -45,10 +45,11 @@ class Options:
     only: tuple[str, ...] = ()
     measure: bool = True
     date: str = ""  # commit date (git's format); empty: now
+    output: Path | None = None  # default: build/patches/man-pages
 
     @property
     def out_dir(self) -> Path:
-        return self.root / "build" / "patches" / "man-pages"
+        return self.output or self.root / "build" / "patches" / "man-pages"
 
 
 @dataclass(frozen=True, slots=True)
