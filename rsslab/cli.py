@@ -8,8 +8,6 @@ and keeps its traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
 import logging
 import os
@@ -79,6 +77,10 @@ def explicit_specs(names: Sequence[str], assignments: Sequence[str], repeat: int
 
 
 def _patch_part(part: str) -> Any:
+    """rsslab/patches/<part>_cli.py, imported when this checkout has it."""
+    import importlib
+    import importlib.util
+
     name = f"rsslab.patches.{part}_cli"
     return importlib.import_module(name) if importlib.util.find_spec(name) else None
 
