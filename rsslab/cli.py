@@ -8,6 +8,8 @@ and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import logging
 import os
@@ -76,44 +78,6 @@ def explicit_specs(names: Sequence[str], assignments: Sequence[str], repeat: int
     return specs
 
 
-def _patch_part(part: str) -> Any:
-    """rsslab/patches/<part>_cli.py, imported when this checkout has it."""
-    import importlib
-    import importlib.util
-
-    name = f"rsslab.patches.{part}_cli"
-    return importlib.import_module(name) if importlib.util.find_spec(name) else None
-
-
-def cmd_patches(args: argparse.Namespace) -> int:
-    """Every series part present (or those --only names), one after another."""
-    err = Console(stderr=True)
-    status = 0
-    for part in args.only or PATCH_PARTS:
-        module = _patch_part(part)
-        if module is None:
-            if args.only:
-                raise BadInput(f"the {part} part of `rsslab patches` is not in this checkout")
-            continue
-        with err.status(f"{part}: starting") as spinner:
-            code, shown = module.run(args, lambda msg: spinner.update(f"{part}: {msg}"))
-        for item in shown:
-            Console().print(item, highlight=False)
-        status = max(status, code)
-    return status
-
-
-def add_patches_parser(sub: Any) -> None:
-    pat = sub.add_parser("patches", help="prepare the patch series (man-pages, kernel)")
-    pat.add_argument("--only", action="append", choices=PATCH_PARTS,
-                     help="only this part (repeatable; default: every part present)")
-    for part in PATCH_PARTS:
-        module = _patch_part(part)
-        if module is not None:
-            module.add_arguments(pat)
-    pat.set_defaults(func=cmd_patches)
-
-
 def host_features(root: Path, bin_dir: Path) -> frozenset[str]:
     regs = regimes.load(root / "claims")
     u = os.uname()
@@ -161,12 +125,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if all(v.ok for v in verdicts) else 1
 
 
+def _patch_part(part: str) -> Any:
+    name = f"rsslab.patches.{part}_cli"
+    return importlib.import_module(name) if importlib.util.find_spec(name) else None
+
+
+def cmd_patches(args: argparse.Namespace) -> int:
+    """Every series part present (or those --only names), one after another."""
+    err = Console(stderr=True)
+    status = 0
+    for part in args.only or PATCH_PARTS:
+        module = _patch_part(part)
+        if module is None:
+            if args.only:
+                raise BadInput(f"the {part} part of `rsslab patches` is not in this checkout")
+            continue
+        with err.status(f"{part}: starting") as spinner:
+            code, shown = module.run(args, lambda msg: spinner.update(f"{part}: {msg}"))
+        for item in shown:
+            Console().print(item, highlight=False)
+        status = max(status, code)
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="rsslab", description="Reproduce and measure Linux's approximate "
                     "RSS counters the way judges read them.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every command run")
     sub = parser.add_subparsers(dest="command", required=True)
-    add_patches_parser(sub)
     run = sub.add_parser("run", help="run scenarios through the observer and check the claims")
     run.add_argument("--scenario", action="append", default=[], metavar="NAME",
                      help=f"scenario to run (repeatable): {', '.join(scenarios.SCENARIOS)}")
@@ -181,6 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also measure each run's memory cgroup peak")
     run.add_argument("--json", action="store_true", help="JSON lines on stdout, one per run")
     run.set_defaults(func=cmd_run)
+    pat = sub.add_parser("patches", help="prepare the patch series (man-pages, kernel)")
+    pat.add_argument("--only", action="append", choices=PATCH_PARTS,
+                     help="only this part (repeatable; default: every part present)")
+    for part in PATCH_PARTS:
+        module = _patch_part(part)
+        if module is not None:
+            module.add_arguments(pat)
+    pat.set_defaults(func=cmd_patches)
     return parser
 
 
