@@ -183,7 +183,18 @@ def clone(debian: man_base.Base, tmp_path: Path) -> Iterator[Path]:
     yield repo
 
 
+def add_contributing(repo: Path) -> None:
+    """Upstream's CONTRIBUTING.d/git names the addresses (here, made-up ones)."""
+    (repo / "CONTRIBUTING.d").mkdir()
+    (repo / "CONTRIBUTING.d/git").write_text(
+        "\t\t$ git config --local format.to 'Maintainer <maint@example.org>';\n"
+        "\t\t$ git config --local format.cc '<list@example.org>';\n")
+    sh(repo, "add", "CONTRIBUTING.d/git")
+    sh(repo, "commit", "--quiet", "-m", "CONTRIBUTING.d/git", "--", "CONTRIBUTING.d/git")
+
+
 def test_user_tree_stays_byte_identical(clone: Path, tmp_path: Path) -> None:
+    add_contributing(clone)
     before = snapshot(clone)
     opts = manpages.Options(root=ROOT, cache=paths.cache_dir(), man_tree=clone,
                             man_base="work", sign_as=SIGN, date=DATE, measure=False,
@@ -194,6 +205,11 @@ def test_user_tree_stays_byte_identical(clone: Path, tmp_path: Path) -> None:
     assert r.am_problem == "" and [f.show() for f in r.lint] == []
     # The series is made from the committed pages, not from the dirty tree.
     assert "(wip)" not in r.rendered["man/man2/getrusage.2"].read_text()
+    # To and Cc as the tree's CONTRIBUTING.d/git says, and the series' lists.
+    head = r.files[1].read_text().split("\n\n", 1)[0]
+    assert "To: Maintainer <maint@example.org>" in head
+    assert re.search(r"Cc: list@example\.org,\s+linux-man@vger\.kernel\.org,\s+"
+                     r"linux-mm@kvack\.org", head), head
 
 
 # --- bad input: one line, exit status 2 -------------------------------------

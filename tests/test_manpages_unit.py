@@ -267,3 +267,24 @@ def test_claims_block_lists_ids_under_each_sentence() -> None:
     p = patch_with((Sentence("Short one.", ("split-self-low", "percpu-self-approx")),))
     assert man_message.claims_block(p).splitlines()[-2:] == [
         '  "Short one."', "      split-self-low, percpu-self-approx"]
+
+
+# --- failures that must stay one line ----------------------------------------
+
+def test_unreachable_mirror_is_one_clear_error(tmp_path: Path) -> None:
+    apt = man_apt.PrivateApt(tmp_path / "apt", "http://127.0.0.1:9/debian", "sid")
+    with pytest.raises(man_apt.AptFailed) as exc:
+        apt.update()
+    msg = str(exc.value)
+    assert "apt-get update of Debian sid from http://127.0.0.1:9/debian failed" in msg
+    assert "--man-tree" in msg and "\n" not in msg
+
+
+def test_a_part_missing_from_the_checkout(monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from rsslab import cli
+
+    monkeypatch.setattr(cli, "_patch_part", lambda part: None)
+    assert cli.main(["patches", "--only", "kernel"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "rsslab: the kernel part of `rsslab patches` is not in this checkout"

@@ -122,6 +122,7 @@ class PrivateApt:
             "Dir::State::status": "/dev/null",
             "Dir::Cache": str(self.root / "cache"),
             "Acquire::Languages": "none",
+            "Acquire::Retries": "0",
         }
         if os.geteuid() == 0:
             opts["APT::Sandbox::User"] = "root"
@@ -135,8 +136,10 @@ class PrivateApt:
         (self.root / "sources.list").write_text(
             f"deb [signed-by={KEYRING}] {self.mirror} {self.suite} main\n")
         proc = _run(["apt-get", *self._options(), "-q", "update"], self.root, UPDATE_TIMEOUT_S)
-        if proc.returncode != 0 or "\nE:" in "\n" + proc.stderr:
-            tail = " | ".join(proc.stderr.strip().splitlines()[-2:])
+        lists = list((self.root / "lists").glob(f"*_dists_{self.suite}_*Packages*"))
+        if proc.returncode != 0 or "\nE:" in "\n" + proc.stderr or not lists:
+            problems = [x for x in proc.stderr.splitlines() if x.startswith(("E:", "W:"))]
+            tail = " | ".join(problems[:2] or proc.stderr.strip().splitlines()[-2:])
             raise AptFailed(f"apt-get update of Debian {self.suite} from {self.mirror} failed: "
                             f"{tail}; check the network, or pass --man-tree")
 

@@ -16,6 +16,7 @@ patched pages as a terminal shows them) and ``checks.txt``.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +95,29 @@ def read_pages(base: Base, pages: Sequence[str]) -> dict[str, str]:
                              "man-pages 6.8 or later is needed")
         out[page] = git(base.repo, ["cat-file", "blob", f"{base.commit}:{page}"]) + "\n"
     return out
+
+
+_FORMAT = re.compile(r"format\.(to|cc) '([^']+)'")
+
+
+def _address(who: str) -> str:
+    m = re.search(r"<([^<>]+)>", who)
+    return (m[1] if m else who).strip().lower()
+
+
+def recipients(base: Base, series: Series) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """To and Cc: the base tree's CONTRIBUTING.d/git (its ``format.to`` and
+    ``format.cc``) when it has one, else series.toml's; the lists series.toml
+    names are Cc'd in either case."""
+    path = f"{base.commit}:CONTRIBUTING.d/git"
+    text = git(base.repo, ["show", path]) if ok(base.repo, ["cat-file", "-e", path]) else ""
+    found = _FORMAT.findall(text)
+    to = tuple(v for k, v in found if k == "to") or series.to
+    cc: dict[str, str] = {}
+    for who in [*(v for k, v in found if k == "cc"), *series.cc]:
+        if _address(who) not in {_address(t) for t in to}:
+            cc.setdefault(_address(who), who.strip("<>") if who.startswith("<") else who)
+    return to, tuple(cc.values())
 
 
 def apply_series(series: Series, pages: Mapping[str, str]) -> list[Step]:
@@ -187,7 +211,7 @@ def generate(opts: Options, notify: Notify = lambda _msg: None) -> Result:
     notify("writing the commit messages")
     commits = [man_series.Commit(man_message.full_message(
         s.patch, man_message.render(s.patch, ctx), ident.show()), s.after) for s in steps]
-    mail = man_series.Mail(series.to, series.cc, series.version)
+    mail = man_series.Mail(*recipients(base, series), series.version)
     notify("committing and formatting the series")
     built = man_series.build(base, commits, ident, opts.date, mail, opts.out_dir)
     am_problem = man_series.am_check(base, built, ident)
