@@ -259,7 +259,8 @@ def test_table_names_the_kernel_and_counts_pages() -> None:
         "    wait4(2) ru_maxrss (KiB, 2 runs a row; wait4: error in pages against\n"
         "    exact):\n\n"
         "    kernel   CPUs       exact     wait4\n"
-        "    6.18.44     2  4704..4708  -33..-32")
+        "    6.18.44     2  4704..4708  -33..-32\n\n"
+        "    $ rsslab run --scenario touch -p pages=1000")
     assert "no results yet" in man_evidence.table(m, [])
 
 

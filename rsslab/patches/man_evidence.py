@@ -43,6 +43,12 @@ class Kernel:
     def label(self) -> str:
         return self.results.label
 
+    @property
+    def version(self) -> str:
+        """The upstream version (Debian's 6.1.0-56-amd64 is 6.1.192)."""
+        rs = self.results
+        return kversion.show(kversion.upstream(rs.kernel_release, rs.kernel_version))
+
     def describe(self) -> str:
         rs = self.results
         return f"Linux {rs.kernel_release} ({rs.kernel}, {rs.ncpus} CPUs)"
@@ -152,14 +158,20 @@ def _span(values: Sequence[float], signed: bool = False) -> str:
     return f.format(lo) if lo == hi else f"{f.format(lo)}..{f.format(hi)}"
 
 
-def _rows(m: Measure, kernel: Kernel, extra_keys: Sequence[str]) -> list[list[str | int]]:
-    runs = [o for o in kernel.results.runs if o.scenario == m.scenario and o.cgroup_version is None
-            and all(str(o.params.get(k)) == str(v) for k, v in m.params.items())]
+def _rows(m: Measure, kernels_: Sequence[Kernel], extra_keys: Sequence[str]
+          ) -> list[list[str | int]]:
+    """One row per kernel (and CPU count, unless merged) and open parameter."""
     groups: dict[tuple[str, ...], list[Observation]] = {}
-    for o in runs:
-        groups.setdefault(tuple(str(o.params.get(k, "")) for k in extra_keys), []).append(o)
+    for k in kernels_:
+        cpus = "" if m.merge_cpus else str(k.results.ncpus)
+        for o in k.results.runs:
+            if o.scenario == m.scenario and all(str(o.params.get(p)) == str(v)
+                                                for p, v in m.params.items()):
+                key = (k.version, cpus,
+                       *(str(o.params.get(p, "")) for p in extra_keys))
+                groups.setdefault(key, []).append(o)
     rows: list[list[str | int]] = []
-    for extra, group in sorted(groups.items()):
+    for key, group in groups.items():
         refs = [g.value(m.reference) for g in group]
         cells = []
         for _, metric in m.columns:
@@ -172,8 +184,8 @@ def _rows(m: Measure, kernel: Kernel, extra_keys: Sequence[str]) -> list[list[st
             else:
                 cells.append(_span([float(v or 0) for v in vals]))
         else:
-            rows.append([kernel.results.kernel_release, str(kernel.results.ncpus), *extra,
-                         *cells, len(group)])
+            cpus = key[1] or ",".join(sorted({str(g.ncpus) for g in group}, key=int))
+            rows.append([key[0], cpus, *key[2:], *cells, len(group)])
     return rows
 
 
@@ -191,7 +203,7 @@ def table(m: Measure, kernels_: Sequence[Kernel]) -> str:
     """A plain-text table of one measurement on every kernel with results."""
     extra = _extra_keys(m, kernels_)
     head = ["kernel", "CPUs", *extra, *(h for h, _ in m.columns)]
-    counted = [r for k in kernels_ for r in _rows(m, k, extra)]
+    counted = _rows(m, kernels_, extra)
     if not counted:
         return f"    ({m.title}: no results yet; run `rsslab run`)"
     runs = _span([float(r[-1]) for r in counted])
@@ -204,4 +216,11 @@ def table(m: Measure, kernels_: Sequence[Kernel]) -> str:
         f"; {', '.join(errs)}: error in pages against {m.reference_name}" if errs else "")
     lines = [*wrap(f"{m.title} ({unit}):", "    ", "    "), "", "    " + fmt.format(*head)]
     lines += ["    " + fmt.format(*r) for r in rows]
+    lines += ["", f"    $ {command(m)}"]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def command(m: Measure) -> str:
+    """The rsslab command that measures ``m`` on the running kernel."""
+    params = [f"{k}={v}" for k, v in m.params.items()]
+    return " ".join(["rsslab run --scenario", m.scenario, *(f"-p {p}" for p in params)])

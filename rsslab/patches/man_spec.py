@@ -75,6 +75,7 @@ class Measure:
     columns: tuple[tuple[str, str], ...]  # (heading, flat metric name)
     reference: str  # the exact column the errors are counted against
     absolute: tuple[str, ...] = ()  # metrics shown in KiB besides the reference
+    merge_cpus: bool = False  # one row per kernel for all its CPU counts
 
     def shows_error(self, metric: str) -> bool:
         return metric != self.reference and metric not in self.absolute
@@ -172,7 +173,7 @@ def _sentences(path: Path) -> tuple[Sentence, ...]:
 def _measure(raw: Mapping[str, Any]) -> Measure:
     return Measure(raw["name"], raw["title"], raw["scenario"], dict(raw.get("params", {})),
                    tuple((str(h), str(m)) for h, m in raw["columns"]), raw["reference"],
-                   tuple(raw.get("absolute", ())))
+                   tuple(raw.get("absolute", ())), bool(raw.get("merge_cpus", False)))
 
 
 def load_patch(directory: Path) -> ManPatch:
