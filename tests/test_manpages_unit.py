@@ -289,3 +289,9 @@ def test_a_part_missing_from_the_checkout(monkeypatch: pytest.MonkeyPatch,
     assert cli.main(["patches", "--only", "kernel"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "rsslab: the kernel part of `rsslab patches` is not in this checkout"
+
+
+def test_numbers_must_be_computed_or_given() -> None:
+    s = Sentence("Since Linux 6.2, up to 186 pages with 2 CPUs, see proc(5), 3N(B-1).",
+                 ("c",), (Figure("186", "percpu_residue", {"ncpus": 2, "counters": 3}),), ("2",))
+    assert man_sidecar.untyped_numbers(s) == ["1"]

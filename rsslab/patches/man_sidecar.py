@@ -63,6 +63,23 @@ def _figure_problem(s: Sentence, f: Figure) -> str:
     return ""
 
 
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)*(?![\w.]|\.\d)")
+_VERSION_OR_SECTION = re.compile(r"(?:Linux|glibc|man-pages-?) $|\($")
+
+
+def untyped_numbers(s: Sentence) -> list[str]:
+    """Numbers in the sentence that are neither a version, a man section,
+    a figure computed by a formula, nor a given."""
+    known = {f.value for f in s.figures} | set(s.givens)
+    out = []
+    for m in _NUMBER.finditer(s.text):
+        if _VERSION_OR_SECTION.search(s.text[max(0, m.start() - 10):m.start()]):
+            continue
+        if m[0] not in known:
+            out.append(m[0])
+    return out
+
+
 def _is_wording(sentence: str, before: set[str], wording: tuple[tuple[str, str], ...]) -> bool:
     for old, new in wording:
         if new in sentence and sentence.replace(new, old) in before:
@@ -99,4 +116,7 @@ def check_patch(patch: ManPatch, before: Mapping[str, str], after: Mapping[str, 
             msg = _figure_problem(s, f)
             if msg:
                 out.append(Problem(patch.name, msg))
+        for n in untyped_numbers(s):
+            out.append(Problem(patch.name, f"number {n} in \"{s.text[:50]}...\" is neither "
+                                           "a figure with its formula nor a given"))
     return out

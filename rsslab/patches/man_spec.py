@@ -59,9 +59,13 @@ class Figure:
 
 @dataclass(frozen=True, slots=True)
 class Sentence:
+    """An added sentence, its claims, the numbers it computes (``figures``)
+    and the numbers it takes as given (``givens``: a CPU count, a page size)."""
+
     text: str
     claims: tuple[str, ...]
     figures: tuple[Figure, ...] = ()
+    givens: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +168,8 @@ def _sentences(path: Path) -> tuple[Sentence, ...]:
     doc = _toml(path)
     try:
         return tuple(Sentence(" ".join(str(s["text"]).split()), tuple(s.get("claims", ())),
-                              tuple(_figure(f) for f in s.get("figures", ())))
+                              tuple(_figure(f) for f in s.get("figures", ())),
+                              tuple(str(g) for g in s.get("givens", ())))
                      for s in doc.get("sentence", ()))
     except (KeyError, TypeError, ValueError) as e:
         raise UserError(f"{path}: a sentence entry is invalid ({e})") from None
