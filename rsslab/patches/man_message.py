@@ -204,9 +204,22 @@ def full_message(patch: ManPatch, body: str, signoff: str) -> str:
     return f"{patch.subject}\n\n{body}\n\n" + "\n".join(trailers) + "\n"
 
 
+def refill(text: str) -> str:
+    """Prose paragraphs wider than WIDTH filled again; indented blocks and
+    lists are left as they are."""
+    out = []
+    for para in text.split("\n\n"):
+        lines = para.split("\n")
+        plain = not any(x.startswith((" ", "\t", "-")) for x in lines)
+        if plain and any(len(x) > WIDTH for x in lines):
+            para = "\n".join(wrap(" ".join(lines)))
+        out.append(para)
+    return "\n\n".join(out)
+
+
 def cover(template: str, values: Mapping[str, str], where: Path) -> str:
     try:
-        return string.Template(template).substitute(values).strip("\n")
+        return refill(string.Template(template).substitute(values).strip("\n"))
     except KeyError as e:
         raise UserError(f"{where} uses ${{{e.args[0]}}}, which is not defined "
                         f"(known: {', '.join(sorted(values))})") from None

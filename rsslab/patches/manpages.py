@@ -185,10 +185,10 @@ def _cover_values(opts: Options, base: Base, series: Series, ctx: man_message.Co
                  "render within 80 columns, and no added source line breaks a sentence "
                  "in its middle." if not lint else f"{len(lint)} lint findings (checks.txt).")
     return {
-        "base": "\n".join(man_message.wrap(f"{base.describe}, commit {base.commit[:12]}.")),
-        "pages": "\n".join(man_message.wrap(", ".join(pages) + ".")),
+        "base": f"{base.describe}, commit {base.commit[:12]}",
+        "pages": ", ".join(pages),
         "checked": man_message.checked_block(ids, ctx),
-        "lint": "\n".join(man_message.wrap(lint_text)),
+        "lint": lint_text,
         "host": man_message.host_line(),
     }
 
