@@ -295,3 +295,13 @@ def test_numbers_must_be_computed_or_given() -> None:
     s = Sentence("Since Linux 6.2, up to 186 pages with 2 CPUs, see proc(5), 3N(B-1).",
                  ("c",), (Figure("186", "percpu_residue", {"ncpus": 2, "counters": 3}),), ("2",))
     assert man_sidecar.untyped_numbers(s) == ["1"]
+
+
+def test_lint_reports_what_the_patch_adds() -> None:
+    bad = PAGE.replace("The first.\n", "The first.  A second sentence.\n"
+                       + "x" * 90 + "\n")
+    found = man_lint.lint_page("man/man2/demo.2", PAGE, bad)
+    checks = {f.check for f in found}
+    assert checks == {"mandoc -Tlint", "groff -ww", "rendered width > 80",
+                      "sentence break in mid-line"}, [f.show() for f in found]
+    assert man_lint.lint_page("man/man2/demo.2", PAGE, PAGE) == []
