@@ -299,7 +299,7 @@ def test_numbers_must_be_computed_or_given() -> None:
 
 def test_lint_reports_what_the_patch_adds() -> None:
     bad = PAGE.replace("The first.\n", "The first.  A second sentence.\n"
-                       + "x" * 90 + "\n")
+                       + "words " * 16 + "x" * 90 + "\n")
     found = man_lint.lint_page("man/man2/demo.2", PAGE, bad)
     checks = {f.check for f in found}
     assert checks == {"mandoc -Tlint", "groff -ww", "rendered width > 80",
