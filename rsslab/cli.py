@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import io
+import importlib
+import importlib.util
 import json
 import logging
 import os
@@ -31,6 +33,8 @@ from rsslab.plan import RunSpec
 from rsslab.report import print_report
 
 DEFAULT_REPEAT = 5
+# The parts of `rsslab patches`, each in rsslab/patches/<part>_cli.py.
+PATCH_PARTS = ("manpages", "kernel")
 
 
 class Parser(argparse.ArgumentParser):
@@ -223,6 +227,29 @@ def _matrix_report(outcomes: Sequence[Any], as_json: bool, summary: Any) -> int:
     return 1 if bad else 0
 
 
+def _patch_part(part: str) -> Any:
+    name = f"rsslab.patches.{part}_cli"
+    return importlib.import_module(name) if importlib.util.find_spec(name) else None
+
+
+def cmd_patches(args: argparse.Namespace) -> int:
+    """Every series part present (or those --only names), one after another."""
+    err = Console(stderr=True)
+    status = 0
+    for part in args.only or PATCH_PARTS:
+        module = _patch_part(part)
+        if module is None:
+            if args.only:
+                raise BadInput(f"the {part} part of `rsslab patches` is not in this checkout")
+            continue
+        with err.status(f"{part}: starting") as spinner:
+            code, shown = module.run(args, lambda msg: spinner.update(f"{part}: {msg}"))
+        for item in shown:
+            Console().print(item, highlight=False)
+        status = max(status, code)
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="rsslab", description="Reproduce and measure Linux's approximate "
                     "RSS counters the way judges read them.")
@@ -252,6 +279,14 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument("--no-guests", action="store_true",
                       help="measure what is missing on the host only, boot no guest")
     docs.set_defaults(func=cmd_docs)
+    pat = sub.add_parser("patches", help="prepare the patch series (man-pages, kernel)")
+    pat.add_argument("--only", action="append", choices=PATCH_PARTS,
+                     help="only this part (repeatable; default: every part present)")
+    for part in PATCH_PARTS:
+        module = _patch_part(part)
+        if module is not None:
+            module.add_arguments(pat)
+    pat.set_defaults(func=cmd_patches)
     return parser
 
 
