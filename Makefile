@@ -6,12 +6,12 @@ KERNELS ?= 6.1 6.12 7 host
 CPUS ?= 1,2,4
 REPEAT ?= 3
 
-PKG_CORE := gcc libc6-dev make git python3-venv strace
+PKG_CORE := gcc libc6-dev make git python3-venv strace time
 PKG_GUEST := qemu-system-x86 cpio
 PKG_PATCHES := flex bison bc libelf-dev libssl-dev perl mandoc groff man-db
 PKG_DOCS := chromium
 
-.PHONY: repro test bench-matrix patches docs clean sysdeps-core sysdeps-guest sysdeps-patches sysdeps-docs
+.PHONY: repro test bench-matrix bench-tools patches docs clean sysdeps-core sysdeps-guest sysdeps-patches sysdeps-docs
 
 repro: sysdeps-core sysdeps-guest $(VENV)/.stamp
 	$(RSSLAB) run $(foreach k,$(KERNELS),--kernel $(k)) --cpus $(CPUS) --repeat $(REPEAT)
@@ -21,6 +21,10 @@ test: sysdeps-core sysdeps-guest sysdeps-patches sysdeps-docs $(VENV)/.stamp
 
 bench-matrix: sysdeps-core sysdeps-guest $(VENV)/.stamp
 	$(VENV)/bin/python bench/matrix.py
+
+bench-tools: sysdeps-core $(VENV)/.stamp
+	$(VENV)/bin/python bench/overhead.py
+	$(VENV)/bin/python bench/doctor.py
 
 patches: sysdeps-core sysdeps-guest sysdeps-patches $(VENV)/.stamp
 	$(RSSLAB) patches

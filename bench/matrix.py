@@ -8,7 +8,7 @@ count, timed from the command line, kernels already in the cache.  Goal:
 the matrix in <= 90 s on 2 cores.  The figures go to
 build/bench/matrix.json and the table to stdout.
 
-Usage: bench/matrix.py [--kernels "6.1 6.12 7"] [--cpus 1,2,4] [--rounds N]
+Usage: bench/matrix.py [--kernels "6.1 6.12 7"] [--cpus 1,2,4] [--rounds N] [--repeat R]
 """
 
 from __future__ import annotations
@@ -43,9 +43,10 @@ def bare_boot(kernel: kernels.Kernel, cpus: int, init: Path, work: Path) -> floa
     return time.monotonic() - start
 
 
-def matrix_time(names: list[str], cpus: str) -> float:
+def matrix_time(names: list[str], cpus: str, repeat: int) -> float:
     argv = [str(ROOT / ".venv" / "bin" / "rsslab"), "run",
-            *[a for n in [*names, "host"] for a in ("--kernel", n)], "--cpus", cpus]
+            *[a for n in [*names, "host"] for a in ("--kernel", n)], "--cpus", cpus,
+            "--repeat", str(repeat)]
     start = time.monotonic()
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=1800)
     seconds = time.monotonic() - start
@@ -59,6 +60,7 @@ def main() -> int:
     ap.add_argument("--kernels", default="6.1 6.12 7")
     ap.add_argument("--cpus", default="1,2,4")
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=3, help="as `make repro` (REPEAT=3)")
     args = ap.parse_args()
     names = args.kernels.split()
     counts = [int(c) for c in args.cpus.split(",")]
@@ -72,7 +74,8 @@ def main() -> int:
                 for n in counts:
                     floor += bare_boot(k, n, bins["init"], Path(tmp) / f"{k.name}-{n}")
         rows.append({"round": r + 1, "floor_s": round(floor, 1),
-                     "matrix_s": round(matrix_time(names, args.cpus), 1)})
+                     "matrix_s": round(matrix_time(names, args.cpus, args.repeat), 1),
+                     "load_avg": os.getloadavg()[0]})
     doc = {"kernels": [k.describe() for k in chosen], "cpus": counts,
            "host_cpus": len(os.sched_getaffinity(0)), "goal_s": GOAL_S, "rounds": rows}
     out = ROOT / "build" / "bench" / "matrix.json"
@@ -80,12 +83,13 @@ def main() -> int:
     out.write_text(json.dumps(doc, indent=1) + "\n")
     table = Table(title=f"default matrix ({', '.join(names)}, host; CPUs {args.cpus}), "
                         f"warm cache, {doc['host_cpus']} host cores")
-    for col in ("round", "floor: sum of bare boots (s)", "matrix (s)", f"goal <= {GOAL_S:g} s"):
+    for col in ("round", "floor: sum of bare boots (s)", "matrix (s)", f"goal <= {GOAL_S:g} s",
+                "host load"):
         table.add_column(col, justify="right")
     for row in rows:
         ok = row["matrix_s"] <= GOAL_S
         table.add_row(str(row["round"]), f"{row['floor_s']:.1f}", f"{row['matrix_s']:.1f}",
-                      "[green]met[/]" if ok else "[red]missed[/]")
+                      "[green]met[/]" if ok else "[red]missed[/]", f"{row['load_avg']:.1f}")
     Console().print(table)
     return 0
 

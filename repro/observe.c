@@ -433,6 +433,22 @@ static long self_faults(void)
 	return ru.ru_minflt + ru.ru_majflt;
 }
 
+/*
+ * Run, once, the code the child runs after measuring its floor (dprintf,
+ * getrusage, execvp with a name of the same shape, which fails), so that
+ * none of it faults in pages after the measurement: the floor is then the
+ * RSS exec really hands down.
+ */
+static void warm_up_exec(int info_fd, char **argv)
+{
+	char *const none[] = { NULL };
+	const char *name = strchr(argv[0], '/') ? "/nonexistent/rsslab-warm-up"
+						 : "rsslab-warm-up-nonexistent";
+
+	dprintf(info_fd, "W %ld\n", self_faults());
+	execvp(name, none);
+}
+
 static void __attribute__((noreturn))
 child_fail(int fd, enum stage stage, int exit_code)
 {
@@ -465,6 +481,7 @@ child_run(const struct opts *op, const struct cg *cg, int info_fd, int report_w)
 	}
 	if (ptrace(PTRACE_TRACEME, 0, NULL, NULL))
 		child_fail(info_fd, STAGE_PTRACE, RSSLAB_EXIT_SKIP);
+	warm_up_exec(info_fd, op->argv);
 	dprintf(info_fd, "F %ld\n", self_rss_or_absent());
 	dprintf(info_fd, "P %ld\n", self_faults());
 	execvp(op->argv[0], op->argv);
@@ -506,7 +523,7 @@ static void start_child(const struct opts *op, const struct cg *cg,
 	c->report_fd = rep[0];
 }
 
-/* The child's message: "F floor", "P faults", then maybe "E stage errno". */
+/* The child's message: "W", "F floor", "P faults", then maybe "E stage errno". */
 static long read_info(int fd, int *stage, int *err, long *faults)
 {
 	char buf[256];
@@ -523,8 +540,9 @@ static long read_info(int fd, int *stage, int *err, long *faults)
 	close(fd);
 	*stage = 0;
 	*err = 0;
-	if (buf[0] == 'F')
-		floor = strtol(buf + 2, NULL, 10);
+	e = strstr(buf, "F ");
+	if (e)
+		floor = strtol(e + 2, NULL, 10);
 	e = strstr(buf, "\nP ");
 	*faults = e ? strtol(e + 3, NULL, 10) : -1;
 	e = strstr(buf, "E ");

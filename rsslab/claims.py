@@ -13,6 +13,7 @@ TOML files only name a formula and its arguments, never a bare tolerance.
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -248,9 +249,14 @@ class Verdict:
 
 
 def reference_value(obs: Observation, expr: str) -> int | None:
-    """A reference: a metric name, or a sum ``a_kib + b_kib`` of them."""
-    parts = [obs.value(name.strip()) for name in expr.split("+")]
-    return None if any(p is None for p in parts) else sum(p for p in parts if p is not None)
+    """A reference: a metric name, or a sum ``a_kib + b_kib - c_kib`` of them."""
+    total = 0
+    for sign, name in re.findall(r"([+-]?)\s*([A-Za-z_]\w*)", expr):
+        v = obs.value(name)
+        if v is None:
+            return None
+        total += -v if sign == "-" else v
+    return total
 
 
 def _check(claim: Claim, obs: Observation, features: frozenset[str]) -> Check:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 import guests
 from rsslab import claims, matrix
 from rsslab.build import build_all
+
+if TYPE_CHECKING:
+    from rsslab.docs.site import Built, Layout
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
@@ -26,6 +30,23 @@ def bin_dir() -> Path:
     out = ROOT / "build" / "bin"
     build_all(ROOT, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def layout(root: Path) -> "Layout":
+    from rsslab.docs.site import Layout
+
+    return Layout.of(root)
+
+
+@pytest.fixture(scope="session")
+def built(layout: "Layout", bin_dir: Path) -> "Built":
+    """The site, built as `make docs` builds it (host runs it lacks first)."""
+    from rsslab.docs import site, sweeps
+
+    plan = sweeps.plan_host(layout.root, layout.results, bin_dir)
+    skipped = sweeps.run_host(plan, layout.results, bin_dir)
+    return site.build(layout, [*plan.notes, *skipped])
 
 
 @pytest.fixture(scope="session")

@@ -101,6 +101,19 @@ def test_console_damaged_initramfs() -> None:
     assert r.reason == "Initramfs unpacking failed: read error"
 
 
+def test_console_oops_in_early_boot() -> None:
+    r = _console("oops-int3.log")
+    assert r.state is console.State.PANIC
+    assert r.reason == "Oops: int3: 0000 [#1] SMP NOPTI"
+
+
+def test_guests_run_single_threaded_tcg(tmp_path: Path) -> None:
+    argv = qemu.qemu_argv("qemu", tmp_path / "k", tmp_path / "i", qemu.Machine(4), tmp_path / "r")
+    assert argv[1:3] == ["-accel", "tcg,thread=single"]
+    assert argv[argv.index("-append") + 1].split()[:4] == [
+        "console=ttyS0", "rdinit=/init", "panic=-1", "quiet"]
+
+
 def test_console_empty_is_silent() -> None:
     assert console.parse("").state is console.State.SILENT
 
@@ -203,6 +216,17 @@ def cached_kernel() -> Path:
     return k.image
 
 
+def test_a_cache_hit_runs_no_apt(cached_kernel: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the kernel pinned in the cache, nothing is run: no apt, no network."""
+    from rsslab import kernels
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr(subprocess, "Popen", None)
+    k = kernels.resolve("7", paths.cache_dir())
+    assert k.image == cached_kernel and k.package.startswith("linux-binary-7.")
+    assert k.upstream.startswith("7.") and len(k.sha256) == 64
+
+
 def test_image_header_gives_the_release(cached_kernel: Path) -> None:
     info = image.inspect(cached_kernel)
     assert info.release.startswith("7.") and "Debian 7." in info.version_string
@@ -285,9 +309,10 @@ def test_hanging_guest_is_killed_with_its_console(cached_kernel: Path, tmp_path:
                    check=True, timeout=120, capture_output=True)
     initrd = initramfs.build(tmp_path / "initrd.gz", init, {}, "", {})
     with pytest.raises(qemu.GuestHung) as e:
-        qemu.run("7-hang", cached_kernel, initrd, qemu.Machine(1, 256, 8), tmp_path / "w")
+        qemu.run("7-hang", cached_kernel, initrd, qemu.Machine(1, 256, 60, 8), tmp_path / "w")
     msg = str(e.value)
-    assert msg.startswith("7-hang: the guest ran over 8 s and was killed; last console lines")
+    assert msg.startswith("7-hang: the guest sent no result for 8 s (0 runs done) and was "
+                          "killed; last console lines")
     assert "SeaBIOS" in msg
     assert len(msg.splitlines()) <= 1 + console.TAIL_LINES
 

@@ -88,7 +88,7 @@ def resolve_path(path: Path, name: str = "", regimes: Sequence[str] = ()) -> Ker
     rest = info.version_string.split(" ", 1)[1] if " " in info.version_string else ""
     upstream = kversion.show(kversion.upstream(info.release, rest))
     label = _label(name or str(side.get("name") or info.release))
-    return Kernel(label, path.resolve(), upstream, sha256=debian._sha256(path),
+    return Kernel(label, path.resolve(), upstream, sha256=debian.sha256_file(path),
                   extra_regimes=tuple(dict.fromkeys([*extra, *regimes])))
 
 

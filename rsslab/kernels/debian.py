@@ -121,7 +121,7 @@ def newest(apt: aptsource.PrivateApt, flavour: Flavour) -> Package:
     return max(pkgs, key=lambda p: _version_key(p.version))
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -156,7 +156,7 @@ def download(apt: aptsource.PrivateApt, pkg: Package, dest: Path,
     if len(debs) != 1:
         raise KernelError(f"apt-get download {pkg.name} left no .deb; rerun")
     size = debs[0].stat().st_size
-    if size != pkg.size or _sha256(debs[0]) != pkg.sha256:
+    if size != pkg.size or sha256_file(debs[0]) != pkg.sha256:
         raise KernelError(f"{debs[0].name}: {size} bytes, the index says {pkg.size} with "
                           f"SHA-256 {pkg.sha256[:16]}...; the download is damaged, rerun")
     return debs[0]
@@ -214,7 +214,7 @@ def read_pin(cache: Path, name: str) -> Pin | None:
     except (OSError, ValueError, TypeError):
         return None
     img = cache / pin.image
-    if not img.is_file() or not (cache / pin.config).is_file() or _sha256(img) != pin.image_sha256:
+    if not img.is_file() or not (cache / pin.config).is_file() or sha256_file(img) != pin.image_sha256:
         return None
     return pin
 
@@ -298,7 +298,7 @@ def provision(name: str, cache: Path, refresh: bool = False,
             final.parent.mkdir(parents=True, exist_ok=True)
             out.rename(final)
         pin = Pin(name, pkgs[0].name, pkgs[0].version, pkgs[0].upstream, pkgs[0].sha256,
-                  str((final / "vmlinuz").relative_to(cache)), _sha256(final / "vmlinuz"),
+                  str((final / "vmlinuz").relative_to(cache)), sha256_file(final / "vmlinuz"),
                   str((final / "config").relative_to(cache)))
         _write_json(kdir / f"{name}.json", {"schema": PIN_SCHEMA, **asdict(pin)})
         return pin

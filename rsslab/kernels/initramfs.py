@@ -16,7 +16,7 @@ import stat
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import BinaryIO
+from typing import Protocol
 
 from rsslab.errors import KernelError
 
@@ -26,6 +26,12 @@ TRAILER = "TRAILER!!!"
 CONSOLE_DEV = (5, 1)
 
 
+class Sink(Protocol):
+    """Where the archive goes: a file, a gzip stream, a BytesIO."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+
 def _pad4(n: int) -> bytes:
     return b"\0" * (-n % 4)
 
@@ -33,7 +39,7 @@ def _pad4(n: int) -> bytes:
 class CpioWriter:
     """Appends newc entries (``cpio -H newc``) to a binary stream."""
 
-    def __init__(self, out: BinaryIO) -> None:
+    def __init__(self, out: Sink) -> None:
         self._out = out
         self._ino = 0
         self._names: set[str] = set()
@@ -85,7 +91,7 @@ def _read_binary(path: Path) -> bytes:
     return data
 
 
-def write_archive(out: BinaryIO, init: Path, binaries: Mapping[str, Path], plan: str,
+def write_archive(out: Sink, init: Path, binaries: Mapping[str, Path], plan: str,
                   inputs: Mapping[str, bytes]) -> None:
     """The uncompressed cpio: the layout /init expects."""
     cw = CpioWriter(out)
@@ -109,7 +115,7 @@ def build(path: Path, init: Path, binaries: Mapping[str, Path], plan: str,
     try:
         with os.fdopen(fd, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw,
                                                        mtime=0, compresslevel=6) as gz:
-            write_archive(gz, init, binaries, plan, inputs)  # type: ignore[arg-type]
+            write_archive(gz, init, binaries, plan, inputs)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -52,7 +52,8 @@ def run_commands(label: str, image: Path, cpus: int, commands: Sequence[Command]
     initrd = initramfs.build(workdir / "initrd.gz", init, binaries, plan_text(commands), {})
     slowdown = max(1.0, cpus / 2)
     machine = qemu.Machine(cpus, MEMORY_MIB,
-                           BOOT_ALLOWANCE_S + run_allowance_s * len(commands) * slowdown, extra)
+                           timeout_s=BOOT_ALLOWANCE_S + run_allowance_s * len(commands) * slowdown,
+                           extra=extra)
     boot = qemu.run(label, image, initrd, machine, workdir)
     sent = guest.parse_channel(boot.results)
     if sent.done is None:

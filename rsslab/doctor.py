@@ -1,0 +1,259 @@
+"""``rsslab doctor``: which memory metrics are exact on this kernel.
+
+A short battery: the runs of the claims that speak about the metrics judges
+and tools read (VmHWM at the exit stop, VmRSS, stat rss, wait4 and
+RUSAGE_CHILDREN ru_maxrss, RUSAGE_SELF, the memory cgroup peak), a few
+repeats each, through the observer.  Each metric gets the verdicts of its
+claims, the largest error seen, the widest bound the claims give it on this
+kernel and CPU count, and what to read instead.  The verdicts come from
+``rsslab.claims.evaluate``; doctor only groups them by metric.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from rsslab import claims as claims_mod
+from rsslab import observe, paths, results
+from rsslab.bounds import MetricBound, claim_bound
+from rsslab.build import build_all
+from rsslab.claims import Claim, Verdict
+from rsslab.errors import ObserverError
+from rsslab.measurement import host_features
+from rsslab.plan import RunSpec
+from rsslab.results import Observation
+
+DEFAULT_REPEAT = 2
+
+# Exit statuses of `rsslab doctor` (2 is every rsslab command's usage error).
+EXIT_EXACT = 0  # every metric judges commonly read is exact here
+EXIT_INACCURATE = 1  # at least one of them is not
+EXIT_CLAIM_FAILED = 3  # the kernel disagreed with a claim: rsslab's documentation is wrong here
+EXIT_INCOMPLETE = 4  # some case could not run here, and nothing showed inaccuracy
+
+
+@dataclass(frozen=True, slots=True)
+class MetricInfo:
+    metric: str
+    name: str
+    read_by: str  # who reads it (peers), empty if no judge does
+    common: bool  # counts for the exit status
+    instead: str
+
+
+INSTEAD_EXIT = "smaps_rollup at the exit stop (rsslab measure)"
+
+METRICS: tuple[MetricInfo, ...] = (
+    MetricInfo("vmhwm_kib", "VmHWM at the exit stop", "DMOJ", True, INSTEAD_EXIT),
+    MetricInfo("vmrss_kib", "VmRSS at the exit stop", "", False, INSTEAD_EXIT),
+    MetricInfo("stat_rss_kib", "/proc/PID/stat rss", "", False,
+               "VmRSS where exact, else smaps_rollup"),
+    MetricInfo("wait4_maxrss_kib", "wait4 ru_maxrss", "isolate max-rss, QingdaoU, GNU time",
+               True, INSTEAD_EXIT),
+    MetricInfo("children_maxrss_kib", "RUSAGE_CHILDREN ru_maxrss", "hyperfine, cgmemtime",
+               True, INSTEAD_EXIT),
+    MetricInfo("self_maxrss_kib", "RUSAGE_SELF ru_maxrss", "pyperf", False,
+               "/proc/self/smaps_rollup Rss"),
+    MetricInfo("cgroup_peak_kib", "memory cgroup peak", "DOMjudge, go-judge, isolate cg-mem",
+               False, "not RSS (charges): pair it with smaps_rollup"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricReport:
+    info: MetricInfo
+    verdicts: tuple[Verdict, ...]  # of its claims that had runs
+    bound: MetricBound | None  # the widest bound of its claims here
+    worst_kib: float | None  # the largest error seen, signed
+    available: str = ""  # why it could not be measured here, if so
+
+    @property
+    def exact(self) -> bool:
+        return (self.bound is not None and self.bound.exact and self.worst_kib in (None, 0)
+                and self.holds)
+
+    @property
+    def holds(self) -> bool:
+        return all(v.ok for v in self.verdicts)
+
+    @property
+    def state(self) -> str:
+        if self.available:
+            return "not available"
+        if not self.verdicts:
+            return "not run"
+        if not self.holds:
+            return "CLAIM FAILED"
+        return "exact" if self.exact else "approximate"
+
+
+@dataclass(frozen=True, slots=True)
+class DoctorReport:
+    kernel: str  # host, or the matrix kernel's name
+    kernel_release: str
+    ncpus: int
+    features: frozenset[str]
+    metrics: tuple[MetricReport, ...]
+    runs: int
+    seconds: float
+    problems: tuple[str, ...] = ()  # battery cases that could not run
+
+    @property
+    def status(self) -> int:
+        if any(not m.holds for m in self.metrics):
+            return EXIT_CLAIM_FAILED
+        if any(m.info.common and m.state == "approximate" for m in self.metrics):
+            return EXIT_INACCURATE
+        if self.problems or any(m.info.common and m.state != "exact" for m in self.metrics):
+            return EXIT_INCOMPLETE
+        return EXIT_EXACT
+
+
+def _widest(verdicts: Sequence[Verdict], features: frozenset[str],
+            obs: Observation) -> MetricBound | None:
+    """The loosest two-sided bound of the metric's claims; a one-sided one
+    (such as the observer floor's) only when there is no other."""
+    found = [b for v in verdicts if (b := claim_bound(v.claim, obs, features)) is not None]
+    return max(found, key=lambda b: (math.isfinite(b.width_kib), b.width_kib), default=None)
+
+
+def _worst(verdicts: Sequence[Verdict]) -> float | None:
+    errs = [c.err_pages * c.obs.page_kib for v in verdicts for c in v.checks
+            if c.err_pages is not None]
+    return max(errs, key=abs, default=None)
+
+
+def summarize(info: MetricInfo, claims: Sequence[Claim], runs: Sequence[Observation],
+              features: frozenset[str], label: str, unavailable: str = "") -> MetricReport:
+    """One metric: its applicable claims evaluated on the runs; a claim
+    none of whose runs could be made is left out (the battery says why)."""
+    if unavailable:
+        return MetricReport(info, (), None, None, unavailable)
+    mine = [c for c in claims if c.metric == info.metric]
+    verdicts = tuple(v for c in mine
+                     if (v := claims_mod.evaluate(c, runs, features, label)).checks)
+    bound = _widest(verdicts, features, runs[0]) if runs else None
+    return MetricReport(info, verdicts, bound, _worst(verdicts))
+
+
+def battery(claims: Sequence[Claim], features: frozenset[str], ncpus: int,
+            cgroup: bool) -> list[RunSpec]:
+    """The runs of every claim doctor reports on, without cgroup runs if
+    no cgroup can be made here."""
+    wanted = {m.metric for m in METRICS}
+    mine = [c for c in claims if c.metric in wanted and c.applies(features, ncpus)]
+    return [s for s in claims_mod.plan(mine, features, ncpus) if cgroup or not s.cgroup]
+
+
+def judge(kernel: str, ncpus: int, features: frozenset[str], claims: Sequence[Claim],
+          runs: Sequence[Observation], seconds: float, problems: Sequence[str] = (),
+          no_cgroup: str = "") -> DoctorReport:
+    """Group the verdicts of the battery's runs by metric."""
+    if runs:
+        ncpus = runs[0].ncpus
+    label = results.label_for(kernel, ncpus)
+    applicable = [c for c in claims if c.applies(features, ncpus)]
+    reports = tuple(summarize(m, applicable, runs, features, label,
+                              no_cgroup if m.metric == "cgroup_peak_kib" else "")
+                    for m in METRICS)
+    release = runs[0].kernel_release if runs else ""
+    return DoctorReport(kernel, release, ncpus, features, reports, len(runs), seconds,
+                        tuple(problems))
+
+
+def _cgroup_unavailable(bin_dir: Path) -> str:
+    """Empty when the observer can make a memory cgroup here, else why not."""
+    try:
+        observe.run_specs(bin_dir, [RunSpec("touch", {"pages": 0}, cgroup=True)])
+    except ObserverError as e:
+        return str(e)
+    return ""
+
+
+def run(repeat: int = DEFAULT_REPEAT, root: Path | None = None,
+        progress: Callable[[RunSpec], None] | None = None) -> DoctorReport:
+    """The battery on the running kernel."""
+    start = time.monotonic()
+    root = root or paths.project_root()
+    bin_dir = paths.build_dir(root) / "bin"
+    build_all(root, bin_dir)
+    claims = claims_mod.load(root / "claims", repeat)
+    features = host_features(root, bin_dir)
+    ncpus = len(os.sched_getaffinity(0))
+    no_cgroup = _cgroup_unavailable(bin_dir)
+    specs = battery(claims, features, ncpus, not no_cgroup)
+    missing = sorted({s.scenario for s in specs if not (bin_dir / s.scenario).is_file()})
+    specs = [s for s in specs if s.scenario not in missing]
+    runs = observe.run_specs(bin_dir, specs, "host", progress)
+    problems = [f"{m}: no binary build/bin/{m} (repro/{m}.c is missing)" for m in missing]
+    report = judge("host", ncpus, features, claims, runs, time.monotonic() - start,
+                   problems, no_cgroup)
+    return report if runs else replace(report, kernel_release=os.uname().release)
+
+
+def to_json(r: DoctorReport) -> dict[str, object]:
+    def num(x: float | None) -> float | int | None:
+        if x is None or math.isinf(x):
+            return None
+        return int(x) if x == int(x) else x
+
+    return {
+        "kernel": r.kernel,
+        "kernel_release": r.kernel_release,
+        "ncpus": r.ncpus,
+        "regimes": sorted(r.features),
+        "runs": r.runs,
+        "seconds": round(r.seconds, 3),
+        "status": r.status,
+        "problems": list(r.problems),
+        "metrics": [
+            {
+                "metric": m.info.metric,
+                "name": m.info.name,
+                "read_by": m.info.read_by,
+                "common": m.info.common,
+                "state": m.state,
+                "exact": m.exact,
+                "largest_error_kib": num(m.worst_kib),
+                "bound": m.bound.to_json() if m.bound else None,
+                "instead": "" if m.exact else m.info.instead,
+                "unavailable": m.available or None,
+                "claims": [{"id": v.claim.id, "holds": v.ok, "runs": len(v.checks),
+                            "problems": list(v.problems)} for v in m.verdicts],
+            }
+            for m in r.metrics
+        ],
+    }
+
+
+def run_guest(word: str, ncpus: int, repeat: int = DEFAULT_REPEAT, root: Path | None = None,
+              progress: Callable[[str, str, int, int], None] | None = None,
+              fetched: Callable[[str, float], None] | None = None) -> DoctorReport:
+    """The same battery in a QEMU guest booting a matrix kernel (6.1, 6.12,
+    7, or an image path), through the matrix runner; the guest always
+    measures the memory cgroup."""
+    from rsslab import kernels, matrix, regimes
+
+    start = time.monotonic()
+    root = root or paths.project_root()
+    kernel = kernels.resolve(word, paths.cache_dir(), False, fetched)
+    if kernel.is_host:
+        return run(repeat, root)
+    bin_dir = paths.build_dir(root) / "bin"
+    build_all(root, bin_dir)
+    claims = claims_mod.load(root / "claims", repeat)
+    regs = regimes.load(root / "claims")
+    matrix.check_regimes(kernel, regs)
+    target = matrix.Target(kernel, ncpus)
+    specs = [*battery(claims, matrix.candidates(kernel, regs), ncpus, True),
+             regimes.PROBE_RUN]
+    settings = matrix.Settings(bin_dir, paths.build_dir(root), paths.results_dir(root))
+    out = matrix.run_guest(target, specs, settings, progress or (lambda *_: None))
+    features = matrix.features_of(kernel, regs, out.runs)
+    return judge(kernel.name, ncpus, features, claims, out.runs, time.monotonic() - start,
+                 out.problems)

@@ -1,0 +1,229 @@
+"""The site: built with sphinx-build -W from the stored results, links, citations.
+
+The session fixture ``built`` (conftest.py) does what ``make docs`` does: it
+measures on the host whatever the pages need and is missing, then builds
+``build/docs/html``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from rsslab.docs import evidence, site
+from rsslab.docs.site import Built, DocsError, Layout
+
+PAGES = ("index", "story", "metrics", "plots", "advice", "patches", "reproduce")
+
+
+class Links(HTMLParser):
+    """Every link-like attribute and every id of one HTML page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refs: list[str] = []
+        self.ids: set[str] = set()
+        self.canonical = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if a.get("id"):
+            self.ids.add(str(a["id"]))
+        if tag == "link" and a.get("rel") == "canonical":
+            self.canonical = str(a.get("href"))
+            return
+        for name in ("href", "src"):
+            if a.get(name):
+                self.refs.append(str(a[name]))
+
+
+def parse(path: Path) -> Links:
+    p = Links()
+    p.feed(path.read_text())
+    return p
+
+
+def test_pages_and_publishing_files(built: Built) -> None:
+    for page in PAGES:
+        assert (built.html / f"{page}.html").is_file(), page
+    assert (built.html / ".nojekyll").is_file()
+    for fig in built.figures:
+        assert (built.html / "_images" / fig).stat().st_size > 0, fig
+
+
+def test_internal_links_resolve(built: Built) -> None:
+    """Relative links only; each target file exists, each #fragment is an id there."""
+    broken = []
+    pages = {p: parse(p) for p in built.html.rglob("*.html")}
+    for page, links in pages.items():
+        for ref in links.refs:
+            url = urlsplit(ref)
+            if url.scheme in ("http", "https", "mailto"):
+                continue
+            if url.scheme or ref.startswith("/"):
+                broken.append(f"{page.name}: absolute link {ref}")
+                continue
+            target = (page.parent / unquote(url.path)).resolve() if url.path else page
+            if not target.exists():
+                broken.append(f"{page.name}: {ref} -> missing {target}")
+            elif url.fragment and target.suffix == ".html":
+                ids = pages[target].ids if target in pages else parse(target).ids
+                if url.fragment not in ids:
+                    broken.append(f"{page.name}: {ref} -> no id {url.fragment}")
+    assert not broken, "\n".join(broken[:20])
+
+
+def test_canonical_links_use_the_project_baseurl(built: Built) -> None:
+    links = parse(built.html / "metrics.html")
+    base = links.canonical.removesuffix("metrics.html")
+    assert links.canonical.endswith("metrics.html") and base.startswith("https://"), links.canonical
+
+
+def test_metrics_page_shows_every_kernel_and_checked_claim(layout: Layout, built: Built) -> None:
+    ev = evidence.load(layout.root, layout.results)
+    html = (built.html / "metrics.html").read_text()
+    assert ev.kernels, "the fixture measured the host, so there is at least one kernel"
+    for k in ev.kernels:
+        assert f'id="{k.label}"' in html or k.label in html
+        assert k.results.kernel_release in html
+        for v in k.verdicts:
+            assert f'id="claim-{v.claim.id}"' in html
+
+
+def test_every_claim_has_an_anchor(layout: Layout, built: Built) -> None:
+    ids = parse(built.html / "metrics.html").ids
+    ev = evidence.load(layout.root, layout.results)
+    missing = [c.id for c in ev.claims if f"claim-{c.id}" not in ids]
+    assert not missing
+
+
+def _bad_build(layout: Layout, tmp_path: Path, text: str,
+               edit: dict[str, str] | None = None) -> str:
+    """Build a copy of the sources with one extra page; return Sphinx's complaint."""
+    src = tmp_path / "src"
+    shutil.copytree(layout.src, src)
+    (src / "cites.rst").write_text(":orphan:\n\nA sentence. " + text + "\n")
+    if edit:
+        data_file = src / "_data" / "evidence.json"
+        data = json.loads(data_file.read_text())
+        for claim_id, state in edit.items():
+            data["claims"][claim_id]["state"] = state
+        data_file.write_text(json.dumps(data))
+    with pytest.raises(DocsError) as excinfo:
+        site.run_sphinx(src, tmp_path / "html")
+    return str(excinfo.value)
+
+
+def _some_claim(layout: Layout) -> str:
+    return evidence.load(layout.root, layout.results).claims[0].id
+
+
+def test_citing_an_unknown_claim_fails_the_build(layout: Layout, built: Built,
+                                                 tmp_path: Path) -> None:
+    msg = _bad_build(layout, tmp_path, ":claim:`no-such-claim`")
+    assert "unknown claim id 'no-such-claim'" in msg
+
+
+def test_citing_an_unchecked_claim_fails_the_build(layout: Layout, built: Built,
+                                                   tmp_path: Path) -> None:
+    cid = _some_claim(layout)
+    msg = _bad_build(layout, tmp_path, f":claim:`{cid}`", {cid: "unchecked"})
+    assert f"claim '{cid}' was not checked" in msg
+
+
+def test_citing_a_failed_claim_fails_the_build(layout: Layout, built: Built,
+                                               tmp_path: Path) -> None:
+    cid = _some_claim(layout)
+    msg = _bad_build(layout, tmp_path, f":claim:`{cid}`", {cid: "fails"})
+    assert f"claim '{cid}' failed" in msg
+
+
+def test_unmeasured_value_fails_the_build(layout: Layout, built: Built, tmp_path: Path) -> None:
+    msg = _bad_build(layout, tmp_path, ":obs:`no-such-regime touch pages=1 vmrss_kib`")
+    assert "no measured vmrss_kib" in msg
+
+
+@pytest.mark.parametrize("cid,phrase", [
+    ("seed-exit-stop-smaps-sees-buffer", "was at least the exact RSS the program measured"),
+    ("split-thread-exit-folds-vmrss", "pages, within one thread\u2019s tally"),
+])
+def test_claimed_block_states_only_checked_claims(layout: Layout, built: Built, cid: str,
+                                                  phrase: str) -> None:
+    """Prose under a claim that holds is shown; otherwise a note says what is missing."""
+    ev = evidence.load(layout.root, layout.results)
+    claim = ev.claim(cid)
+    assert claim is not None
+    story = re.sub(r"\s+", " ", (built.html / "story.html").read_text())
+    if ev.status(claim).state == evidence.HOLDS:
+        assert phrase in story
+    else:
+        assert phrase not in story
+        assert re.search(rf'(Not measured yet|Measured otherwise).{{0,3000}}#claim-{cid}"', story)
+
+
+OBS = re.compile(r":obs:`([^`]+)`")
+
+
+def test_every_value_query_in_the_pages_resolves(layout: Layout, built: Built,
+                                                 tmp_path: Path) -> None:
+    """Plumbing, not results: with every claim marked as holding and one stand-in
+    run per ``:obs:`` query, all hand-written pages build under -W, so a typo in
+    a query cannot hide inside a block that today's results keep folded."""
+    src = tmp_path / "src"
+    shutil.copytree(layout.src, src)
+    data_file = src / "_data" / "evidence.json"
+    data = json.loads(data_file.read_text())
+    for info in data["claims"].values():
+        info["state"] = evidence.HOLDS
+    features = [r.id for r in evidence.load(layout.root, layout.results).regimes]
+    data["kernels"].append({"label": "standin-smp2", "kernel": "standin", "release": "0",
+                            "ncpus": 2, "features": features})
+    runs = []
+    for page in Path(layout.root / "docs").glob("*.rst"):
+        for query in OBS.findall(page.read_text()):
+            words = [w for w in query.split() if w not in ("pages", "kib")]
+            run = {"scenario": words[1], "page_size": 4096,
+                   "params": dict(w.split("=", 1) for w in words[2:-1])}
+            run.update({name: 8 for name in words[-1].split("-")})
+            runs.append(run)
+    assert runs, "the pages quote measured values"
+    data["runs"]["standin-smp2"] = runs
+    data_file.write_text(json.dumps(data))
+    site.run_sphinx(src, tmp_path / "html")
+    story = (tmp_path / "html" / "story.html").read_text()
+    assert "Not measured yet" not in story
+
+
+def _git(args: list[str], cwd: Path) -> None:
+    subprocess.run(["git", "-c", "user.name=A U Thor", "-c", "user.email=author@example.org",
+                    *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def test_patches_page_renders_a_format_patch_series(layout: Layout, built: Built,
+                                                    tmp_path: Path) -> None:
+    repo = tmp_path / "tree"
+    repo.mkdir()
+    _git(["init", "-q", "-b", "base"], repo)
+    (repo / "exit.c").write_text("int a;\n")
+    _git(["add", "."], repo)
+    _git(["commit", "-q", "-m", "base"], repo)
+    (repo / "exit.c").write_text("int a;\nint b;\n")
+    _git(["commit", "-q", "-am", "mm: fold the counters before the exit stop"], repo)
+    series = tmp_path / "patches" / "linux-6.1.y"
+    _git(["format-patch", "-q", "--cover-letter", "-o", str(series), "HEAD~1"], repo)
+    (series / "proof.txt").write_text("before: 4 KiB, after: 696 KiB\n")
+    lay = Layout(layout.root, layout.results, tmp_path / "patches", tmp_path / "src",
+                 tmp_path / "html")
+    site.build(lay)
+    page = re.sub(r"\s+", " ", (lay.html / "patches.html").read_text())
+    assert "mm: fold the counters before the exit stop" in page
+    assert "proof.txt" in page and "before: 4 KiB, after: 696 KiB" in page
+    assert "No <code class=\"docutils literal notranslate\"><span class=\"pre\">linux-mainline</span>" in page
+    assert list((lay.html / "_downloads").rglob("0001-*.patch"))

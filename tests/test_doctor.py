@@ -1,0 +1,159 @@
+"""rsslab doctor: metrics grouped from the claims' verdicts, and its status.
+
+The state of each metric must follow from the runs themselves: "exact"
+only when every claim bounds it at zero and no run showed an error,
+"approximate" when a claim allows an error here or one was seen.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from rsslab import claims, doctor
+from rsslab.claims import Claim
+from rsslab.plan import RunSpec
+from rsslab.results import Observation
+
+ROOT = Path(__file__).resolve().parents[1]
+PERCPU = frozenset({"percpu-rss", "status-sum"})
+RUN = RunSpec("touch", {"pages": 1000})
+
+
+def obs(**kw: object) -> Observation:
+    base = Observation(kernel="host", kernel_release="6.18.0", kernel_version="", ncpus=2,
+                       scenario="touch", params={"pages": 1000}, page_size=4096,
+                       smaps_rss_kib=4000, vmhwm_kib=4000, vmrss_kib=4000,
+                       wait4_maxrss_kib=4000, children_maxrss_kib=4000, exec_floor_kib=400)
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+def exact_claim(metric: str) -> Claim:
+    return Claim(id=f"{metric}-exact", says="s", metric=metric, reference=("smaps_rss_kib",),
+                 bound={"formula": "exact"}, runs=(RUN,))
+
+
+def residue_claim(metric: str) -> Claim:
+    return replace(exact_claim(metric), id=f"{metric}-approx",
+                   bound={"formula": "percpu_residue", "counters": 3, "direction": "either"})
+
+
+COMMON = ("vmhwm_kib", "wait4_maxrss_kib", "children_maxrss_kib")
+
+
+def test_all_common_metrics_exact_gives_0() -> None:
+    r = doctor.judge("host", 2, PERCPU, [exact_claim(m) for m in COMMON], [obs()], 0.1)
+    assert r.status == doctor.EXIT_EXACT
+    assert {m.info.metric: m.state for m in r.metrics if m.info.common} == {
+        m: "exact" for m in COMMON}
+
+
+def test_an_allowed_error_makes_it_approximate() -> None:
+    cs = [exact_claim("vmhwm_kib"), exact_claim("children_maxrss_kib"),
+          residue_claim("wait4_maxrss_kib")]
+    r = doctor.judge("host", 2, PERCPU, cs, [obs()], 0.1)
+    wait4 = next(m for m in r.metrics if m.info.metric == "wait4_maxrss_kib")
+    assert wait4.state == "approximate" and wait4.bound is not None
+    assert wait4.bound.hi_kib == claims.percpu_residue(2, 3) * 4
+    assert r.status == doctor.EXIT_INACCURATE
+
+
+def test_a_broken_claim_gives_3_and_names_it() -> None:
+    r = doctor.judge("host", 2, PERCPU, [exact_claim(m) for m in COMMON],
+                     [obs(wait4_maxrss_kib=3996)], 0.1)
+    assert r.status == doctor.EXIT_CLAIM_FAILED
+    wait4 = next(m for m in r.metrics if m.info.metric == "wait4_maxrss_kib")
+    assert wait4.state == "CLAIM FAILED" and wait4.worst_kib == -4
+
+
+def test_missing_cases_give_4_not_exact() -> None:
+    cs = [exact_claim("vmhwm_kib"), exact_claim("wait4_maxrss_kib")]
+    r = doctor.judge("host", 2, PERCPU, cs, [obs()], 0.1, problems=["seed: no binary"])
+    assert r.status == doctor.EXIT_INCOMPLETE
+    assert {m.info.metric: m.state for m in r.metrics}["children_maxrss_kib"] == "not run"
+
+
+def test_battery_keeps_only_the_metrics_doctor_reports() -> None:
+    all_claims = claims.load(ROOT / "claims")
+    specs = doctor.battery(all_claims, PERCPU, 2, cgroup=False)
+    assert specs and not any(s.cgroup for s in specs)
+    wanted = {m.metric for m in doctor.METRICS}
+    needed = {s.key() for c in all_claims if c.metric in wanted and c.applies(PERCPU, 2)
+              for s in c.runs if not s.cgroup}
+    assert {s.key() for s in specs} == needed
+
+
+# --- on this kernel -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def report(bin_dir: Path) -> doctor.DoctorReport:
+    return doctor.run(repeat=2, root=ROOT)
+
+
+def test_host_states_follow_the_runs(report: doctor.DoctorReport) -> None:
+    check_states(report)
+
+
+def check_states(report: doctor.DoctorReport) -> None:
+    assert not report.problems, report.problems
+    for m in report.metrics:
+        if m.state in ("not available", "not run"):
+            assert not m.info.common or m.available, f"{m.info.name}: {m.state}"
+            continue
+        assert m.state != "CLAIM FAILED", "\n".join(v.explain() for v in m.verdicts)
+        errors = [c.err_pages for v in m.verdicts for c in v.checks]
+        assert errors, m.info.name
+        allowed_zero = m.bound is not None and m.bound.exact
+        if m.state == "exact":
+            assert allowed_zero and all(e == 0 for e in errors), m.info.name
+        else:
+            assert not allowed_zero or any(e != 0 for e in errors), m.info.name
+    common_inexact = any(m.info.common and m.state == "approximate" for m in report.metrics)
+    assert report.status == (doctor.EXIT_INACCURATE if common_inexact else doctor.EXIT_EXACT)
+
+
+def test_cli_json_status_is_the_exit_status(bin_dir: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "rsslab.cli", "doctor", "--json",
+                           "--repeat", "1"], capture_output=True, text=True, timeout=300)
+    doc = json.loads(proc.stdout)
+    assert proc.returncode == doc["status"], proc.stderr
+    assert {m["metric"] for m in doc["metrics"]} == {m.metric for m in doctor.METRICS}
+    known = {c.id for c in claims.load(ROOT / "claims")}
+    for m in doc["metrics"]:
+        if m["bound"]:
+            assert m["bound"]["claim"] in known
+        assert m["exact"] == (m["state"] == "exact")
+
+
+def _guest_kernels() -> list[object]:
+    import guests
+
+    return [pytest.param(n, id=n, marks=pytest.mark.guest) for n in guests.KERNEL_NAMES]
+
+
+@pytest.mark.parametrize("name", _guest_kernels())
+def test_doctor_in_a_guest(name: str, bin_dir: Path) -> None:
+    """`rsslab doctor --kernel NAME`: the same battery through the matrix runner."""
+    from rsslab import kernels, kversion, paths
+
+    kernel = kernels.resolve(name, paths.cache_dir())
+    report = doctor.run_guest(name, 2, repeat=1, root=ROOT)
+    assert report.kernel == name and report.ncpus == 2 and report.runs > 0
+    assert kversion.parse(report.kernel_release)[:2] == kversion.parse(kernel.upstream)[:2]
+    check_states(report)
+
+
+@pytest.mark.skipif(not shutil.which("strace"),
+                    reason="needs strace: apt-get install strace")
+def test_doctor_without_ptrace_says_so_in_one_line(bin_dir: Path) -> None:
+    proc = subprocess.run(["strace", "-f", "-qq", "-o", "/dev/null", sys.executable, "-m",
+                           "rsslab.cli", "doctor"], capture_output=True, text=True, timeout=300)
+    err = proc.stderr.strip()
+    assert proc.returncode == 2 and len(err.splitlines()) == 1, err
+    assert "ptrace denied" in err and "Traceback" not in err

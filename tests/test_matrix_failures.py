@@ -1,0 +1,74 @@
+"""A guest that fails does not take the others with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rsslab import claims, kernels, matrix, paths, regimes, results
+from rsslab.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.guest
+def test_a_hung_guest_fails_alone_and_the_host_is_saved(bin_dir: Path, tmp_path: Path) -> None:
+    try:
+        seven = kernels.resolve("7", paths.cache_dir())
+    except UserError as e:
+        pytest.skip(f"no Debian kernel: {e}")
+    few = [c for c in claims.load(ROOT / "claims", 1) if c.id == "seed-exit-stop-smaps-sees-buffer"]
+    targets = matrix.targets([seven, kernels.host()], [1])
+    # One second cannot even boot a kernel under TCG: the guest is killed.
+    settings = matrix.Settings(bin_dir, tmp_path / "build", tmp_path / "results", timeout_s=1)
+    states: list[tuple[str, str]] = []
+    guest, host = matrix.run_all(targets, few, regimes.load(ROOT / "claims"), settings,
+                                 lambda label, state, *_: states.append((label, state)))
+    assert guest.error.startswith("7-smp1: the guest ran over 1 s (0 runs done) and was "
+                                  "killed; last console lines")
+    assert not guest.runs and ("7-smp1", "FAILED") in states
+    assert host.runs and not host.error and all(v.ok for v in host.verdicts)
+    saved = [rs.label for rs in results.load_all(tmp_path / "results")]
+    assert saved == [host.target.label]
+
+
+def test_two_kernels_with_one_label_are_refused(tmp_path: Path) -> None:
+    k = kernels.Kernel("6.1", tmp_path / "a", "6.1.0")
+    with pytest.raises(UserError) as e:
+        matrix.targets([k, k], [2])
+    assert "share the label 6.1-smp2" in str(e.value)
+
+
+def test_an_unknown_declared_regime_is_refused(tmp_path: Path) -> None:
+    k = kernels.Kernel("mine", tmp_path / "bzImage", "6.1.0", extra_regimes=("no-such",))
+    with pytest.raises(UserError) as e:
+        matrix.check_regimes(k, regimes.load(ROOT / "claims"))
+    assert "unknown regimes no-such" in str(e.value)
+
+
+@pytest.mark.guest
+def test_a_kernel_image_path_runs_under_its_own_name(bin_dir: Path, tmp_path: Path) -> None:
+    """A kernel given by path (as a patched build is) boots through the same
+    code, under the name and with the regimes its sidecar declares."""
+    try:
+        seven = kernels.resolve("7", paths.cache_dir())
+    except UserError as e:
+        pytest.skip(f"no Debian kernel: {e}")
+    assert seven.image is not None
+    img = tmp_path / "bzImage"
+    img.write_bytes(seven.image.read_bytes())
+    (tmp_path / "bzImage.rsslab.json").write_text('{"name": "7-mine", "regimes": ["maxrss-sum"]}')
+    mine = kernels.resolve(str(img), paths.cache_dir())
+    few = [c for c in claims.load(ROOT / "claims", 1)
+           if c.id in ("seed-exit-stop-smaps-sees-buffer", "percpu-wait4-approx")]
+    settings = matrix.Settings(bin_dir, tmp_path / "build", tmp_path / "results")
+    [out] = matrix.run_all(matrix.targets([mine], [1]), few, regimes.load(ROOT / "claims"),
+                           settings, lambda *_: None)
+    assert not out.error, out.error
+    assert out.features == {"percpu-rss", "status-sum", "maxrss-sum"}
+    # The declared regime takes percpu-wait4-approx off this kernel.
+    assert [v.claim.id for v in out.verdicts] == ["seed-exit-stop-smaps-sees-buffer"]
+    assert all(v.ok for v in out.verdicts)
+    assert [rs.label for rs in results.load_all(tmp_path / "results")] == ["7-mine-smp1"]
+    assert (tmp_path / "build" / "7-mine-smp1" / "console.log").exists()

@@ -1,0 +1,250 @@
+"""rsslab.measure: the method it picks, the bound it states, the launcher floor.
+
+The accuracy checks run the claims' scenarios through the observer on this
+kernel and hand each observation to ``measurement.assess``, the function
+``rsslab.measure`` uses: for a peak that lasts until exit the reported peak
+must be the exact value, for a released peak the exact value must lie in
+the range the report states.  The bounds come from the claims.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+import rsslab
+from rsslab import bounds, claims, measurement, observe
+from rsslab.measurement import METHOD_EXIT_RSS, METHOD_HWM, Measurer, assess
+from rsslab.plan import RunSpec
+from rsslab.results import Observation, from_observer
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "data"
+CLAIMS = tuple(claims.load(ROOT / "claims"))
+PERCPU = frozenset({"percpu-rss", "status-sum"})
+SPLIT = frozenset({"split-rss"})
+REPEAT = 5
+
+# Scenarios whose peak lasts until exit, and ones that unmap it first.
+UNTIL_EXIT = [
+    RunSpec("touch", {"pages": 1000}),
+    RunSpec("touch", {"pages": 0}),
+    RunSpec("threads", {"threads": 16, "pages": 63, "mode": "serial"}),
+    RunSpec("threads", {"threads": 16, "pages": 63, "mode": "parallel"}),
+    RunSpec("cpu_spread", {"pages": 100}),
+    RunSpec("file_faultaround", {"pages": 1024}),
+    RunSpec("seed"),
+]
+RELEASED = [RunSpec("peak_then_free", {"pages": 1000})]
+
+
+def recorded(name: str) -> Observation:
+    obj = json.loads((DATA / "observer" / name).read_text())
+    return from_observer(obj, "host", "command", {})
+
+
+def percpu_kib(obs: Observation) -> int:
+    return claims.percpu_residue(obs.ncpus, claims.RSS_COUNTERS) * obs.page_kib
+
+
+# --- the pure part, on recorded and made-up observations ---------------------
+
+def test_recorded_run_reports_exit_rss_with_claim_bounds() -> None:
+    obs = recorded("touch-linux-6.18.json")
+    m = assess(obs, CLAIMS, PERCPU, ["touch", "100"])
+    assert (m.peak_kib, m.method, m.exact_at_exit) == (obs.smaps_rss_kib, METHOD_EXIT_RSS, True)
+    assert m.bound_kib == percpu_kib(obs)
+    assert m.peak_max_kib == obs.smaps_rss_kib + percpu_kib(obs)
+    ids = {b.metric: b.claim_id for b in m.bounds if b.reference == bounds.AT_EXIT}
+    assert ids["vmrss_kib"] == "percpu-status-vmrss-exact"
+    assert ids["wait4_maxrss_kib"] == "percpu-wait4-approx"
+    doc = m.to_json()
+    for key in ("peak_kib", "method", "bound_kib", "smaps_rss_kib", "vmhwm_kib",
+                "wait4_maxrss_kib", "children_maxrss_kib", "stat_rss_kib", "exit_code"):
+        assert key in doc, key
+    assert json.loads(json.dumps(doc)) == doc
+
+
+def test_vmhwm_beyond_the_bound_proves_a_released_peak() -> None:
+    obs = recorded("touch-linux-6.18.json")
+    assert obs.smaps_rss_kib is not None
+    e = percpu_kib(obs)
+    inside = assess(replace(obs, vmhwm_kib=obs.smaps_rss_kib + e), CLAIMS, PERCPU, ["x"])
+    assert inside.method == METHOD_EXIT_RSS and inside.peak_kib == obs.smaps_rss_kib
+    hw = obs.smaps_rss_kib + e + 4
+    beyond = assess(replace(obs, vmhwm_kib=hw), CLAIMS, PERCPU, ["x"])
+    assert (beyond.method, beyond.peak_kib, beyond.exact_at_exit) == (METHOD_HWM, hw, False)
+    assert (beyond.peak_min_kib, beyond.peak_max_kib, beyond.bound_kib) == (hw - e, hw + e, e)
+    assert any("released before exit" in x for x in beyond.limits)
+
+
+def test_split_regime_bound_is_one_sided() -> None:
+    obs = replace(recorded("touch-linux-6.18.json"), kernel_release="6.1.0")
+    assert obs.smaps_rss_kib is not None
+    low = claims.thread_cache(1, claims.fault_around_pages(obs.page_size)) * obs.page_kib
+    hw = obs.smaps_rss_kib + 40
+    m = assess(replace(obs, vmhwm_kib=hw), CLAIMS, SPLIT, ["x"])
+    assert (m.method, m.peak_min_kib, m.peak_max_kib) == (METHOD_HWM, hw, hw + low)
+    assert any("66 faults" in x for x in m.limits)
+
+
+def test_without_smaps_rollup_vmhwm_is_the_peak() -> None:
+    obs = recorded("touch-no-smaps.json")
+    assert obs.smaps_rss_kib is None and obs.vmhwm_kib is not None
+    m = assess(obs, CLAIMS, PERCPU, ["x"])
+    assert (m.method, m.peak_kib) == (METHOD_HWM, obs.vmhwm_kib)
+    assert m.peak_min_kib == obs.vmhwm_kib - percpu_kib(obs)
+
+
+def test_no_exit_stop_is_an_error() -> None:
+    obs = replace(recorded("touch-no-smaps.json"), vmhwm_kib=None)
+    with pytest.raises(measurement.MeasureError) as e:
+        assess(obs, CLAIMS, PERCPU, ["x"])
+    assert "/proc" in str(e.value)
+
+
+def test_signal_status_is_shell_style() -> None:
+    obs = replace(recorded("touch-linux-6.18.json"), exit_code=None, exit_signal=9)
+    m = assess(obs, CLAIMS, PERCPU, ["x"])
+    assert m.returncode == 137 and m.to_json()["exit_signal"] == 9
+
+
+# --- on this kernel -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def measurer() -> Measurer:
+    return Measurer.here(ROOT)
+
+
+def _runs(bin_dir: Path, spec: RunSpec) -> list[Observation]:
+    return observe.run_specs(bin_dir, [replace(spec.resolved(), repeat=REPEAT)])
+
+
+@pytest.mark.parametrize("spec", UNTIL_EXIT, ids=RunSpec.describe)
+def test_peak_until_exit_is_exact(spec: RunSpec, bin_dir: Path, measurer: Measurer) -> None:
+    for obs in _runs(bin_dir, spec):
+        m = assess(obs, measurer.claims, measurer.features, [spec.scenario])
+        assert obs.smaps_rss_kib is not None
+        exact = max(obs.smaps_rss_kib, obs.peak_exact_kib or 0)
+        assert (m.method, m.peak_kib) == (METHOD_EXIT_RSS, exact), (
+            f"{spec.describe()}: reported {m.peak_kib} KiB by {m.method}, exact {exact} KiB "
+            f"(VmHWM {obs.vmhwm_kib})")
+
+
+@pytest.mark.parametrize("spec", RELEASED, ids=RunSpec.describe)
+def test_released_peak_lies_in_the_stated_range(spec: RunSpec, bin_dir: Path,
+                                                measurer: Measurer) -> None:
+    for obs in _runs(bin_dir, spec):
+        m = assess(obs, measurer.claims, measurer.features, [spec.scenario])
+        exact = obs.peak_exact_kib
+        assert exact is not None and m.peak_max_kib is not None
+        assert m.method == METHOD_HWM, f"a {exact} KiB peak freed before exit went unseen"
+        assert m.peak_min_kib <= exact <= m.peak_max_kib, (
+            f"exact peak {exact} KiB outside {m.peak_min_kib}..{m.peak_max_kib} KiB")
+        assert abs(m.peak_kib - exact) <= (m.bound_kib or 0)
+
+
+def test_api_passes_streams_and_status(tmp_path: Path, bin_dir: Path,
+                                       measurer: Measurer) -> None:
+    out = tmp_path / "out"
+    with (tmp_path / "in").open("wb+") as stdin, out.open("wb") as stdout:
+        stdin.write(b"abc\n")
+        stdin.seek(0)
+        m = rsslab.measure(["sh", "-c", "cat; echo err >&2; exit 3"], stdin=stdin,
+                           stdout=stdout, stderr=subprocess.DEVNULL)
+    assert out.read_bytes() == b"abc\n"
+    assert (m.exit_code, m.returncode) == (3, 3)
+    assert m.peak_kib == m.metrics["smaps_rss_kib"]
+
+
+def _own_rss_kib() -> int:
+    return int(Path("/proc/self/smaps_rollup").read_text().split("Rss:")[1].split()[0])
+
+
+def _spawn_maxrss(argv: list[str]) -> int:
+    pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=[
+        (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)])
+    _, status, ru = os.wait4(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return int(ru.ru_maxrss)
+
+
+def test_launcher_floor_is_not_the_callers_peak(bin_dir: Path, measurer: Measurer) -> None:
+    """A tiny program measured from this process and from a child of it
+    that first grew by 200 MiB gets the same ru_maxrss, within the wait4
+    claim's counter error twice: what it inherits is the observer's copy,
+    the same whoever calls.  A plain posix_spawn from the 200 MiB caller
+    does inherit it (exec keeps the old mm's peak)."""
+    tiny = [str(bin_dir / "touch"), "10"]
+    small = measurer.observe(tiny, stdout=subprocess.DEVNULL)
+    e = bounds.widest(measurer.claims, "wait4_maxrss_kib", bounds.AT_EXIT, measurer.features,
+                      small)
+    assert e is not None and small.wait4_maxrss_kib is not None
+    slack = 2 * max(-e.lo_kib, e.hi_kib)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the big caller: grow, measure, report, leave
+        os.close(read)
+        ballast = b"\x01" * (200 << 20)
+        big = measurer.observe(tiny, stdout=subprocess.DEVNULL).wait4_maxrss_kib
+        os.write(write, json.dumps([_own_rss_kib(), big, _spawn_maxrss(tiny)]).encode())
+        del ballast
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        own, big, plain = json.loads(f.read())
+    os.waitpid(pid, 0)
+    assert own >= 200 << 10
+    assert abs(big - small.wait4_maxrss_kib) <= slack, (
+        f"measured from a {own} KiB caller: {big} KiB, from this one: "
+        f"{small.wait4_maxrss_kib} KiB ({e.claim_id} allows {slack} KiB between them)")
+    assert plain >= own - slack, f"plain spawn from a {own} KiB caller reported {plain} KiB"
+
+
+# --- on the matrix kernels, from the runs the matrix tests boot once ----------
+
+def _check_guest_runs(out: object, wanted: list[RunSpec], until_exit: bool) -> int:
+    from rsslab import matrix, results
+
+    assert isinstance(out, matrix.Outcome)
+    assert not out.error, out.error
+    keys = {s.resolved().key()[:2] for s in wanted}
+    seen = 0
+    for obs in out.runs:
+        if results.run_key(obs)[:2] not in keys:
+            continue
+        seen += 1
+        m = assess(obs, CLAIMS, out.features, [obs.scenario])
+        what = f"{out.target.label} {obs.scenario} {dict(obs.params)}"
+        if until_exit:
+            exact = max(obs.smaps_rss_kib or 0, obs.peak_exact_kib or 0)
+            assert (m.method, m.peak_kib) == (METHOD_EXIT_RSS, exact), (
+                f"{what}: reported {m.peak_kib} by {m.method}, exact {exact}")
+        else:
+            exact = obs.peak_exact_kib
+            assert exact is not None and m.peak_max_kib is not None
+            assert m.method == METHOD_HWM, f"{what}: the released peak went unseen"
+            assert m.peak_min_kib <= exact <= m.peak_max_kib, (
+                f"{what}: exact {exact} outside {m.peak_min_kib}..{m.peak_max_kib}")
+    return seen
+
+
+def _guest_targets() -> list[object]:
+    import guests
+
+    found, _ = guests.resolve_all()
+    return [pytest.param(t, id=t.label, marks=pytest.mark.guest)
+            for t in guests.guest_targets(found)]
+
+
+@pytest.mark.parametrize("target", _guest_targets())
+def test_guest_peaks(target: object, guest_outcomes: object) -> None:
+    outs = guest_outcomes()  # type: ignore[operator]
+    out = outs[target.label]  # type: ignore[attr-defined]
+    assert _check_guest_runs(out, UNTIL_EXIT, True) > 0
+    assert _check_guest_runs(out, RELEASED, False) > 0
