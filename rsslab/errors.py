@@ -27,3 +27,7 @@ class ObserverError(UserError):
 
 class KernelError(UserError):
     """A kernel could not be fetched, built or booted."""
+
+
+class AptError(UserError):
+    """apt could not reach, read or download from a Debian suite."""

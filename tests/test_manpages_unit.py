@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rsslab.errors import UserError
-from rsslab.patches import man_apt, man_base, man_edit, man_lint, man_message, man_roff
+from rsslab.patches import man_base, man_edit, man_lint, man_message, man_roff
 from rsslab.patches import man_evidence, man_sidecar
 from rsslab.patches.man_spec import Edit, Figure, ManPatch, Measure, Sentence
 from rsslab.results import Observation, ResultSet
@@ -154,27 +154,6 @@ def test_a_missing_page_names_the_page() -> None:
 
 # --- the Debian import -----------------------------------------------------
 
-def test_policy_mirror_is_the_plain_debian_archive() -> None:
-    policy = """Package files:
- 100 /var/lib/dpkg/status
-     release a=now
- 500 http://mirror.invalid/debian-security bookworm-security/main amd64 Packages
-     release v=12,o=Debian,a=oldstable-security,n=bookworm-security,l=Debian-Security,c=main
- 500 http://mirror.invalid/debian bookworm/main amd64 Packages
-     release v=12.15,o=Debian,a=oldstable,n=bookworm,l=Debian,c=main,b=amd64
-"""
-    assert man_apt.parse_policy_mirror(policy) == "http://mirror.invalid/debian"
-    with pytest.raises(UserError) as exc:
-        man_apt.parse_policy_mirror(policy.replace("l=Debian,", "l=Other,"))
-    assert "--man-tree" in str(exc.value)
-
-
-def test_parse_stanza_takes_the_first_record() -> None:
-    text = "Package: manpages\nVersion: 6.20-2\nDescription: x\n more\n\nPackage: y\nVersion: 1\n"
-    assert man_apt.parse_stanza(text) == {"Package": "manpages", "Version": "6.20-2",
-                                          "Description": "x"}
-
-
 def test_lay_out_uncompresses_and_turns_links_into_so_pages(tmp_path: Path) -> None:
     man = tmp_path / "usr/share/man"
     (man / "man2").mkdir(parents=True)
@@ -271,15 +250,6 @@ def test_claims_block_lists_ids_under_each_sentence() -> None:
 
 
 # --- failures that must stay one line ----------------------------------------
-
-def test_unreachable_mirror_is_one_clear_error(tmp_path: Path) -> None:
-    apt = man_apt.PrivateApt(tmp_path / "apt", "http://127.0.0.1:9/debian", "sid")
-    with pytest.raises(man_apt.AptFailed) as exc:
-        apt.update()
-    msg = str(exc.value)
-    assert "apt-get update of Debian sid from http://127.0.0.1:9/debian failed" in msg
-    assert "--man-tree" in msg and "\n" not in msg
-
 
 def test_a_part_missing_from_the_checkout(monkeypatch: pytest.MonkeyPatch,
                                           capsys: pytest.CaptureFixture[str]) -> None:

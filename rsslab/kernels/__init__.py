@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rsslab import kversion
+from rsslab.apt import sha256_file
 from rsslab.errors import BadInput, KernelError
 from rsslab.kernels import debian, image
 
@@ -88,7 +89,7 @@ def resolve_path(path: Path, name: str = "", regimes: Sequence[str] = ()) -> Ker
     rest = info.version_string.split(" ", 1)[1] if " " in info.version_string else ""
     upstream = kversion.show(kversion.upstream(info.release, rest))
     label = _label(name or str(side.get("name") or info.release))
-    return Kernel(label, path.resolve(), upstream, sha256=debian.sha256_file(path),
+    return Kernel(label, path.resolve(), upstream, sha256=sha256_file(path),
                   extra_regimes=tuple(dict.fromkeys([*extra, *regimes])))
 
 

@@ -7,7 +7,7 @@ counters, exact /proc status); ``7``: trixie-backports'
 ``linux-base-7.X.Y+deb13-amd64``).
 
 The index comes from a private apt configuration on the system's own
-mirrors (``aptsource``).  The chosen version is pinned in
+mirrors (``rsslab.apt``).  The chosen version is pinned in
 ``<cache>/kernels/<name>.json``; later runs read the pin and touch no
 network until asked to refresh.  apt checks each download against the
 signed index; rsslab checks size and SHA-256 again before it extracts, and
@@ -17,7 +17,6 @@ everything lands in the cache under a temporary name first.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -32,14 +31,16 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from rsslab import apt
+from rsslab.apt import Package, PrivateApt, sha256_file
 from rsslab.errors import KernelError
-from rsslab.kernels import aptsource, image
+from rsslab.kernels import image
 
 log = logging.getLogger(__name__)
 
 EXTRACT_TIMEOUT_S = 300
 PIN_SCHEMA = 1
-Progress = Callable[[str, float], None]  # (what, percent)
+Progress = apt.Progress  # (package, percent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,17 +68,9 @@ FLAVOURS: Mapping[str, Flavour] = {
 SUITES = ("bookworm", "bookworm-security", "trixie-backports")
 
 
-@dataclass(frozen=True, slots=True)
-class Package:
-    name: str
-    version: str
-    size: int
-    sha256: str
-
-    @property
-    def upstream(self) -> str:
-        """``6.1.192-2`` -> ``6.1.192``; ``7.3.4-1~bpo13+1`` -> ``7.3.4``."""
-        return re.split(r"[-~+]", self.version, maxsplit=1)[0]
+def upstream(version: str) -> str:
+    """``6.1.192-2`` -> ``6.1.192``; ``7.3.4-1~bpo13+1`` -> ``7.3.4``."""
+    return re.split(r"[-~+]", version.split(":")[-1], maxsplit=1)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,68 +91,14 @@ def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(x) for x in re.findall(r"\d+", version))
 
 
-def parse_show(text: str) -> list[Package]:
-    """``apt-cache show`` stanzas -> packages."""
-    out = []
-    for stanza in re.split(r"\n\s*\n", text.strip()):
-        f: dict[str, str] = {m[1]: m[2] for m in
-                             re.finditer(r"^([A-Za-z0-9-]+): ?(.*)$", stanza, re.M)}
-        if {"Package", "Version", "Size", "SHA256"} <= f.keys():
-            out.append(Package(f["Package"], f["Version"], int(f["Size"]), f["SHA256"]))
-    return out
-
-
-def newest(apt: aptsource.PrivateApt, flavour: Flavour) -> Package:
+def newest(private: PrivateApt, flavour: Flavour) -> Package:
     prefix = flavour.package.pattern.split("(", 1)[0].replace("\\", "")
-    names = [n for n in apt.run("apt-cache", ["pkgnames", prefix]).split()
-             if flavour.package.fullmatch(n)]
+    names = [n for n in private.names(prefix) if flavour.package.fullmatch(n)]
     if not names:
         raise KernelError(f"no Debian package for kernel {flavour.name} "
                           f"({flavour.package.pattern}) in {flavour.suite}; "
                           "check the apt sources, or pass --kernel PATH")
-    pkgs = parse_show(apt.run("apt-cache", ["show", *names]))
-    return max(pkgs, key=lambda p: _version_key(p.version))
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def download(apt: aptsource.PrivateApt, pkg: Package, dest: Path,
-             progress: Progress | None) -> Path:
-    """``apt-get download`` into dest (a temporary directory); verify it."""
-    argv = ["apt-get", "-q", *apt.options(), "-o", "APT::Status-Fd=1", "download",
-            f"{pkg.name}={pkg.version}"]
-    log.info("%s", shlex.join(argv))
-    proc = subprocess.Popen(argv, cwd=dest, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        m = re.match(r"dlstatus:\d+:([\d.]+):", line)
-        if m and progress:
-            progress(pkg.name, float(m[1]))
-    try:
-        _, err = proc.communicate(timeout=aptsource.APT_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise KernelError(f"downloading {pkg.name} ran over {aptsource.APT_TIMEOUT_S} s; "
-                          "check the network and rerun") from None
-    if proc.returncode != 0:
-        tail = " | ".join(err.strip().splitlines()[-2:])
-        raise KernelError(f"apt-get download {pkg.name} failed: {tail}; check the network "
-                          "and rerun")
-    debs = list(dest.glob(f"{pkg.name}_*.deb"))
-    if len(debs) != 1:
-        raise KernelError(f"apt-get download {pkg.name} left no .deb; rerun")
-    size = debs[0].stat().st_size
-    if size != pkg.size or sha256_file(debs[0]) != pkg.sha256:
-        raise KernelError(f"{debs[0].name}: {size} bytes, the index says {pkg.size} with "
-                          f"SHA-256 {pkg.sha256[:16]}...; the download is damaged, rerun")
-    return debs[0]
+    return max(private.versions(*names), key=lambda p: _version_key(p.version))
 
 
 def extract(deb: Path, wanted: Callable[[str], bool], dest: Path) -> list[Path]:
@@ -233,13 +172,13 @@ def _wanted(abi: str) -> Callable[[str], bool]:
     return lambda n: n in names or f"./{n.lstrip('./')}" in names
 
 
-def _fetch(apt: aptsource.PrivateApt, pkgs: Sequence[Package], abi: str, out: Path,
+def _fetch(private: PrivateApt, pkgs: Sequence[Package], abi: str, out: Path,
            progress: Progress | None) -> tuple[Path, Path]:
     """Download the packages, take the image and config out as out/vmlinuz, out/config."""
     found: dict[str, Path] = {}
     for pkg in pkgs:
         with tempfile.TemporaryDirectory(dir=out.parent, prefix=".deb-") as tmp:
-            deb = download(apt, pkg, Path(tmp), progress)
+            deb = private.download(pkg, Path(tmp), progress)
             for f in extract(deb, _wanted(abi), out):
                 kind = "vmlinuz" if "vmlinuz" in f.name else "config"
                 found[kind] = f.rename(out / kind)
@@ -251,16 +190,15 @@ def _fetch(apt: aptsource.PrivateApt, pkgs: Sequence[Package], abi: str, out: Pa
     return found["vmlinuz"], found["config"]
 
 
-def _packages(apt: aptsource.PrivateApt, flavour: Flavour) -> tuple[str, list[Package]]:
-    pkg = newest(apt, flavour)
+def _packages(private: PrivateApt, flavour: Flavour) -> tuple[str, list[Package]]:
+    pkg = newest(private, flavour)
     m = flavour.package.fullmatch(pkg.name)
     assert m is not None
     abi = m["abi"]
     pkgs = [pkg]
     if flavour.config_package:
         name = flavour.config_package.format(abi=abi)
-        same = [p for p in parse_show(apt.run("apt-cache", ["show", name]))
-                if p.version == pkg.version]
+        same = [p for p in private.versions(name) if p.version == pkg.version]
         if not same:
             raise KernelError(f"no {name} {pkg.version} beside {pkg.name}; rerun later "
                               "(the mirror may be syncing)")
@@ -280,10 +218,9 @@ def provision(name: str, cache: Path, refresh: bool = False,
         pin = None if refresh else read_pin(cache, name)
         if pin:
             return pin
-        apt = aptsource.PrivateApt(kdir / "apt")
-        apt.configure(SUITES, aptsource.system_sources())
-        apt.update()
-        abi, pkgs = _packages(apt, flavour)
+        private = apt.private_apt(kdir / "apt", SUITES, "pass --kernel PATH")
+        private.update()
+        abi, pkgs = _packages(private, flavour)
         old = read_pin(cache, name)
         if old and (old.package, old.version) == (pkgs[0].name, pkgs[0].version):
             return old
@@ -291,13 +228,13 @@ def provision(name: str, cache: Path, refresh: bool = False,
         with tempfile.TemporaryDirectory(dir=kdir, prefix=f".{name}-") as tmp:
             out = Path(tmp) / "out"
             out.mkdir()
-            vmlinuz, config = _fetch(apt, pkgs, abi, out, progress)
+            vmlinuz, config = _fetch(private, pkgs, abi, out, progress)
             image.inspect(vmlinuz)
             if final.exists():
                 shutil.rmtree(final)
             final.parent.mkdir(parents=True, exist_ok=True)
             out.rename(final)
-        pin = Pin(name, pkgs[0].name, pkgs[0].version, pkgs[0].upstream, pkgs[0].sha256,
+        pin = Pin(name, pkgs[0].name, pkgs[0].version, upstream(pkgs[0].version), pkgs[0].sha256,
                   str((final / "vmlinuz").relative_to(cache)), sha256_file(final / "vmlinuz"),
                   str((final / "config").relative_to(cache)))
         _write_json(kdir / f"{name}.json", {"schema": PIN_SCHEMA, **asdict(pin)})

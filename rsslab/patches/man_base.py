@@ -24,8 +24,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from rsslab import apt
 from rsslab.errors import ToolMissing, UserError
-from rsslab.patches import man_apt
 from rsslab.patches.man_git import git, ok
 
 log = logging.getLogger(__name__)
@@ -79,15 +79,15 @@ def debian_base(cache: Path, refresh: bool = False) -> Base:
     if tags and not refresh:
         return _base_for_tag(repo, tags[0])
     root.mkdir(parents=True, exist_ok=True)
-    apt = man_apt.PrivateApt(root / "apt", man_apt.system_mirror(root), SUITE)
-    apt.update()
-    pkgs = [apt.show(name) for name in PACKAGES]
+    private = apt.private_apt(root / "apt", [SUITE], "pass --man-tree with a man-pages clone")
+    private.update()
+    pkgs = [private.candidate(name) for name in PACKAGES]
     if len({p.version for p in pkgs}) != 1:
         raise UserError(f"Debian {SUITE} has {', '.join(f'{p.name} {p.version}' for p in pkgs)}"
                         "; they differ, retry later with --refresh-base")
     tag = debian_tag(pkgs[0].version)
     if tag not in tags:
-        debs = [apt.download(p, root / "debs") for p in pkgs]
+        debs = [private.download(p, root / "debs") for p in pkgs]
         import_debs(repo, debs, pkgs, tag)
     return _base_for_tag(repo, tag)
 
@@ -128,7 +128,7 @@ def lay_out(man_dir: Path, tree: Path) -> int:
     return newest
 
 
-def import_debs(repo: Path, debs: list[Path], pkgs: list[man_apt.DebPackage], tag: str) -> None:
+def import_debs(repo: Path, debs: list[Path], pkgs: list[apt.Package], tag: str) -> None:
     """One commit holding the packages' pages, on top of the previous import."""
     if not (repo / "HEAD").exists():
         repo.mkdir(parents=True, exist_ok=True)

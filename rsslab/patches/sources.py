@@ -24,8 +24,8 @@ from pathlib import Path
 
 import git
 
+from rsslab import apt
 from rsslab.errors import KernelError, UserError
-from rsslab.patches.apt import private_apt
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +97,6 @@ def import_tarball(tarball: Path, git_dir: Path, label: str) -> tuple[str, str]:
     return commit, version
 
 
-def _deb_version(deb: Path) -> str:
-    # package_version_arch.deb, with ':' of an epoch spelled %3a
-    return deb.name.split("_")[1].replace("%3a", ":")
-
-
 def extract_tarball(deb: Path, dest: Path) -> Path:
     """The ``usr/src/linux-source-*.tar.*`` inside a linux-source .deb."""
     _run(["dpkg-deb", "-x", str(deb), str(dest)], dest)
@@ -112,26 +107,24 @@ def extract_tarball(deb: Path, dest: Path) -> Path:
     return found[0]
 
 
-def debian_tree(cache: Path, package: str, suites: tuple[str, ...] = (),
-                refresh: bool = False) -> Tree:
+def debian_tree(cache: Path, package: str, suites: tuple[str, ...],
+                refresh: bool = False, version: str = "") -> Tree:
     """The Debian ``package`` (or the newest ``linux-source-7.*`` when it
-    ends in ``*``), imported into ``cache/trees``.  A cached import is used
-    without network unless ``refresh``."""
+    ends in ``*``) from ``suites``, imported into ``cache/trees``; exactly
+    Debian version ``version`` when given.  A cached import is used without
+    network unless ``refresh``."""
     manifest = cache / "trees" / f"{package.rstrip('*.')}.json"
     if manifest.is_file() and not refresh:
         t = _from_manifest(manifest)
-        if t is not None:
+        if t is not None and (not version or t.describe.endswith(f" {version})")):
             return t
-    apt = private_apt(cache / "apt", suites)
-    apt.update()
-    name = apt.newest(package.rstrip("*")) if package.endswith("*") else package
-    version = apt.candidate(name)
-    debs = cache / "debs"
-    deb = next((d for d in debs.glob(f"{name}_*.deb") if _deb_version(d) == version), None)
-    if deb is None:
-        deb = apt.download(name, debs)
-    label = f"Debian {name} {_deb_version(deb)}"
-    git_dir = cache / "trees" / f"{name}_{_deb_version(deb).replace(':', '%3a')}.git"
+    private = apt.private_apt(cache / "apt", suites,
+                              "pass --kernel-tree DIR --kernel-base REF")
+    private.update()
+    pkg = _pick(private, package, version)
+    deb = private.download(pkg, cache / "debs")
+    label = f"Debian {pkg.name} {pkg.version}"
+    git_dir = cache / "trees" / f"{pkg.name}_{pkg.version.replace(':', '%3a')}.git"
     with tempfile.TemporaryDirectory(prefix=".deb-", dir=cache) as tmp:
         commit, kver = import_tarball(extract_tarball(deb, Path(tmp)), git_dir, label)
     tree = Tree(git_dir, commit, kver, f"Linux {kver} ({label})", debian=True)
@@ -140,6 +133,26 @@ def debian_tree(cache: Path, package: str, suites: tuple[str, ...] = (),
     tmp_manifest.write_text(json.dumps(doc, indent=1) + "\n")
     tmp_manifest.replace(manifest)
     return tree
+
+
+def _pick(private: apt.PrivateApt, package: str, version: str) -> apt.Package:
+    """The package to import: ``name=version``, the candidate of ``name``, or
+    for ``prefix*`` the candidate of the highest-numbered name."""
+    name = package
+    if package.endswith("*"):
+        prefix = package.rstrip("*")
+        names = [n for n in private.names(prefix)
+                 if re.fullmatch(re.escape(prefix) + r"[0-9.]+", n)]
+        if not names:
+            raise KernelError(f"no package {package} in Debian {private.describe()}")
+        name = max(names, key=lambda n: [int(x) for x in n[len(prefix):].split(".") if x])
+    if not version:
+        return private.candidate(name)
+    found = [p for p in private.versions(f"{name}={version}") if p.version == version]
+    if not found:
+        raise KernelError(f"Debian {private.describe()} has no {name} {version}; "
+                          "rerun with --refresh-kernels to take the newest kernels")
+    return found[0]
 
 
 def _from_manifest(path: Path) -> Tree | None:
