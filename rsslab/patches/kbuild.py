@@ -5,8 +5,8 @@ the base kernel), the config fragments and the compiler, so a warm run
 finds its ``bzImage`` in ``cache/kbuild/<key>/`` and builds nothing.  The
 build runs in a temporary full worktree with ``O=`` in the same temporary
 directory; only the image, its config and the log are kept.  Each image
-gets the sidecar the matrix reads (``<image>.rsslab.json``: its name and
-the regimes it provides).
+gets the sidecar the matrix reads (``<image>.rsslab.json``: its name, what
+it was built from, the regimes it provides and those it lacks).
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ class BuildSpec:
     patches: tuple[PatchSpec, ...]  # () for the base kernel
     config: str                     # the fragments, concatenated
     regimes: tuple[str, ...] = ()   # what the image provides (sidecar)
+    without: tuple[str, ...] = ()   # regimes of its version it lacks (sidecar)
 
     def key(self, compiler: str) -> str:
         h = hashlib.sha256()
@@ -175,7 +176,9 @@ def build(spec: BuildSpec, cache: Path, progress: Progress | None = None,
 
 def _sidecar(image: Path, spec: BuildSpec) -> None:
     side = image.with_name(image.name + SIDECAR_SUFFIX)
-    doc = {"name": spec.label, "regimes": list(spec.regimes)}
+    built_from = " + ".join([spec.tree.describe, *(p.name for p in spec.patches)])
+    doc = {"name": spec.label, "built_from": built_from, "regimes": list(spec.regimes),
+           "without": list(spec.without)}
     if not side.is_file() or json.loads(side.read_text() or "{}") != doc:
         side.write_text(json.dumps(doc) + "\n")
 

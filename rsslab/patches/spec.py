@@ -1,10 +1,12 @@
-"""``kernelpatches/`` as records: each patch defined once, and the series.
+"""``kernelpatches/`` as records: each patch defined once, the series, the fixtures.
 
 A patch directory holds ``patch.toml`` (subject, edits, requirements,
 targets, the claims it changes), ``message.txt`` (a ``string.Template``
 whose ``${names}`` are filled from measured results) and, for code patches,
 ``config.fragment`` for the verification build.  ``series.toml`` groups
-patches per kind of tree.
+patches per kind of tree.  A patch marked ``fixture = true`` is a test
+fixture (it has no message and no series may send it); ``fixtures.toml``
+builds kernels with such patches for the matrix.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class PatchSpec:
     claims: tuple[str, ...]
     directory: Path
     selftest: SelftestSpec | None = None
+    fixture: bool = False  # a test fixture: built for the matrix, never sent
 
     def fingerprint(self) -> str:
         """Hash of what changes the kernel: the edits and the config."""
@@ -76,14 +79,37 @@ class SeriesSpec:
         return tuple(p.selftest for p in self.patches if p.selftest)
 
     def config_fragment(self) -> str:
-        parts = [self.guest_config] + [p.config for p in self.patches if p.config]
-        return "\n".join(parts)
+        return config_fragment(self.guest_config, self.patches)
 
     def fingerprint(self) -> str:
         h = hashlib.sha256(self.guest_config.encode())
         for p in self.patches:
             h.update(p.fingerprint().encode())
         return h.hexdigest()[:16]
+
+
+def config_fragment(guest_config: str, patches: tuple[PatchSpec, ...]) -> str:
+    """What a verification build adds to tinyconfig: guest.config, then each
+    patch's own fragment."""
+    return "\n".join([guest_config] + [p.config for p in patches if p.config])
+
+
+@dataclass(frozen=True, slots=True)
+class FixtureSpec:
+    """A kernel the matrix boots that no Debian archive carries any more."""
+
+    name: str
+    describe: str
+    debian: str                     # the source package
+    suites: tuple[str, ...]
+    version_of: str                 # build the Debian version of this matrix kernel
+    patches: tuple[PatchSpec, ...]  # fixture patches only
+    regimes: tuple[str, ...]        # added to the version's regimes
+    without: tuple[str, ...]        # taken from them
+    guest_config: str
+
+    def config_fragment(self) -> str:
+        return config_fragment(self.guest_config, self.patches)
 
 
 def _toml(path: Path) -> dict[str, Any]:
@@ -103,7 +129,8 @@ def _selftest(raw: Any) -> SelftestSpec | None:
 def load_patch(directory: Path) -> PatchSpec:
     raw = _toml(directory / "patch.toml")
     try:
-        msg = (directory / raw["message"]).read_text()
+        fixture = bool(raw.get("fixture", False))
+        msg = "" if fixture else (directory / raw["message"]).read_text()
         cfg = (directory / raw["config"]).read_text() if raw.get("config") else ""
         return PatchSpec(
             name=raw["name"], subject=raw["subject"], message=msg,
@@ -112,7 +139,7 @@ def load_patch(directory: Path) -> PatchSpec:
                            for r in raw.get("require", ())),
             targets=raw.get("targets", ""), config=cfg,
             claims=tuple(raw.get("claims", ())), directory=directory,
-            selftest=_selftest(raw.get("selftest")))
+            selftest=_selftest(raw.get("selftest")), fixture=fixture)
     except (KeyError, OSError) as e:
         raise UserError(f"{directory}/patch.toml is incomplete: {e}") from None
 
@@ -125,16 +152,45 @@ def load_series(root: Path) -> list[SeriesSpec]:
     out = []
     for s in doc.get("series", []):
         try:
+            patches = tuple(load_patch(kp / p) for p in s["patches"])
+            fixtures = [p.name for p in patches if p.fixture]
+            if fixtures:
+                raise UserError(f"{kp}/series.toml: series {s['name']} includes the test "
+                                f"fixture {', '.join(fixtures)}; fixtures are never sent")
             out.append(SeriesSpec(
                 name=s["name"], describe=s["describe"], debian=s["debian"],
                 suites=tuple(s.get("suites", ())),
-                patches=tuple(load_patch(kp / p) for p in s["patches"]),
+                patches=patches,
                 cover=(kp / s["cover"]).read_text(), subject_prefix=s["subject_prefix"],
                 to=tuple(s.get("to", ())), regime=s["regime"], guest_config=guest,
                 also_maintainers_of=tuple(s.get("also_maintainers_of", ())),
                 cost=bool(s.get("cost", False))))
         except (KeyError, OSError) as e:
             raise UserError(f"{kp}/series.toml: series {s.get('name', '?')} is incomplete: {e}")
+    return out
+
+
+def load_fixtures(root: Path) -> list[FixtureSpec]:
+    """Every kernel in ``kernelpatches/fixtures.toml``."""
+    kp = root / "kernelpatches"
+    doc = _toml(kp / "fixtures.toml")
+    guest = (kp / "guest.config").read_text()
+    out = []
+    for k in doc.get("kernel", []):
+        try:
+            patches = tuple(load_patch(kp / p) for p in k["patches"])
+            sendable = [p.name for p in patches if not p.fixture]
+            if sendable:
+                raise UserError(f"{kp}/fixtures.toml: kernel {k['name']} uses "
+                                f"{', '.join(sendable)}, which are not marked fixture = true")
+            out.append(FixtureSpec(
+                name=k["name"], describe=" ".join(k["describe"].split()), debian=k["debian"],
+                suites=tuple(k["suites"]), version_of=k["version_of"], patches=patches,
+                regimes=tuple(k.get("regimes", ())), without=tuple(k.get("without", ())),
+                guest_config=guest))
+        except (KeyError, OSError) as e:
+            raise UserError(f"{kp}/fixtures.toml: kernel {k.get('name', '?')} is "
+                            f"incomplete: {e}") from None
     return out
 
 
