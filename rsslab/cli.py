@@ -17,7 +17,6 @@ import os
 import sys
 import typing
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -25,7 +24,7 @@ from rich.progress import Progress, TaskID, TimeElapsedColumn
 
 from rsslab import claims as claims_mod
 from rsslab import doctor as doctor_mod
-from rsslab import kversion, observe, paths, regimes, render, results, scenarios
+from rsslab import observe, paths, regimes, render, results, scenarios
 from rsslab.build import build_all
 from rsslab.errors import BadInput, UserError
 from rsslab.measurement import MeasureError, Measurer, MeasureUsage
@@ -81,16 +80,6 @@ def explicit_specs(names: Sequence[str], assignments: Sequence[str], repeat: int
     return specs
 
 
-def host_features(root: Path, bin_dir: Path) -> frozenset[str]:
-    regs = regimes.load(root / "claims")
-    u = os.uname()
-    candidates = regimes.by_version(regs, kversion.upstream(u.release, u.version))
-    probe = None
-    if "split-rss" in candidates:
-        probe = observe.run_specs(bin_dir, [regimes.PROBE_RUN])[0]
-    return regimes.features(regs, u.release, u.version, probe)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     kernels = args.kernel or ["host"]
     if kernels != ["host"]:
@@ -99,7 +88,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     bin_dir = paths.build_dir(root) / "bin"
     build_all(root, bin_dir)
     all_claims = claims_mod.load(root / "claims", args.repeat or DEFAULT_REPEAT)
-    features = host_features(root, bin_dir)
+    features = regimes.of_host(regimes.load(root / "claims"), bin_dir)
     ncpus = os.cpu_count() or 1
     if args.scenario:
         specs = explicit_specs(args.scenario, args.param, args.repeat or 1, args.cgroup)
@@ -114,7 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with Progress(console=err, transient=True, disable=args.json) as bar:
         task = bar.add_task("host: running scenarios", total=total)
         runs = observe.run_specs(bin_dir, specs, "host", lambda _s: bar.advance(task))
-    results.save(paths.results_dir(root), runs)
+    observe.save_host(paths.results_dir(root), runs, features)
     if args.json:
         for o in runs:
             print(json.dumps(o.to_flat(), sort_keys=False))

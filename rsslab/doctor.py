@@ -19,12 +19,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rsslab import claims as claims_mod
-from rsslab import observe, paths, results
+from rsslab import observe, paths, regimes, results
 from rsslab.bounds import MetricBound, claim_bound
 from rsslab.build import build_all
 from rsslab.claims import Claim, Verdict
 from rsslab.errors import ObserverError
-from rsslab.measurement import host_features
 from rsslab.plan import RunSpec
 from rsslab.results import Observation
 
@@ -183,7 +182,7 @@ def run(repeat: int = DEFAULT_REPEAT, root: Path | None = None,
     bin_dir = paths.build_dir(root) / "bin"
     build_all(root, bin_dir)
     claims = claims_mod.load(root / "claims", repeat)
-    features = host_features(root, bin_dir)
+    features = regimes.of_host(regimes.load(root / "claims"), bin_dir)
     ncpus = len(os.sched_getaffinity(0))
     no_cgroup = _cgroup_unavailable(bin_dir)
     specs = battery(claims, features, ncpus, not no_cgroup)
@@ -237,7 +236,7 @@ def run_guest(word: str, ncpus: int, repeat: int = DEFAULT_REPEAT, root: Path | 
     """The same battery in a QEMU guest booting a matrix kernel (6.1, 6.12,
     7, or an image path), through the matrix runner; the guest always
     measures the memory cgroup."""
-    from rsslab import kernels, matrix, regimes
+    from rsslab import kernels, matrix
 
     start = time.monotonic()
     root = root or paths.project_root()

@@ -17,7 +17,7 @@ import shlex
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rsslab import claims as claims_mod
@@ -85,13 +85,13 @@ def targets(kernels: Sequence[Kernel], cpus: Sequence[int]) -> list[Target]:
 
 def candidates(kernel: Kernel, regs: Sequence[regimes.Regime]) -> frozenset[str]:
     """Regimes by version and by declaration, before the probe."""
-    by_version = regimes.by_version(regs, kversion.parse(kernel.upstream))
-    return by_version | frozenset(kernel.extra_regimes)
+    return regimes.candidates(regs, kversion.parse(kernel.upstream), kernel.extra_regimes,
+                              kernel.without_regimes)
 
 
 def check_regimes(kernel: Kernel, regs: Sequence[regimes.Regime]) -> None:
     known = {r.id for r in regs}
-    unknown = [r for r in kernel.extra_regimes if r not in known]
+    unknown = [r for r in (*kernel.extra_regimes, *kernel.without_regimes) if r not in known]
     if unknown:
         raise UserError(f"kernel {kernel.name} declares unknown regimes {', '.join(unknown)}; "
                         f"known: {', '.join(sorted(known))} (claims/regimes.toml)")
@@ -111,7 +111,13 @@ def find_probe(runs: Sequence[Observation]) -> Observation | None:
 def features_of(kernel: Kernel, regs: Sequence[regimes.Regime],
                 runs: Sequence[Observation]) -> frozenset[str]:
     probe = find_probe(runs)
-    return regimes.features(regs, kernel.upstream, "", probe, kernel.extra_regimes)
+    return regimes.features(regs, kernel.upstream, "", probe, kernel.extra_regimes,
+                            kernel.without_regimes)
+
+
+def with_features(out: Outcome, regs: Sequence[regimes.Regime]) -> Outcome:
+    """The outcome with its kernel's regimes: declared, and probed in its runs."""
+    return replace(out, features=features_of(out.target.kernel, regs, out.runs))
 
 
 def judge(outcome: Outcome, claims: Sequence[Claim]) -> Outcome:
@@ -196,9 +202,7 @@ def run_target(target: Target, claims: Sequence[Claim], regs: Sequence[regimes.R
     try:
         specs = plan_for(target, claims, regs)
         runner = run_host if target.kernel.is_host else run_guest
-        out = runner(target, specs, settings, progress)
-        out = Outcome(target, features_of(target.kernel, regs, out.runs), out.runs,
-                      out.problems, seconds=out.seconds)
+        out = with_features(runner(target, specs, settings, progress), regs)
         progress(target.label, "done", len(out.runs), len(out.runs))
         return judge(out, claims)
     except UserError as e:
@@ -227,10 +231,15 @@ def run_all(targets_: Sequence[Target], claims: Sequence[Claim],
         outcomes = {}
         for t in order:
             out = futures[t.label].result()
-            if not out.error and out.runs:
-                results.save(settings.results_dir, out.runs)
+            save(settings.results_dir, out)
             outcomes[t.label] = out
     return [outcomes[t.label] for t in targets_]
+
+
+def save(results_dir: Path, out: Outcome) -> None:
+    """Keep a finished target's runs, with the regimes its kernel had."""
+    if not out.error and out.runs:
+        results.save(results_dir, out.runs, out.features, out.target.kernel.origin())
 
 
 def describe_argv(target: Target, settings: Settings) -> str:

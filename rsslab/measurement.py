@@ -32,7 +32,7 @@ from typing import IO, Any
 
 from rsslab import bounds as bounds_mod
 from rsslab import claims as claims_mod
-from rsslab import kversion, observe, paths, regimes
+from rsslab import paths, regimes
 from rsslab.bounds import AT_EXIT, TRUE_PEAK, MetricBound
 from rsslab.build import build_all
 from rsslab.claims import Claim
@@ -287,15 +287,6 @@ def _observer_failed(status: int, argv: Sequence[str], cgroup: bool) -> MeasureE
                         "(see the line above); rebuild it with `make repro`")
 
 
-def host_features(root: Path, bin_dir: Path) -> frozenset[str]:
-    """This kernel's regimes: its version, and the probe where it decides."""
-    regs = regimes.load(root / "claims")
-    u = os.uname()
-    candidates = regimes.by_version(regs, kversion.upstream(u.release, u.version))
-    probe = observe.run_specs(bin_dir, [regimes.PROBE_RUN])[0] if "split-rss" in candidates else None
-    return regimes.features(regs, u.release, u.version, probe)
-
-
 @dataclass(frozen=True, slots=True)
 class Measurer:
     """The observer, the claims and this kernel's regimes, loaded once."""
@@ -311,7 +302,8 @@ class Measurer:
         bin_dir = paths.build_dir(root) / "bin"
         build_all(root, bin_dir)
         claims = tuple(claims_mod.load(root / "claims"))
-        return cls(bin_dir / "observe", claims, host_features(root, bin_dir))
+        return cls(bin_dir / "observe", claims,
+                   regimes.of_host(regimes.load(root / "claims"), bin_dir))
 
     def observe(self, argv: Sequence[str], *, stdin: Stream = None, stdout: Stream = None,
                 stderr: Stream = None, cgroup: bool = False, timeout: float | None = None,

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from rsslab import scenarios
+from rsslab import results, scenarios
 from rsslab.errors import ObserverError
 from rsslab.plan import RunSpec, observer_argv
 from rsslab.results import Observation, from_observer
@@ -99,3 +99,11 @@ def run_specs(bin_dir: Path, specs: Iterable[RunSpec], kernel: str = "host",
                 if progress:
                     progress(spec)
     return runs
+
+
+def save_host(results_dir: Path, runs: Iterable[Observation],
+              features: frozenset[str]) -> list[Path]:
+    """Keep host runs in their result file with the host's regimes."""
+    from rsslab import kernels
+
+    return results.save(results_dir, runs, features, kernels.host().origin())

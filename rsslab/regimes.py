@@ -5,11 +5,14 @@ The version decides the candidates (``claims/regimes.toml``).  For
 NR_CPUS >= CONFIG_SPLIT_PTLOCK_CPUS, so a pre-6.2 kernel may lack it.  The
 probe runs ``touch pages=16`` and looks at VmRSS at the exit stop: with
 split counters and fewer than 64 faults since execve, none of the 16 pages
-has been folded into the mm yet (``check_sync_rss_stat()``).
+has been folded into the mm yet (``check_sync_rss_stat()``).  A kernel may
+also declare regimes its version cannot tell: added by a patch, or taken
+away by a revert (``rsslab.kernels``).
 """
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -65,11 +68,33 @@ def split_rss_seen(probe: Observation) -> bool:
     return probe.smaps_rss_kib - probe.vmrss_kib >= PROBE_PAGES * probe.page_kib
 
 
+def candidates(regimes: Iterable[Regime], v: kversion.Version, extra: Iterable[str] = (),
+               without: Iterable[str] = ()) -> frozenset[str]:
+    """Regimes by version and by declaration, before the probe."""
+    return (by_version(regimes, v) | frozenset(extra)) - frozenset(without)
+
+
 def features(regimes: Iterable[Regime], release: str, version: str,
-             probe: Observation | None, extra: Iterable[str] = ()) -> frozenset[str]:
+             probe: Observation | None, extra: Iterable[str] = (),
+             without: Iterable[str] = ()) -> frozenset[str]:
     """The kernel's regimes: version ranges, corrected by the probe, plus
-    ``extra`` (what a patch applied to the kernel provides)."""
-    found = set(by_version(regimes, kversion.upstream(release, version)))
+    ``extra`` (what a patch applied to the kernel provides), less
+    ``without`` (what a change reverted in it took away)."""
+    found = set(candidates(regimes, kversion.upstream(release, version), extra, without))
     if "split-rss" in found and probe is not None and not split_rss_seen(probe):
         found.discard("split-rss")
-    return frozenset(found | set(extra))
+    return frozenset(found)
+
+
+def of_host(regimes: Iterable[Regime], bin_dir: Path) -> frozenset[str]:
+    """The running kernel's regimes: its version, and the probe (run here)
+    where the version leaves a probed regime open."""
+    from rsslab import observe
+
+    regs = tuple(regimes)
+    u = os.uname()
+    maybe = by_version(regs, kversion.upstream(u.release, u.version))
+    probe = None
+    if any(r.probe for r in regs if r.id in maybe):
+        probe = observe.run_specs(bin_dir, [PROBE_RUN])[0]
+    return features(regs, u.release, u.version, probe)

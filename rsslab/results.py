@@ -5,12 +5,16 @@ docs, ``doctor`` and ``measure`` all use them.  A metric the kernel lacks is
 ``None`` (absent in JSON), never 0.
 
 Result files live in ``build/results/<label>.json``, one per kernel and CPU
-count, so a kernel's results never overwrite another's.
+count, so a kernel's results never overwrite another's.  Each file records
+the regimes its kernel had when it was measured (its version's, corrected
+by the probe, plus and minus what it declared) and where the kernel came
+from, so readers judge it by those regimes and never guess them again.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -20,7 +24,9 @@ from typing import Any
 
 from rsslab.errors import ObserverError, UserError
 
-SCHEMA_VERSION = 1
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 2
 
 # The metric names every consumer relies on, in the order tables show them.
 METRICS: tuple[str, ...] = (
@@ -182,14 +188,26 @@ def from_observer(
 
 
 @dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a kernel came from and what it declared about itself."""
+
+    name: str  # host, 6.1, 6.12-nosum, or a user kernel's name
+    source: str  # a Debian package and version, an image path, or the running kernel
+    declared: tuple[str, ...] = ()  # regimes added to its version's (a patch)
+    without: tuple[str, ...] = ()  # regimes taken from its version's (a revert)
+
+
+@dataclass(frozen=True, slots=True)
 class ResultSet:
-    """All runs of one kernel at one CPU count."""
+    """All runs of one kernel at one CPU count, and the regimes it had."""
 
     label: str  # e.g. host-smp2, 6.1-smp4
     kernel: str
     kernel_release: str
     kernel_version: str
     ncpus: int
+    features: frozenset[str]
+    origin: Origin
     runs: tuple[Observation, ...]
 
 
@@ -203,26 +221,40 @@ def run_key(o: Observation) -> tuple[str, tuple[tuple[str, str], ...], bool]:
     return o.scenario, params, o.cgroup_version is not None
 
 
-def save(directory: Path, runs: Iterable[Observation]) -> list[Path]:
-    """Merge runs into their kernel's file: a (scenario, params) run replaces
-    the stored runs of the same key, other keys are kept."""
+def save(directory: Path, runs: Iterable[Observation], features: frozenset[str],
+         origin: Origin) -> list[Path]:
+    """Merge one kernel's runs into its files (one per CPU count): a
+    (scenario, params) run replaces the stored runs of the same key, other
+    keys are kept, unless the stored ones came from another kernel (another
+    release, origin or set of regimes), which are dropped."""
     by_label: dict[str, list[Observation]] = {}
     for o in runs:
+        if o.kernel != origin.name:
+            raise ValueError(f"a run of kernel {o.kernel} saved as {origin.name}")
         by_label.setdefault(label_for(o.kernel, o.ncpus), []).append(o)
     written = []
     for label, new in by_label.items():
         path = directory / f"{label}.json"
-        old = load_file(path).runs if path.exists() else ()
-        fresh = {run_key(o) for o in new}
-        kept = [o for o in old if run_key(o) not in fresh]
-        merged = ResultSet(label, new[0].kernel, new[0].kernel_release, new[0].kernel_version,
-                           new[0].ncpus, tuple(kept + new))
-        _write_atomic(path, _to_json(merged))
+        fresh = ResultSet(label, new[0].kernel, new[0].kernel_release, new[0].kernel_version,
+                          new[0].ncpus, features, origin, ())
+        old = load_file(path) if path.exists() else None
+        kept: list[Observation] = []
+        if old is not None and _same_kernel(old, fresh):
+            keys = {run_key(o) for o in new}
+            kept = [o for o in old.runs if run_key(o) not in keys]
+        elif old is not None:
+            log.info("%s: the stored runs came from another kernel; replacing them", path)
+        _write_atomic(path, _to_json(fresh, (*kept, *new)))
         written.append(path)
     return written
 
 
-def _to_json(rs: ResultSet) -> str:
+def _same_kernel(a: ResultSet, b: ResultSet) -> bool:
+    return ((a.kernel_release, a.kernel_version, a.features, a.origin)
+            == (b.kernel_release, b.kernel_version, b.features, b.origin))
+
+
+def _to_json(rs: ResultSet, runs: Iterable[Observation]) -> str:
     doc = {
         "schema": SCHEMA_VERSION,
         "label": rs.label,
@@ -230,7 +262,10 @@ def _to_json(rs: ResultSet) -> str:
         "kernel_release": rs.kernel_release,
         "kernel_version": rs.kernel_version,
         "ncpus": rs.ncpus,
-        "runs": [o.to_flat() for o in rs.runs],
+        "features": sorted(rs.features),
+        "origin": {"name": rs.origin.name, "source": rs.origin.source,
+                   "declared": list(rs.origin.declared), "without": list(rs.origin.without)},
+        "runs": [o.to_flat() for o in runs],
     }
     return json.dumps(doc, indent=1, sort_keys=False) + "\n"
 
@@ -248,14 +283,20 @@ def load_file(path: Path) -> ResultSet:
         doc = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise UserError(f"cannot read results {path}: {e}; delete it and rerun `rsslab run`") from None
-    if doc.get("schema") != SCHEMA_VERSION:
-        raise UserError(
-            f"{path} has schema {doc.get('schema')}, this rsslab reads {SCHEMA_VERSION}; "
-            "delete it and rerun `rsslab run`"
-        )
-    runs = tuple(Observation.from_flat(r) for r in doc["runs"])
-    return ResultSet(doc["label"], doc["kernel"], doc["kernel_release"],
-                     doc.get("kernel_version", ""), doc["ncpus"], runs)
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA_VERSION:
+        schema = doc.get("schema") if isinstance(doc, dict) else None
+        raise UserError(f"{path} has schema {schema}, this rsslab reads {SCHEMA_VERSION} "
+                        "(which records each kernel's regimes); delete it and rerun `rsslab run`")
+    try:
+        o = doc["origin"]
+        origin = Origin(str(o["name"]), str(o["source"]), tuple(o.get("declared", ())),
+                        tuple(o.get("without", ())))
+        runs = tuple(Observation.from_flat(r) for r in doc["runs"])
+        return ResultSet(doc["label"], doc["kernel"], doc["kernel_release"],
+                         doc.get("kernel_version", ""), doc["ncpus"],
+                         frozenset(doc["features"]), origin, runs)
+    except (KeyError, TypeError) as e:
+        raise UserError(f"{path} lacks {e}; delete it and rerun `rsslab run`") from None
 
 
 def load_all(directory: Path) -> list[ResultSet]:

@@ -96,6 +96,7 @@ def kernels_table(kernels: Sequence[Kernel]) -> Table:
         table.add_column(col, no_wrap=col != "package")
     for k in kernels:
         what = k.package or (str(k.image) if k.image else "the running kernel")
-        extra = f" (+{', '.join(k.extra_regimes)})" if k.extra_regimes else ""
+        declared = [f"+{r}" for r in k.extra_regimes] + [f"-{r}" for r in k.without_regimes]
+        extra = f" ({', '.join(declared)})" if declared else ""
         table.add_row(k.name, k.upstream + extra, what, k.version, k.sha256[:16])
     return table

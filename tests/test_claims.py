@@ -69,13 +69,9 @@ Measured = tuple[frozenset[str], list[Observation]]
 
 
 def _measure_host(bin_dir: Path, target: Target) -> Measured:
-    probe = None
-    if any(r.probe for r in REGIMES if r.id in target.candidates):
-        probe = observe.run_specs(bin_dir, [regimes.PROBE_RUN])[0]
-    u = os.uname()
-    features = regimes.features(REGIMES, u.release, u.version, probe)
+    features = regimes.of_host(REGIMES, bin_dir)
     runs = observe.run_specs(bin_dir, claims.plan(CLAIMS, features, target.ncpus))
-    results.save(ROOT / "build" / "results", runs)
+    observe.save_host(ROOT / "build" / "results", runs, features)
     return features, runs
 
 

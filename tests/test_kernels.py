@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from rsslab import apt, paths
-from rsslab.errors import KernelError, UserError
+from rsslab import apt, matrix, paths, regimes, results
+from rsslab.errors import BadInput, KernelError, UserError
 from rsslab.kernels import console, debian, guest, image, initramfs, qemu
 from rsslab.kernels.initramfs import CpioWriter
 from rsslab.plan import RunSpec
@@ -215,10 +215,19 @@ def test_sidecar_declares_name_and_regimes(cached_kernel: Path, tmp_path: Path) 
     img = tmp_path / "bzImage"
     shutil.copy(cached_kernel, img)
     (tmp_path / "bzImage.rsslab.json").write_text(
-        '{"name": "7-summed", "regimes": ["maxrss-sum"]}')
+        '{"name": "7-summed", "regimes": ["maxrss-sum"], "without": ["status-sum"]}')
     k = kernels.resolve(str(img), paths.cache_dir())
-    assert (k.name, k.extra_regimes) == ("7-summed", ("maxrss-sum",))
+    assert (k.name, k.extra_regimes, k.without_regimes) == ("7-summed", ("maxrss-sum",),
+                                                            ("status-sum",))
     assert k.upstream.startswith("7.")
+    assert k.origin() == results.Origin("7-summed", str(img.resolve()), ("maxrss-sum",),
+                                        ("status-sum",))
+    regs = regimes.load(paths.project_root() / "claims")
+    assert matrix.candidates(k, regs) == {"percpu-rss", "maxrss-sum"}
+    (tmp_path / "bzImage.rsslab.json").write_text('{"without": "status-sum"}')
+    with pytest.raises(BadInput) as e:
+        kernels.resolve(str(img), paths.cache_dir())
+    assert "without must be a list of regime ids" in str(e.value)
 
 
 # --- downloads -------------------------------------------------------------------

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from rsslab.errors import UserError
+from rsslab import regimes
 from rsslab.patches import man_base, man_edit, man_lint, man_message, man_roff
 from rsslab.patches import man_evidence, man_sidecar
 from rsslab.patches.man_spec import Edit, Figure, ManPatch, Measure, Sentence
-from rsslab.results import Observation, ResultSet
+from rsslab.results import Observation, Origin, ResultSet
+
+ROOT = Path(__file__).resolve().parents[1]
 
 PAGE = r"""'\" t
 .TH demo 2 (date) "Linux man-pages (unreleased)"
@@ -223,6 +225,9 @@ def test_new_messages_is_a_multiset_difference() -> None:
     assert man_lint.new_messages(["a", "b", "b"], ["b", "b", "b", "c"]) == ["b", "c"]
 
 
+HOST = Origin("host", "the running kernel")
+
+
 def obs(release: str, **kw: int) -> Observation:
     return Observation("host", release, "", 2, "touch", {"pages": 1000}, 4096, **kw)
 
@@ -230,8 +235,8 @@ def obs(release: str, **kw: int) -> Observation:
 def test_table_names_the_kernel_and_counts_pages() -> None:
     runs = (obs("6.18.44", smaps_rss_kib=4704, wait4_maxrss_kib=4576),
             obs("6.18.44", smaps_rss_kib=4708, wait4_maxrss_kib=4576))
-    k = man_evidence.Kernel(ResultSet("host-smp2", "host", "6.18.44", "", 2, runs),
-                            frozenset({"percpu-rss"}))
+    k = man_evidence.Kernel(ResultSet("host-smp2", "host", "6.18.44", "", 2,
+                                      frozenset({"percpu-rss"}), HOST, runs))
     m = Measure("w", "wait4(2) ru_maxrss", "touch", {"pages": 1000},
                 (("exact", "smaps_rss_kib"), ("wait4", "wait4_maxrss_kib")), "smaps_rss_kib")
     assert man_evidence.table(m, [k]) == (
@@ -241,6 +246,23 @@ def test_table_names_the_kernel_and_counts_pages() -> None:
         "    6.18.44     2  4704..4708  -33..-32\n\n"
         "    $ rsslab run --scenario touch -p pages=1000")
     assert "no results yet" in man_evidence.table(m, [])
+
+
+def test_kernels_are_named_and_kept_by_what_they_declared() -> None:
+    regs = regimes.load(ROOT / "claims")
+
+    def rs(kernel: str, declared: tuple[str, ...], without: tuple[str, ...] = ()) -> ResultSet:
+        origin = Origin(kernel, "/k/bzImage", declared, without)
+        return ResultSet(f"{kernel}-smp2", kernel, "6.12.117+", "", 2, frozenset(), origin,
+                         (obs("6.12.117+"),))
+
+    nosum = rs("6.12-nosum", ("status-approx",), ("status-sum",))
+    synced = rs("6.1.y-synced", ("exit-stop-synced",))
+    plain = rs("mine", ())
+    assert [man_evidence.as_released(r, regs) for r in (nosum, synced, plain)] == [
+        True, False, True]
+    assert man_evidence.Kernel(nosum).version == "6.12-nosum"
+    assert man_evidence.Kernel(plain).version == "6.12.117"
 
 
 def test_claims_block_lists_ids_under_each_sentence() -> None:

@@ -1,8 +1,9 @@
 """What was measured, on which kernels, and which claims it checked.
 
 The site states nothing that is not here: every result file in
-``build/results`` becomes a ``KernelRuns`` (its regimes and the verdict of
-every claim that applies to it), and every claim gets a state: ``holds``
+``build/results`` becomes a ``KernelRuns`` (the regimes its kernel had, as
+the file records them, and the verdict of every claim that applies to
+them), and every claim gets a state: ``holds``
 (checked on at least one kernel and never contradicted), ``fails`` (some
 kernel disagreed) or ``unchecked`` (no kernel of its regimes was measured
 with its runs yet).
@@ -20,7 +21,7 @@ from rsslab import kversion, regimes, results
 from rsslab.claims import Claim, Verdict
 from rsslab.errors import UserError
 from rsslab.regimes import Regime
-from rsslab.results import Observation, ResultSet
+from rsslab.results import ResultSet
 
 HOLDS = "holds"
 FAILS = "fails"
@@ -86,21 +87,6 @@ class Evidence:
         return next((r for r in self.regimes if r.id == regime_id), None)
 
 
-def probe_run(runs: Sequence[Observation]) -> Observation | None:
-    """The stored run that best stands in for the regime probe (touch, >= 16 pages)."""
-    touches = [o for o in runs if o.scenario == "touch"
-               and isinstance(o.params.get("pages"), int)
-               and int(o.params["pages"]) >= regimes.PROBE_PAGES]
-    return min(touches, key=lambda o: int(o.params["pages"]), default=None)
-
-
-def features_for(rs: ResultSet, regs: Sequence[Regime]) -> frozenset[str]:
-    """A stored kernel's regimes: its version, corrected by a stored probe run."""
-    if not rs.runs:
-        return frozenset()
-    return regimes.features(regs, rs.kernel_release, rs.kernel_version, probe_run(rs.runs))
-
-
 def _order(rs: ResultSet) -> tuple[tuple[int, int, int], str, int]:
     try:
         v = kversion.upstream(rs.kernel_release, rs.kernel_version)
@@ -113,7 +99,7 @@ def gather(claim_list: Sequence[Claim], regs: Sequence[Regime],
            sets: Iterable[ResultSet], reproducers: frozenset[str] = frozenset()) -> Evidence:
     kernels = []
     for rs in sorted(sets, key=_order):
-        feats = features_for(rs, regs)
+        feats = rs.features
         verdicts = tuple(
             v for v in (claims_mod.evaluate(c, rs.runs, feats, rs.label)
                         for c in claim_list if c.applies(feats, rs.ncpus))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 from itertools import groupby
+from pathlib import Path
 
 from rsslab import claims as claims_mod
 from rsslab import scenarios
@@ -33,7 +34,7 @@ METRIC_ROWS: tuple[tuple[str, str, str], ...] = (
 )
 
 # The kernels of the default matrix (``make repro``), named in "missing" notes.
-MATRIX_KERNELS: tuple[str, ...] = ("6.1", "6.12", "7")
+MATRIX_KERNELS: tuple[str, ...] = ("6.1", "6.12", "6.12-nosum", "7")
 MATRIX_CPUS: tuple[int, ...] = (1, 2, 4)
 
 
@@ -107,8 +108,12 @@ def kernel_table(k: KernelRuns) -> str:
 def kernel_section(ev: Evidence, k: KernelRuns) -> str:
     out = rst.heading(k.label, "-")
     feats = ", ".join(rst.lit(f) for f in sorted(k.features)) or "none"
+    origin = k.results.origin
+    declared = [f"+{r}" for r in origin.declared] + [f"-{r}" for r in origin.without]
+    said = f" (declared: {', '.join(rst.lit(d) for d in declared)})" if declared else ""
     out += (f"Linux {rst.lit(k.results.kernel_release)}, {k.ncpus} CPUs, "
-            f"{len(k.results.runs)} stored runs; regimes: {feats}.\n\n")
+            f"{len(k.results.runs)} stored runs; regimes: {feats}{said}.  "
+            f"Kernel: {origin.source.replace(str(Path.home()), '~')}.\n\n")
     out += kernel_table(k) if k.verdicts else rst.note("No claim could be checked with these runs.")
     unchecked = [name for m, name, _ in METRIC_ROWS if not metric_verdicts(k, m)]
     if unchecked:

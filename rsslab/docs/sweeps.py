@@ -17,7 +17,6 @@ from pathlib import Path
 from rsslab import claims as claims_mod
 from rsslab import observe, regimes, results
 from rsslab.errors import ObserverError
-from rsslab.kversion import upstream
 from rsslab.plan import RunSpec, merge
 from rsslab.results import Observation, ResultSet
 
@@ -28,6 +27,7 @@ CLAIM_REPEAT = 5
 @dataclass(frozen=True, slots=True)
 class HostPlan:
     label: str
+    features: frozenset[str]  # the running kernel's regimes
     todo: tuple[RunSpec, ...]
     notes: tuple[str, ...]
 
@@ -61,16 +61,6 @@ def has_reproducer(root: Path, scenario: str) -> bool:
     return (root / "repro" / f"{scenario}.c").is_file()
 
 
-def host_features(root: Path, bin_dir: Path) -> frozenset[str]:
-    """The running kernel's regimes: its version, then the split-rss probe."""
-    regs = regimes.load(root / "claims")
-    u = os.uname()
-    probe = None
-    if "split-rss" in regimes.by_version(regs, upstream(u.release, u.version)):
-        probe = observe.run_specs(bin_dir, [regimes.PROBE_RUN])[0]
-    return regimes.features(regs, u.release, u.version, probe)
-
-
 def plan_host(root: Path, results_dir: Path, bin_dir: Path) -> HostPlan:
     """What the host's result file lacks for the site."""
     claim_list = claims_mod.load(root / "claims", CLAIM_REPEAT)
@@ -78,7 +68,11 @@ def plan_host(root: Path, results_dir: Path, bin_dir: Path) -> HostPlan:
     label = results.label_for("host", ncpus)
     path = results_dir / f"{label}.json"
     stored = results.load_file(path) if path.exists() else None
-    specs = missing(site_specs(claim_list, host_features(root, bin_dir), ncpus), stored)
+    features = regimes.of_host(regimes.load(root / "claims"), bin_dir)
+    if stored is not None and (stored.kernel_release, stored.features) != (
+            os.uname().release, features):
+        stored = None  # another kernel's runs: saving replaces them
+    specs = missing(site_specs(claim_list, features, ncpus), stored)
     absent = sorted({s.scenario for s in specs if not has_reproducer(root, s.scenario)})
     notes = [f"{label}: no results yet" if stored is None else ""]
     if absent:
@@ -87,7 +81,7 @@ def plan_host(root: Path, results_dir: Path, bin_dir: Path) -> HostPlan:
     if todo:
         notes.append(f"{label}: running {sum(s.repeat for s in todo)} missing host runs "
                      f"({len(todo)} run specs) before building the site")
-    return HostPlan(label, todo, tuple(n for n in notes if n))
+    return HostPlan(label, features, todo, tuple(n for n in notes if n))
 
 
 def run_host(plan: HostPlan, results_dir: Path, bin_dir: Path,
@@ -101,7 +95,7 @@ def run_host(plan: HostPlan, results_dir: Path, bin_dir: Path,
         except ObserverError as e:
             notes.append(f"{plan.label}: skipped {spec.describe()}: {e}")
     if done:
-        results.save(results_dir, done)
+        observe.save_host(results_dir, done, plan.features)
     return notes
 
 
@@ -154,14 +148,15 @@ def run_guests(plan: GuestPlan, root: Path, results_dir: Path, bin_dir: Path) ->
         try:
             target = matrix.Target(kernels.resolve(name, paths.cache_dir()), ncpus)
             if ncpus == GUEST_SWEEP_CPUS:
-                out = matrix.run_guest(target, sweep_specs(), settings, lambda *_: None)
+                out = matrix.with_features(
+                    matrix.run_guest(target, sweep_specs(), settings, lambda *_: None), regs)
             else:
                 out = matrix.run_target(target, all_claims, regs, settings, lambda *_: None)
         except UserError as e:
             return f"{name}: {e}"
         if out.error:
             return f"{target.label}: {out.error}"
-        results.save(results_dir, out.runs)
+        matrix.save(results_dir, out)
         return "; ".join(out.problems)
 
     jobs = [(n, GUEST_SWEEP_CPUS) for n in plan.sweeps] + [(n, EXTRA_CPUS) for n in plan.wide]

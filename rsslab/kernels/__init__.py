@@ -1,14 +1,17 @@
-"""Kernels rsslab can run on: the host's, Debian's by name, or an image path.
+"""Kernels rsslab can run on: the host's, Debian's by name, a fixture, or an image path.
 
 ``resolve`` turns a ``--kernel`` word into a ``Kernel``: ``host`` (no
-QEMU), ``6.1``, ``6.12`` or ``7`` (Debian packages, see ``debian``), or the
-path of a bzImage, such as a patched build.  A user image may declare what
-it is in a sidecar ``<image>.rsslab.json``::
+QEMU), ``6.1``, ``6.12`` or ``7`` (Debian packages, see ``debian``), a
+fixture kernel of ``kernelpatches/fixtures.toml`` such as ``6.12-nosum``
+(built once, see ``rsslab.patches.fixture``), or the path of a bzImage,
+such as a patched build.  An image may declare what it is in a sidecar
+``<image>.rsslab.json``::
 
-    {"name": "6.1-synced", "regimes": ["exit-stop-synced"]}
+    {"name": "6.12-nosum", "regimes": ["status-approx"], "without": ["status-sum"]}
 
 ``regimes`` adds regimes of ``claims/regimes.toml`` that the version alone
-cannot tell (a patch applied to the kernel); the same can be passed to
+cannot tell (a patch applied to the kernel), ``without`` removes regimes
+its version would have (a change reverted); the same can be passed to
 ``resolve_path`` directly.
 """
 
@@ -21,10 +24,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rsslab import kversion
+from rsslab import kversion, paths
 from rsslab.apt import sha256_file
 from rsslab.errors import BadInput, KernelError
 from rsslab.kernels import debian, image
+from rsslab.results import Origin
 
 SIDECAR_SUFFIX = ".rsslab.json"
 NAMES = ("host", *debian.FLAVOURS)
@@ -41,15 +45,28 @@ class Kernel:
     version: str = ""  # Debian package version
     sha256: str = ""  # of the .deb (Debian) or of the image (path)
     config: Path | None = None
-    extra_regimes: tuple[str, ...] = ()
+    extra_regimes: tuple[str, ...] = ()  # declared: added to the version's
+    without_regimes: tuple[str, ...] = ()  # declared: taken from the version's
+    built_from: str = ""  # the sidecar's account of a build
 
     @property
     def is_host(self) -> bool:
         return self.image is None
 
+    def source(self) -> str:
+        """A Debian package, an image (and what it was built from), or the running kernel."""
+        if self.package:
+            return f"{self.package} {self.version}"
+        if self.image is None:
+            return "the running kernel"
+        return f"{self.image}" + (f", built from {self.built_from}" if self.built_from else "")
+
     def describe(self) -> str:
-        what = f"{self.package} {self.version}" if self.package else str(self.image or "host")
-        return f"{self.name}: Linux {self.upstream} ({what})"
+        return f"{self.name}: Linux {self.upstream} ({self.source()})"
+
+    def origin(self) -> Origin:
+        """What a result file records about where its kernel came from."""
+        return Origin(self.name, self.source(), self.extra_regimes, self.without_regimes)
 
 
 def host() -> Kernel:
@@ -79,18 +96,31 @@ def _sidecar(path: Path) -> dict[str, object]:
     return doc
 
 
+def _ids(path: Path, side: dict[str, object], key: str) -> list[str]:
+    ids = side.get(key, [])
+    if not isinstance(ids, list) or not all(isinstance(r, str) for r in ids):
+        raise BadInput(f"{path}{SIDECAR_SUFFIX}: {key} must be a list of regime ids")
+    return ids
+
+
 def resolve_path(path: Path, name: str = "", regimes: Sequence[str] = ()) -> Kernel:
-    """A user's bzImage, with its sidecar's name and regimes, plus ``regimes``."""
+    """A bzImage, with its sidecar's name and regimes, plus ``regimes``."""
     info = image.inspect(path)
     side = _sidecar(path)
-    extra = side.get("regimes", [])
-    if not isinstance(extra, list) or not all(isinstance(r, str) for r in extra):
-        raise BadInput(f"{path}{SIDECAR_SUFFIX}: regimes must be a list of regime ids")
+    extra, without = _ids(path, side, "regimes"), _ids(path, side, "without")
     rest = info.version_string.split(" ", 1)[1] if " " in info.version_string else ""
     upstream = kversion.show(kversion.upstream(info.release, rest))
     label = _label(name or str(side.get("name") or info.release))
     return Kernel(label, path.resolve(), upstream, sha256=sha256_file(path),
-                  extra_regimes=tuple(dict.fromkeys([*extra, *regimes])))
+                  extra_regimes=tuple(dict.fromkeys([*extra, *regimes])),
+                  without_regimes=tuple(without), built_from=str(side.get("built_from", "")))
+
+
+def fixtures() -> tuple[str, ...]:
+    """The fixture kernels' names (``kernelpatches/fixtures.toml``)."""
+    from rsslab.patches import fixture
+
+    return fixture.names(paths.project_root())
 
 
 def resolve(word: str, cache: Path, refresh: bool = False,
@@ -104,8 +134,21 @@ def resolve(word: str, cache: Path, refresh: bool = False,
                       pin.sha256, cache / pin.config)
     if "/" in word or Path(word).exists():
         return resolve_path(Path(word))
-    raise BadInput(f"unknown kernel '{word}'; use {', '.join(NAMES)} or the path of a "
-                   "kernel image (e.g. ./bzImage)")
+    if word in fixtures():
+        return resolve_path(_build_fixture(word, cache, refresh, progress))
+    raise BadInput(f"unknown kernel '{word}'; use {', '.join([*NAMES, *fixtures()])} or the "
+                   "path of a kernel image (e.g. ./bzImage)")
 
 
-__all__ = ["Kernel", "KernelError", "NAMES", "host", "resolve", "resolve_path"]
+def _build_fixture(word: str, cache: Path, refresh: bool,
+                   progress: debian.Progress | None) -> Path:
+    from rsslab.patches import fixture
+
+    def built(lines: int, expected: int) -> None:
+        if progress and expected:
+            progress(f"build {word}", min(99.0, 100.0 * lines / expected))
+
+    return fixture.build(word, paths.project_root(), cache, refresh, built)
+
+
+__all__ = ["Kernel", "KernelError", "NAMES", "fixtures", "host", "resolve", "resolve_path"]

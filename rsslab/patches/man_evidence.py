@@ -1,10 +1,11 @@
 """What the measurements say about the claims behind the series.
 
 Results come from ``build/results/<label>.json`` (``rsslab run`` on the
-host, the QEMU matrix for the other kernels).  For each kernel present this
-module works out its regimes, evaluates the claims a patch cites, and
-formats the measured numbers the commit messages quote, each row naming the
-kernel it comes from.  Runs the host is missing can be measured on the spot.
+host, the QEMU matrix for the other kernels), each with the regimes its
+kernel had.  For each kernel that behaves as some upstream release this
+module evaluates the claims a patch cites by those regimes, and formats the
+measured numbers the commit messages quote, each row naming the kernel it
+comes from.  Runs the host is missing can be measured on the spot.
 """
 
 from __future__ import annotations
@@ -26,18 +27,18 @@ from rsslab.results import Observation, ResultSet
 
 log = logging.getLogger(__name__)
 
-# Kernels whose regimes follow from their version (and the probe).  Results
-# of patched kernels (other labels) carry regimes only their builder knows.
-STOCK_KERNELS = ("host", "6.1", "6.12", "7")
 MEASURE_REPEAT = 3
 
 
 @dataclass(frozen=True, slots=True)
 class Kernel:
-    """One results file with the regimes of its kernel."""
+    """One results file, with the regimes its kernel had."""
 
     results: ResultSet
-    features: frozenset[str]
+
+    @property
+    def features(self) -> frozenset[str]:
+        return self.results.features
 
     @property
     def label(self) -> str:
@@ -45,8 +46,12 @@ class Kernel:
 
     @property
     def version(self) -> str:
-        """The upstream version (Debian's 6.1.0-56-amd64 is 6.1.192)."""
+        """How a table names the kernel: its upstream version (Debian's
+        6.1.0-56-amd64 is 6.1.192), or its name when it declared regimes its
+        version does not tell (6.12-nosum: 6.12.117 with a change reverted)."""
         rs = self.results
+        if rs.origin.declared or rs.origin.without:
+            return rs.kernel
         return kversion.show(kversion.upstream(rs.kernel_release, rs.kernel_version))
 
     def describe(self) -> str:
@@ -64,19 +69,22 @@ class ClaimCheck:
     detail: str = ""
 
 
-def features_of(rs: ResultSet, regs: Sequence[regimes.Regime]) -> frozenset[str]:
-    probe = next((o for o in rs.runs if o.scenario == regimes.PROBE_RUN.scenario
-                  and str(o.params.get("pages")) == str(regimes.PROBE_PAGES)), None)
-    return regimes.features(regs, rs.kernel_release, rs.kernel_version, probe)
+def as_released(rs: ResultSet, regs: Sequence[regimes.Regime]) -> bool:
+    """Does the kernel behave as some upstream release?  Not when it declared
+    a regime no release has (one of rsslab's own kernel patches): the man
+    pages document releases."""
+    unreleased = {r.id for r in regs if not r.ranges}
+    return not unreleased & set(rs.origin.declared)
 
 
 def kernels(root: Path) -> list[Kernel]:
-    """Every stock kernel with results, oldest version first."""
+    """Every kernel with results that behaves as a release, oldest first."""
     regs = regimes.load(root / "claims")
     sets = [rs for rs in results.load_all(paths.results_dir(root))
-            if rs.kernel in STOCK_KERNELS and rs.runs]
-    sets.sort(key=lambda rs: (kversion.upstream(rs.kernel_release, rs.kernel_version), rs.ncpus))
-    return [Kernel(rs, features_of(rs, regs)) for rs in sets]
+            if rs.runs and as_released(rs, regs)]
+    sets.sort(key=lambda rs: (kversion.upstream(rs.kernel_release, rs.kernel_version),
+                              rs.kernel, rs.ncpus))
+    return [Kernel(rs) for rs in sets]
 
 
 def claim_map(root: Path) -> dict[str, Claim]:
@@ -124,9 +132,10 @@ def missing(specs: Iterable[RunSpec], have: Sequence[Observation]) -> list[RunSp
     return [s for s in specs if s.key() not in keys]
 
 
-def measure_host(root: Path, specs: Sequence[RunSpec],
+def measure_host(root: Path, specs: Sequence[RunSpec], features: frozenset[str],
                  progress: Callable[[RunSpec], None] | None = None) -> list[str]:
-    """Run ``specs`` on the host and save them; return what could not run."""
+    """Run ``specs`` on the host (whose regimes are ``features``) and save
+    them; return what could not run."""
     bin_dir = root / "build" / "bin"
     build_all(root, bin_dir)
     failed: list[str] = []
@@ -141,7 +150,7 @@ def measure_host(root: Path, specs: Sequence[RunSpec],
             broken.add(spec.scenario)
             failed.append(str(e))
     if runs:
-        results.save(paths.results_dir(root), runs)
+        observe.save_host(paths.results_dir(root), runs, features)
     return failed
 
 

@@ -21,7 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rsslab import kversion, regimes
+from rsslab import paths, regimes
+from rsslab.build import build_all
 from rsslab.patches import man_base, man_evidence, man_lint, man_message, man_series
 from rsslab.patches.man_base import Base
 from rsslab.patches.man_edit import EditFailed, apply_edits
@@ -30,7 +31,6 @@ from rsslab.patches.man_git import git, identity, ok
 from rsslab.patches.man_lint import Finding
 from rsslab.patches.man_sidecar import Problem, check_patch
 from rsslab.patches.man_spec import ManPatch, Series, load_series
-from rsslab.plan import RunSpec
 
 Notify = Callable[[str], None]
 
@@ -137,21 +137,20 @@ def measure_host(opts: Options, series: Series, notify: Notify) -> list[str]:
     """Run on the host what the series' claims and tables lack; return failures."""
     root = opts.root
     known = man_evidence.claim_map(root)
-    u = os.uname()
-    regs = regimes.load(root / "claims")
-    features = regimes.by_version(regs, kversion.upstream(u.release, u.version))
+    bin_dir = paths.build_dir(root) / "bin"
+    build_all(root, bin_dir)
+    features = regimes.of_host(regimes.load(root / "claims"), bin_dir)
     ncpus = len(os.sched_getaffinity(0))
     specs = man_evidence.needed_host_runs(all_claim_ids(series), known, features, ncpus,
                                           [m for p in series.patches for m in p.measures])
-    if any(r.probe for r in regs if r.id in features):
-        specs.append(RunSpec(regimes.PROBE_RUN.scenario, dict(regimes.PROBE_RUN.params)))
     have = [o for k in man_evidence.kernels(root) if k.results.kernel == "host"
-            and k.results.ncpus == ncpus for o in k.results.runs]
+            and k.results.ncpus == ncpus and k.features == features
+            and k.results.kernel_release == os.uname().release for o in k.results.runs]
     todo = man_evidence.missing(specs, have)
     if not todo:
         return []
     notify(f"measuring {len(todo)} missing runs on the host")
-    return man_evidence.measure_host(root, todo)
+    return man_evidence.measure_host(root, todo, features)
 
 
 def _lint(steps: Sequence[Step]) -> list[Finding]:
