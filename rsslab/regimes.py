@@ -35,6 +35,7 @@ class Regime:
     ranges: tuple[tuple[str, str], ...]
     probe: str
     tags: tuple[Tag, ...]
+    requires: tuple[str, ...] = ()  # regimes a kernel with this one has too
 
     def contains(self, v: kversion.Version) -> bool:
         return any(kversion.in_range(v, lo, hi) for lo, hi in self.ranges)
@@ -47,7 +48,7 @@ def load(claims_dir: Path) -> tuple[Regime, ...]:
         return tuple(
             Regime(r["id"], " ".join(r["says"].split()),
                    tuple((lo, hi) for lo, hi in r.get("ranges", ())), r.get("probe", ""),
-                   tuple(Tag(*t) for t in r.get("tags", ())))
+                   tuple(Tag(*t) for t in r.get("tags", ())), tuple(r.get("requires", ())))
             for r in doc["regime"]
         )
     except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as e:
@@ -79,9 +80,15 @@ def features(regimes: Iterable[Regime], release: str, version: str,
              without: Iterable[str] = ()) -> frozenset[str]:
     """The kernel's regimes: version ranges, corrected by the probe, plus
     ``extra`` (what a patch applied to the kernel provides), less
-    ``without`` (what a change reverted in it took away)."""
-    found = set(candidates(regimes, kversion.upstream(release, version), extra, without))
-    if "split-rss" in found and probe is not None and not split_rss_seen(probe):
+    ``without`` (what a change reverted in it took away).  The probe never
+    removes a regime that a declared one requires: a patch that folds the
+    caches before the exit stop hides them from the probe, not from the
+    kernel."""
+    regs = tuple(regimes)
+    found = set(candidates(regs, kversion.upstream(release, version), extra, without))
+    vouched = {req for r in regs if r.id in set(extra) for req in r.requires}
+    if ("split-rss" in found and "split-rss" not in vouched and probe is not None
+            and not split_rss_seen(probe)):
         found.discard("split-rss")
     return frozenset(found)
 

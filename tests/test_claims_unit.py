@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rsslab import claims
+from rsslab import claims, regimes
 from rsslab.claims import Claim, interval
 from rsslab.plan import RunSpec
 from rsslab.results import Observation
@@ -118,3 +118,22 @@ def test_claim_files_load_and_cite(root: Path) -> None:
 def test_unknown_formula_is_a_user_error() -> None:
     with pytest.raises(claims.UserError):
         interval({"formula": "fitted"}, obs(), PERCPU)
+
+
+def _probe(vmrss_kib: int) -> Observation:
+    """The regime probe's run: 16 pages touched, smaps_rollup saw them all."""
+    return Observation("k", "6.1.0-56-amd64", "", 2, "touch", {"pages": 16}, 4096,
+                       vmrss_kib=vmrss_kib, smaps_rss_kib=800, faults_since_exec=40)
+
+
+def test_the_probe_decides_split_rss_unless_a_declared_regime_vouches(root: Path) -> None:
+    regs = regimes.load(root / "claims")
+    missed, seen = _probe(800 - 64), _probe(800)
+    assert regimes.features(regs, "6.1.0-56-amd64", "", missed) == {"split-rss"}
+    assert regimes.features(regs, "6.1.0-56-amd64", "", seen) == frozenset()
+    # The patch folds the caches before the exit stop, where the probe looks.
+    assert regimes.features(regs, "6.1.0-56-amd64", "", seen, ("exit-stop-synced",)) == {
+        "split-rss", "exit-stop-synced"}
+    # A revert declared absent is taken away, a regime declared is added.
+    assert regimes.features(regs, "6.12.117", "", None, ("status-approx",),
+                            ("status-sum",)) == {"percpu-rss", "status-approx"}
