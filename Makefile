@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 RSSLAB := $(VENV)/bin/rsslab
-KERNELS ?= 6.1 6.12 7 host
+KERNELS ?= 6.1 6.12 6.12-nosum 7 host
 CPUS ?= 1,2,4
 REPEAT ?= 3
 
