@@ -30,7 +30,7 @@ def test_the_fixture_is_marked_and_never_in_a_series() -> None:
     assert not sent & {p.name for p in NOSUM.patches}
 
 
-def test_a_series_that_names_a_fixture_is_refused(tmp_path: Path) -> None:
+def test_series_and_fixtures_do_not_mix(tmp_path: Path) -> None:
     kp = tmp_path / "kernelpatches"
     shutil.copytree(ROOT / "kernelpatches", kp)
     text = (kp / "series.toml").read_text()
@@ -38,7 +38,13 @@ def test_a_series_that_names_a_fixture_is_refused(tmp_path: Path) -> None:
                                                  'patches = ["revert-status-sum"]'))
     with pytest.raises(UserError) as e:
         load_series(tmp_path)
-    assert "fixture revert-status-sum" in str(e.value) and "never sent" in str(e.value)
+    assert "uses revert-status-sum: a test fixture, never sent" in str(e.value)
+    text = (kp / "fixtures.toml").read_text()
+    (kp / "fixtures.toml").write_text(text.replace('patches = ["revert-status-sum"]',
+                                                   'patches = ["exit-stop-synced"]'))
+    with pytest.raises(UserError) as e:
+        load_fixtures(tmp_path)
+    assert "kernel 6.12-nosum uses exit-stop-synced: not marked fixture = true" in str(e.value)
 
 
 def _cached_tree(package: str, version: str = "") -> sources.Tree:

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rsslab.errors import BadInput, UserError
 from rsslab.patches.edit import Edit, Requirement, edit_from_toml
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,54 +147,59 @@ def load_patch(directory: Path) -> PatchSpec:
         raise UserError(f"{directory}/patch.toml is incomplete: {e}") from None
 
 
-def load_series(root: Path) -> list[SeriesSpec]:
-    """Every series in ``kernelpatches/series.toml``."""
+def _patches(kp: Path, names: list[str], where: str, fixtures: bool) -> tuple[PatchSpec, ...]:
+    """The patches a series (``fixtures`` False) or a fixture kernel names."""
+    patches = tuple(load_patch(kp / p) for p in names)
+    wrong = [p.name for p in patches if p.fixture != fixtures]
+    if wrong:
+        why = "not marked fixture = true" if fixtures else "a test fixture, never sent"
+        raise UserError(f"{where} uses {', '.join(wrong)}: {why}")
+    return patches
+
+
+def _series(kp: Path, guest: str, s: dict[str, Any]) -> SeriesSpec:
+    return SeriesSpec(
+        name=s["name"], describe=s["describe"], debian=s["debian"],
+        suites=tuple(s.get("suites", ())),
+        patches=_patches(kp, s["patches"], f"{kp}/series.toml: series {s['name']}", False),
+        cover=(kp / s["cover"]).read_text(), subject_prefix=s["subject_prefix"],
+        to=tuple(s.get("to", ())), regime=s["regime"], guest_config=guest,
+        also_maintainers_of=tuple(s.get("also_maintainers_of", ())),
+        cost=bool(s.get("cost", False)))
+
+
+def _fixture(kp: Path, guest: str, k: dict[str, Any]) -> FixtureSpec:
+    return FixtureSpec(
+        name=k["name"], describe=" ".join(k["describe"].split()), debian=k["debian"],
+        suites=tuple(k["suites"]), version_of=k["version_of"],
+        patches=_patches(kp, k["patches"], f"{kp}/fixtures.toml: kernel {k['name']}", True),
+        regimes=tuple(k.get("regimes", ())), without=tuple(k.get("without", ())),
+        guest_config=guest)
+
+
+def _load(root: Path, file: str, key: str, make: Callable[[Path, str, dict[str, Any]], T]
+          ) -> list[T]:
     kp = root / "kernelpatches"
-    doc = _toml(kp / "series.toml")
+    doc = _toml(kp / file)
     guest = (kp / "guest.config").read_text()
     out = []
-    for s in doc.get("series", []):
+    for raw in doc.get(key, []):
         try:
-            patches = tuple(load_patch(kp / p) for p in s["patches"])
-            fixtures = [p.name for p in patches if p.fixture]
-            if fixtures:
-                raise UserError(f"{kp}/series.toml: series {s['name']} includes the test "
-                                f"fixture {', '.join(fixtures)}; fixtures are never sent")
-            out.append(SeriesSpec(
-                name=s["name"], describe=s["describe"], debian=s["debian"],
-                suites=tuple(s.get("suites", ())),
-                patches=patches,
-                cover=(kp / s["cover"]).read_text(), subject_prefix=s["subject_prefix"],
-                to=tuple(s.get("to", ())), regime=s["regime"], guest_config=guest,
-                also_maintainers_of=tuple(s.get("also_maintainers_of", ())),
-                cost=bool(s.get("cost", False))))
+            out.append(make(kp, guest, raw))
         except (KeyError, OSError) as e:
-            raise UserError(f"{kp}/series.toml: series {s.get('name', '?')} is incomplete: {e}")
+            raise UserError(f"{kp}/{file}: {key} {raw.get('name', '?')} is incomplete: "
+                            f"{e}") from None
     return out
+
+
+def load_series(root: Path) -> list[SeriesSpec]:
+    """Every series in ``kernelpatches/series.toml``."""
+    return _load(root, "series.toml", "series", _series)
 
 
 def load_fixtures(root: Path) -> list[FixtureSpec]:
     """Every kernel in ``kernelpatches/fixtures.toml``."""
-    kp = root / "kernelpatches"
-    doc = _toml(kp / "fixtures.toml")
-    guest = (kp / "guest.config").read_text()
-    out = []
-    for k in doc.get("kernel", []):
-        try:
-            patches = tuple(load_patch(kp / p) for p in k["patches"])
-            sendable = [p.name for p in patches if not p.fixture]
-            if sendable:
-                raise UserError(f"{kp}/fixtures.toml: kernel {k['name']} uses "
-                                f"{', '.join(sendable)}, which are not marked fixture = true")
-            out.append(FixtureSpec(
-                name=k["name"], describe=" ".join(k["describe"].split()), debian=k["debian"],
-                suites=tuple(k["suites"]), version_of=k["version_of"], patches=patches,
-                regimes=tuple(k.get("regimes", ())), without=tuple(k.get("without", ())),
-                guest_config=guest))
-        except (KeyError, OSError) as e:
-            raise UserError(f"{kp}/fixtures.toml: kernel {k.get('name', '?')} is "
-                            f"incomplete: {e}") from None
-    return out
+    return _load(root, "fixtures.toml", "kernel", _fixture)
 
 
 def pick(series: list[SeriesSpec], names: list[str]) -> list[SeriesSpec]:
