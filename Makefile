@@ -8,12 +8,14 @@ REPEAT ?= 3
 
 PKG_CORE := gcc libc6-dev make git python3-venv strace time
 PKG_GUEST := qemu-system-x86 cpio
-PKG_PATCHES := flex bison bc libelf-dev libssl-dev perl mandoc groff man-db
+# Kernel builds: the patches' verification kernels and the fixture 6.12-nosum.
+PKG_KBUILD := flex bison bc libelf-dev libssl-dev perl
+PKG_PATCHES := $(PKG_KBUILD) mandoc groff man-db
 PKG_DOCS := chromium
 
-.PHONY: repro test bench-matrix bench-tools patches docs clean sysdeps-core sysdeps-guest sysdeps-patches sysdeps-docs
+.PHONY: repro test bench-matrix bench-tools patches docs clean sysdeps-core sysdeps-guest sysdeps-kbuild sysdeps-patches sysdeps-docs
 
-repro: sysdeps-core sysdeps-guest $(VENV)/.stamp
+repro: sysdeps-core sysdeps-guest sysdeps-kbuild $(VENV)/.stamp
 	$(RSSLAB) run $(foreach k,$(KERNELS),--kernel $(k)) --cpus $(CPUS) --repeat $(REPEAT)
 
 test: sysdeps-core sysdeps-guest sysdeps-patches sysdeps-docs $(VENV)/.stamp
@@ -36,6 +38,8 @@ sysdeps-core:
 	@scripts/ensure-packages $(PKG_CORE)
 sysdeps-guest:
 	@scripts/ensure-packages $(PKG_GUEST)
+sysdeps-kbuild:
+	@scripts/ensure-packages $(PKG_KBUILD)
 sysdeps-patches:
 	@scripts/ensure-packages $(PKG_PATCHES)
 sysdeps-docs:
