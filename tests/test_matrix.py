@@ -17,6 +17,8 @@ pytestmark = pytest.mark.guest
 FOUND, _ = guests.resolve_all()
 TARGETS = guests.guest_targets(FOUND)
 IDS = [t.label for t in TARGETS]
+# Before 6.2 the counters depend on the build configuration; after, not.
+SPLIT_CANDIDATES = [t for t in TARGETS if kversion.parse(t.kernel.upstream) < (6, 2, 0)]
 
 Outcomes = Callable[[], dict[str, matrix.Outcome]]
 
@@ -33,13 +35,11 @@ def test_guest_ran_its_whole_plan(target: matrix.Target, guest_outcomes: Outcome
     assert release == {target.kernel.upstream}
 
 
-@pytest.mark.parametrize("target", TARGETS, ids=IDS)
+@pytest.mark.parametrize("target", SPLIT_CANDIDATES, ids=[t.label for t in SPLIT_CANDIDATES])
 def test_probe_agrees_with_the_kernel_config(target: matrix.Target,
                                              guest_outcomes: Outcomes) -> None:
     """Before 6.2, SPLIT_RSS_COUNTING is compiled in exactly when
     NR_CPUS >= SPLIT_PTLOCK_CPUS; the probe must see what the config says."""
-    if kversion.parse(target.kernel.upstream) >= (6, 2, 0):
-        pytest.skip(f"{target.kernel.upstream} has per-CPU counters whatever its config")
     assert target.kernel.config is not None
     predicted = kconfig.split_rss_counting(kconfig.read(target.kernel.config))
     assert predicted is not None, "the config lacks NR_CPUS or SPLIT_PTLOCK_CPUS"
