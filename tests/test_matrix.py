@@ -51,6 +51,8 @@ def test_probe_agrees_with_the_kernel_config(target: matrix.Target,
 
 
 def test_results_are_kept_per_kernel_and_cpu_count(guest_outcomes: Outcomes) -> None:
+    """Each file holds one kernel at one CPU count, with the regimes the
+    matrix found for it and where the kernel came from."""
     outs = guest_outcomes()
     saved = {rs.label: rs for rs in results.load_all(guests.ROOT / "build" / "results")}
     for label, out in outs.items():
@@ -59,3 +61,9 @@ def test_results_are_kept_per_kernel_and_cpu_count(guest_outcomes: Outcomes) -> 
         assert label in saved
         assert {(o.kernel, o.ncpus) for o in saved[label].runs} == {
             (out.target.kernel.name, out.target.ncpus)}
+        assert saved[label].features == out.features and out.features
+        assert saved[label].origin == out.target.kernel.origin()
+    nosum = [o for o in outs.values() if o.target.kernel.name == "6.12-nosum"]
+    for out in nosum:
+        assert {"percpu-rss", "status-approx"} <= out.features
+        assert "status-sum" not in out.features
