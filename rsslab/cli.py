@@ -28,6 +28,7 @@ from rsslab import observe, paths, regimes, render, results, scenarios
 from rsslab.build import build_all
 from rsslab.errors import BadInput, UserError
 from rsslab.measurement import MeasureError, Measurer, MeasureUsage
+from rsslab.patches import options as patch_options
 from rsslab.plan import RunSpec
 from rsslab.report import print_report
 
@@ -271,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     pat = sub.add_parser("patches", help="prepare the patch series (man-pages, kernel)")
     pat.add_argument("--only", action="append", choices=PATCH_PARTS,
                      help="only this part (repeatable; default: every part present)")
+    patch_options.add_arguments(pat)
     for part in PATCH_PARTS:
         module = _patch_part(part)
         if module is not None:

@@ -56,7 +56,7 @@ def _cached_tree(package: str, version: str = "") -> sources.Tree:
 
 def test_the_revert_changes_exactly_task_mem_and_task_statm() -> None:
     tree = _cached_tree("linux-source-6.12")
-    with sources.temp_worktree(tree, sparse=("fs/proc", "include/linux/mm.h")) as wt:
+    with sources.kernel_worktree(tree, sparse=("fs/proc", "include/linux/mm.h")) as wt:
         before = (wt / "fs/proc/task_mmu.c").read_text()
         touched = apply_edits(wt, NOSUM.patches[0].edits, NOSUM.patches[0].requires)
         after = (wt / "fs/proc/task_mmu.c").read_text()
@@ -68,7 +68,7 @@ def test_the_revert_changes_exactly_task_mem_and_task_statm() -> None:
 
 def test_the_revert_refuses_a_tree_without_the_commit() -> None:
     tree = _cached_tree("linux-source-6.1")
-    with sources.temp_worktree(tree, sparse=("fs/proc", "include/linux/mm.h")) as wt:
+    with sources.kernel_worktree(tree, sparse=("fs/proc", "include/linux/mm.h")) as wt:
         with pytest.raises(EditError) as e:
             apply_edits(wt, NOSUM.patches[0].edits, NOSUM.patches[0].requires)
     assert "no get_mm_counter_sum()" in str(e.value)

@@ -14,7 +14,7 @@ import pytest
 
 from rsslab import paths
 from rsslab.patches import kernel
-from rsslab.patches.series import Ident
+from rsslab.patches.git import Ident
 
 pytestmark = [pytest.mark.slow, pytest.mark.guest]
 

@@ -6,18 +6,17 @@ run downloads them through apt; later runs use the cache only).
 
 from __future__ import annotations
 
-import hashlib
 import re
-import subprocess
 import tarfile
 from pathlib import Path
 
 import git
 import pytest
 
+from gitstate import snapshot
 from rsslab import paths
 from rsslab.patches import kernel, series, sources, spec
-from rsslab.patches.series import Ident
+from rsslab.patches.git import Ident
 from rsslab.patches.sources import Tree
 
 AUTHOR = Ident("Rsslab Tester", "tester@example.org")
@@ -143,26 +142,12 @@ def _user_tree(tree: Tree, s: spec.SeriesSpec, where: Path) -> Path:
     return where
 
 
-def _snapshot(path: Path) -> dict[str, str]:
-    g = git.Repo(path).git
-    snap = {
-        "refs": g.for_each_ref("--format=%(refname) %(objectname)"),
-        "stash": g.stash("list", "--format=%H %gs"),
-        "HEAD": (path / ".git" / "HEAD").read_text(),
-        "index": hashlib.sha256((path / ".git" / "index").read_bytes()).hexdigest(),
-        "config": (path / ".git" / "config").read_text(),
-        "git-entries": " ".join(sorted(p.name for p in (path / ".git").iterdir())),
-        "status": subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=path,
-                                 capture_output=True, text=True, check=True,
-                                 timeout=60).stdout,
-    }
-    assert "M  COPYING" in snap["status"] and " M include/linux/mm.h" in snap["status"]
-    assert "notes.txt" in snap["status"] and "wip" in snap["stash"]
-    for f in sorted(path.rglob("*")):
-        if ".git" in f.relative_to(path).parts or not f.is_file():
-            continue
-        snap[str(f.relative_to(path))] = (hashlib.sha256(f.read_bytes()).hexdigest()
-                                          + oct(f.stat().st_mode))
+def _snapshot(path: Path) -> dict[str, object]:
+    snap = snapshot(path)
+    status = str(snap["status"])
+    assert "1 M. N... " in status and "COPYING" in status  # staged
+    assert "1 .M N... " in status and "include/linux/mm.h" in status  # unstaged
+    assert "notes.txt" in status and "wip" in str(snap["stash"])  # untracked, ignored
     return snap
 
 

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from gitstate import snapshot
 from rsslab import matrix, paths, regimes
 from rsslab.patches import man_base, man_evidence, man_roff, manpages
 from rsslab.patches.man_edit import EditFailed
-from rsslab.patches.man_git import git
+from rsslab.patches.git import git
 from rsslab.patches.man_spec import load_series
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,25 +152,6 @@ def test_changed_text_fails_naming_page_and_text(debian: man_base.Base) -> None:
 
 def sh(cwd: Path, *args: str) -> str:
     return git(cwd, list(args))
-
-
-def snapshot(repo: Path) -> dict[str, object]:
-    """Everything of a clone the series must not change, byte for byte."""
-    files = {str(p.relative_to(repo)): (p.read_bytes(), p.stat().st_mode)
-             for p in sorted(repo.rglob("*")) if ".git" not in p.relative_to(repo).parts
-             and p.is_file()}
-    gitdir = repo / ".git"
-    return {
-        "refs": sh(repo, "for-each-ref", "--format=%(refname) %(objectname)"),
-        "head": (gitdir / "HEAD").read_bytes(),
-        "index": (gitdir / "index").read_bytes(),
-        "stash": sh(repo, "stash", "list", "--format=%H %gs"),
-        "stash-log": (gitdir / "logs/refs/stash").read_bytes(),
-        "config": (gitdir / "config").read_bytes(),
-        "worktrees": sh(repo, "worktree", "list", "--porcelain"),
-        "status": sh(repo, "status", "--porcelain=v2", "--branch"),
-        "files": files,
-    }
 
 
 @pytest.fixture

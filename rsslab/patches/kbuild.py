@@ -26,7 +26,7 @@ from pathlib import Path
 
 from rsslab.errors import KernelError, ToolMissing
 from rsslab.patches.edit import apply_edits
-from rsslab.patches.sources import Tree, temp_worktree
+from rsslab.patches.sources import Tree, kernel_worktree
 from rsslab.patches.spec import PatchSpec
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ def build(spec: BuildSpec, cache: Path, progress: Progress | None = None,
         return Built(spec.label, image, config, log_path, True)
     expected = _expected_lines(cache)
     with tempfile.TemporaryDirectory(prefix="rsslab-kbuild-", dir=cache) as tmp, \
-            temp_worktree(spec.tree) as src:
+            kernel_worktree(spec.tree) as src:
         obj, work_log = Path(tmp) / "obj", Path(tmp) / "build.log"
         for p in spec.patches:
             apply_edits(src, p.edits, p.requires)

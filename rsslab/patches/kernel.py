@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from rsslab import build as repro_build
 from rsslab import kversion, paths
 from rsslab.errors import UserError
-from rsslab.patches import kbuild, series, sources
+from rsslab.patches import git, kbuild, series, sources
 from rsslab.patches.edit import apply_edits
 from rsslab.patches.series import SeriesOutput
 from rsslab.patches.spec import SelftestSpec, SeriesSpec, load_series, pick
@@ -60,7 +60,7 @@ class Options:
     draft: bool = False
     refresh: bool = False
     author: str = ""
-    date: str = ""
+    date: str = ""  # commit date (git's format); empty: now
     cpus: tuple[int, ...] = PROOF_CPUS
     cost_cpus: tuple[int, ...] = COST_CPUS
     cost: bool = True
@@ -128,7 +128,7 @@ def _compile(src: Path, out: Path, includes: Sequence[Path] = ()) -> Path:
 
 def build_selftest(s: SeriesSpec, tree: sources.Tree, test: SelftestSpec, cache: Path) -> Path:
     """The series' selftest, built static from the patched tree (cached)."""
-    with sources.temp_worktree(tree, sparse=(*series.sparse_paths(s), *test.headers)) as wt:
+    with sources.kernel_worktree(tree, sparse=(*series.sparse_paths(s), *test.headers)) as wt:
         for p in s.patches:
             apply_edits(wt, p.edits, p.requires)
         h = hashlib.sha256()
@@ -277,15 +277,14 @@ def run(opts: Options, notify: Notify) -> list[Report]:
     for s in pick(load_series(opts.root), list(opts.series)):
         notify(f"{s.name}: source tree")
         tree = tree_for(s, opts)
-        author = series.author_ident(tree.git_dir, opts.author)
+        author = git.identity(tree.git_dir, opts.author)
         out_dir = root_out / s.name
         if opts.draft:
             values, rep = saved_values(out_dir), None
         else:
             values, rep = prove_series(s, tree, opts, notify)
         notify(f"{s.name}: series, checkpatch, git am")
-        out = series.generate(s, tree, out_dir, values, author, opts.date or _now(),
-                              draft=opts.draft)
+        out = series.generate(s, tree, out_dir, values, author, opts.date, draft=opts.draft)
         (out_dir / "proof.json").write_text(json.dumps(
             {"tree": tree.describe, "base": tree.base, "values": values,
              "problems": list(rep.problems) if rep else []}, indent=1) + "\n")
@@ -295,12 +294,6 @@ def run(opts: Options, notify: Notify) -> list[Report]:
             reports.append(Report(s, tree, out, rep.proof, rep.selftests, rep.costs,
                                   rep.builds, rep.problems))
     return reports
-
-
-def _now() -> str:
-    import datetime
-
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def clear(root: Path) -> None:

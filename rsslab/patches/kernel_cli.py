@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,8 +14,8 @@ from rich.console import RenderableType
 from rich.table import Table
 
 from rsslab import paths
-from rsslab.errors import BadInput
 from rsslab.patches import kernel
+from rsslab.patches import options as patch_options
 
 
 def _cpus(text: str) -> tuple[int, ...]:
@@ -52,16 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def options(args: argparse.Namespace) -> kernel.Options:
-    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
-    tree = args.kernel_tree
-    if tree is not None and not tree.is_dir():
-        raise BadInput(f"--kernel-tree {tree} is not a directory")
     return kernel.Options(
         root=paths.project_root(), cache=paths.cache_dir(), series=tuple(args.kernel_series),
-        tree=tree.resolve() if tree else None, base=args.kernel_base, draft=args.draft,
-        refresh=args.refresh_kernel_source, author=getattr(args, "sign_as", "") or "",
-        date=f"@{epoch} +0000" if epoch.isdigit() else "", cpus=args.proof_cpus,
-        cost_cpus=args.cost_cpus, cost=not args.no_cost)
+        tree=patch_options.user_tree(args.kernel_tree), base=args.kernel_base,
+        draft=args.draft, refresh=args.refresh_kernel_source, author=args.sign_as,
+        date=patch_options.commit_date(), cpus=args.proof_cpus, cost_cpus=args.cost_cpus,
+        cost=not args.no_cost)
 
 
 def _proof_table(r: kernel.Report) -> Table:

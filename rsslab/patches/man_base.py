@@ -17,24 +17,20 @@ import gzip
 import logging
 import os
 import re
-import shlex
-import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from rsslab import apt
-from rsslab.errors import ToolMissing, UserError
-from rsslab.patches.man_git import git, ok
+from rsslab.errors import UserError
+from rsslab.patches.git import git, ok, user_commit
+from rsslab.patches.tree_import import import_tree, unpack_deb
 
 log = logging.getLogger(__name__)
 
 SUITE = "sid"
 PACKAGES = ("manpages", "manpages-dev")
 PROBE_PAGE = "man/man2/getrusage.2"
-IMPORT_IDENT = {"GIT_AUTHOR_NAME": "rsslab import", "GIT_AUTHOR_EMAIL": "rsslab@localhost",
-                "GIT_COMMITTER_NAME": "rsslab import", "GIT_COMMITTER_EMAIL": "rsslab@localhost"}
 _PAGE = re.compile(r"^(?P<name>.+)\.(?P<ext>[1-9][a-z]*)(?:\.gz)?$")
 
 
@@ -92,17 +88,6 @@ def debian_base(cache: Path, refresh: bool = False) -> Base:
     return _base_for_tag(repo, tag)
 
 
-def _extract(deb: Path, dest: Path) -> None:
-    argv = ["dpkg-deb", "-x", str(deb), str(dest)]
-    log.info("%s", shlex.join(argv))
-    if shutil.which("dpkg-deb") is None:
-        raise ToolMissing("dpkg-deb is not installed; it comes with dpkg on Debian")
-    proc = subprocess.run(argv, cwd=dest, capture_output=True, text=True, timeout=300)
-    if proc.returncode != 0:
-        raise UserError(f"{deb.name} does not unpack ({proc.stderr.strip()[-160:]}); "
-                        f"delete {deb} and rerun")
-
-
 def lay_out(man_dir: Path, tree: Path) -> int:
     """Copy ``usr/share/man/manN/*`` into ``tree/man/man<ext>/``; return the mtime.
 
@@ -129,48 +114,30 @@ def lay_out(man_dir: Path, tree: Path) -> int:
 
 
 def import_debs(repo: Path, debs: list[Path], pkgs: list[apt.Package], tag: str) -> None:
-    """One commit holding the packages' pages, on top of the previous import."""
-    if not (repo / "HEAD").exists():
-        repo.mkdir(parents=True, exist_ok=True)
-        git(repo, ["init", "--quiet", "--bare"])
-        git(repo, ["symbolic-ref", "HEAD", "refs/heads/debian"])
+    """One commit holding the packages' pages, on top of the previous import,
+    dated by the packages' newest page."""
     with tempfile.TemporaryDirectory(prefix="rsslab-man-import-") as tmp:
         unpacked, tree = Path(tmp) / "deb", Path(tmp) / "tree"
         unpacked.mkdir()
         for deb in debs:
-            _extract(deb, unpacked)
+            unpack_deb(deb, unpacked)
         mtime = lay_out(unpacked / "usr/share/man", tree)
         if not (tree / PROBE_PAGE).exists():
             raise UserError(f"{', '.join(d.name for d in debs)} hold no {PROBE_PAGE}; "
                             "Debian's packaging changed, pass --man-tree with a man-pages clone")
-        env = {**IMPORT_IDENT, "GIT_INDEX_FILE": str(Path(tmp) / "index"),
-               "GIT_AUTHOR_DATE": f"@{mtime} +0000", "GIT_COMMITTER_DATE": f"@{mtime} +0000"}
-        git(repo, ["--work-tree", str(tree), "add", "--all", "."], env=env)
-        tree_id = git(repo, ["write-tree"], env=env).strip()
         version = pkgs[0].version
         upstream = version.split(":")[-1].rsplit("-", 1)[0]
         msg = (f"Import man-pages {upstream} from Debian {SUITE} "
                + " and ".join(f"{p.name} {p.version}" for p in pkgs)
                + "\n\nThe pages of the Debian packages, uncompressed, laid out as upstream is"
                "\nsince man-pages-6.8 (man/man2/getrusage.2); links are .so pages.\n")
-        parents: list[str] = []
-        if ok(repo, ["rev-parse", "--verify", "--quiet", "refs/heads/debian"]):
-            parents = ["-p", git(repo, ["rev-parse", "refs/heads/debian"]).strip()]
-        commit = git(repo, ["commit-tree", tree_id, *parents, "-m", msg], env=env).strip()
-        git(repo, ["update-ref", f"refs/tags/{tag}", commit])
-        git(repo, ["update-ref", "refs/heads/debian", commit])
+        import_tree(repo, tree, msg, f"@{mtime} +0000", tags=[tag])
 
 
 def user_base(tree: Path, ref: str) -> Base:
     """A user's man-pages clone at ``ref``; it must have the man/man2/ layout."""
-    if not tree.is_dir():
-        raise UserError(f"--man-tree {tree} is not a directory")
-    if not ok(tree, ["rev-parse", "--git-dir"]):
-        raise UserError(f"--man-tree {tree} is not a git repository; "
-                        "clone man-pages there first")
-    if not ok(tree, ["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"]):
-        raise UserError(f"--man-base {ref} is not a commit in {tree}")
-    commit = git(tree, ["rev-parse", "--verify", f"{ref}^{{commit}}"]).strip()
+    commit = user_commit(tree, ref, "--man-tree", "--man-base",
+                         "a man-pages clone (git clone it there first)")
     if not ok(tree, ["cat-file", "-e", f"{commit}:{PROBE_PAGE}"]):
         old = ok(tree, ["cat-file", "-e", f"{commit}:man2/getrusage.2"])
         hint = ("it has the layout before man-pages-6.8 (man2/); update it to the newest "

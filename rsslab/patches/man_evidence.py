@@ -11,7 +11,6 @@ comes from.  Runs the host is missing can be measured on the spot.
 from __future__ import annotations
 
 import logging
-import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from rsslab.claims import Claim
 from rsslab.errors import UserError
 from rsslab.plan import RunSpec, merge
 from rsslab.patches.man_spec import Measure
+from rsslab.patches.template import wrap
 from rsslab.results import Observation, ResultSet
 
 log = logging.getLogger(__name__)
@@ -155,11 +155,6 @@ def measure_host(root: Path, specs: Sequence[RunSpec], features: frozenset[str],
 
 
 # --- tables for the messages --------------------------------------------------
-
-def wrap(text: str, first: str, rest: str) -> list[str]:
-    return textwrap.wrap(text, 72, initial_indent=first, subsequent_indent=rest,
-                         break_on_hyphens=False, break_long_words=False)
-
 
 def _span(values: Sequence[float], signed: bool = False) -> str:
     lo, hi = min(values), max(values)

@@ -21,10 +21,8 @@ import platform
 import re
 import shlex
 import shutil
-import string
 import subprocess
 import tempfile
-import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,12 +32,12 @@ from rsslab.errors import ToolMissing, UserError
 from rsslab.patches import man_evidence
 from rsslab.patches.man_evidence import ClaimCheck, Kernel
 from rsslab.patches.man_spec import Command, ManPatch
+from rsslab.patches.template import fill, reflow, wrap
 
 log = logging.getLogger(__name__)
 
 DEMO_RUNS = 5
 RUN_TIMEOUT_S = 60
-WIDTH = 72
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +47,6 @@ class Context:
     kernels: tuple[Kernel, ...]
     claims: Mapping[str, Claim]
     checks: tuple[ClaimCheck, ...]
-
-
-def wrap(text: str, first: str = "", rest: str = "") -> list[str]:
-    """Lines of at most WIDTH columns, never breaking a word or claim id."""
-    return textwrap.wrap(text, WIDTH, initial_indent=first, subsequent_indent=rest,
-                         break_on_hyphens=False, break_long_words=False)
 
 
 def _indent(text: str, n: int = 4) -> str:
@@ -189,14 +181,7 @@ def render(patch: ManPatch, ctx: Context) -> str:
         values[f"table_{m.name}"] = man_evidence.table(m, ctx.kernels)
     for c in patch.commands:
         values[f"command_{c.name}"] = command(c)
-    try:
-        body = string.Template(patch.message).substitute(values)
-    except KeyError as e:
-        raise UserError(f"{patch.directory / 'message.txt'} uses ${{{e.args[0]}}}, which is "
-                        f"not defined (known: {', '.join(sorted(values))})") from None
-    except ValueError as e:
-        raise UserError(f"{patch.directory / 'message.txt'}: {e}; write $$ for a dollar") from None
-    return body.strip("\n")
+    return fill(patch.message, values, patch.directory / "message.txt").strip("\n")
 
 
 def full_message(patch: ManPatch, body: str, signoff: str) -> str:
@@ -204,22 +189,5 @@ def full_message(patch: ManPatch, body: str, signoff: str) -> str:
     return f"{patch.subject}\n\n{body}\n\n" + "\n".join(trailers) + "\n"
 
 
-def refill(text: str) -> str:
-    """Prose paragraphs wider than WIDTH filled again; indented blocks and
-    lists are left as they are."""
-    out = []
-    for para in text.split("\n\n"):
-        lines = para.split("\n")
-        plain = not any(x.startswith((" ", "\t", "-")) for x in lines)
-        if plain and any(len(x) > WIDTH for x in lines):
-            para = "\n".join(wrap(" ".join(lines)))
-        out.append(para)
-    return "\n\n".join(out)
-
-
-def cover(template: str, values: Mapping[str, str], where: Path) -> str:
-    try:
-        return refill(string.Template(template).substitute(values).strip("\n"))
-    except KeyError as e:
-        raise UserError(f"{where} uses ${{{e.args[0]}}}, which is not defined "
-                        f"(known: {', '.join(sorted(values))})") from None
+def cover(text: str, values: Mapping[str, str], where: Path) -> str:
+    return reflow(fill(text, values, where).strip("\n"))

@@ -23,11 +23,12 @@ from pathlib import Path
 
 from rsslab import paths, regimes
 from rsslab.build import build_all
-from rsslab.patches import man_base, man_evidence, man_lint, man_message, man_series
+from rsslab.patches import gitseries, man_base, man_evidence, man_lint, man_message
+from rsslab.patches import man_series
 from rsslab.patches.man_base import Base
 from rsslab.patches.man_edit import EditFailed, apply_edits
 from rsslab.patches.man_evidence import ClaimCheck
-from rsslab.patches.man_git import git, identity, ok
+from rsslab.patches.git import git, identity, ok
 from rsslab.patches.man_lint import Finding
 from rsslab.patches.man_sidecar import Problem, check_patch
 from rsslab.patches.man_spec import ManPatch, Series, load_series
@@ -213,11 +214,11 @@ def generate(opts: Options, notify: Notify = lambda _msg: None) -> Result:
     mail = man_series.Mail(*recipients(base, series), series.version)
     notify("committing and formatting the series")
     built = man_series.build(base, commits, ident, opts.date, mail, opts.out_dir)
-    am_problem = man_series.am_check(base, built, ident)
+    am_problem = man_series.am_check(base, built)
     if built.cover_letter is not None:
         blurb = man_message.cover(series.cover, _cover_values(opts, base, series, ctx, lint),
                                   series.directory / "cover.txt")
-        man_series.fill_cover(built.cover_letter, series.cover_subject, blurb)
+        gitseries.fill_cover(built.cover_letter, series.cover_subject, blurb)
     rendered = _render(steps, opts.out_dir)
     result = Result(base, opts.out_dir, built.files, tuple(p.subject for p in series.patches),
                     tuple(lint), tuple(sidecar), tuple(checks), am_problem, rendered,

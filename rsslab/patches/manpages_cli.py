@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from rich.table import Table
 
 from rsslab import paths
 from rsslab.patches import manpages
+from rsslab.patches import options as patch_options
 
 RENDER_PAGE = "man/man2/getrusage.2"
 
@@ -31,8 +31,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="ask Debian for a newer man-pages release than the cached one")
     g.add_argument("--man-patch", action="append", default=[], metavar="NAME",
                    help="only this patch of manpatches/ (repeatable)")
-    g.add_argument("--from", dest="sign_as", default="", metavar="'NAME <EMAIL>'",
-                   help="author and Signed-off-by (default: git config user.name/email)")
     g.add_argument("--no-measure", action="store_true",
                    help="do not run missing host measurements; use build/results as is")
     g.add_argument("--no-render", action="store_true",
@@ -40,12 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def options(args: argparse.Namespace) -> manpages.Options:
-    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
     return manpages.Options(
         root=paths.project_root(), cache=paths.cache_dir(),
-        man_tree=args.man_tree.resolve() if args.man_tree else None, man_base=args.man_base,
+        man_tree=patch_options.user_tree(args.man_tree), man_base=args.man_base,
         refresh_base=args.refresh_base, sign_as=args.sign_as, only=tuple(args.man_patch),
-        measure=not args.no_measure, date=f"@{epoch} +0000" if epoch.isdigit() else "")
+        measure=not args.no_measure, date=patch_options.commit_date())
 
 
 def _claims_table(r: manpages.Result) -> Table:

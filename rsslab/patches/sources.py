@@ -4,7 +4,7 @@ A Debian ``linux-source-*`` package is imported once into a cached bare git
 repository as one baseline commit (``refs/heads/debian``) and a manifest
 beside it; later runs read the manifest and touch no network.  A user's tree
 is only read: everything that writes happens in a temporary worktree
-(``temp_worktree``, b4's ``git_temp_worktree`` pattern), so the user's
+(:func:`kernel_worktree`, b4's ``git_temp_worktree`` pattern), so the user's
 branches, index, files and stashes stay as they were.
 """
 
@@ -13,29 +13,23 @@ from __future__ import annotations
 import json
 import logging
 import re
-import shlex
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import git
-
 from rsslab import apt
 from rsslab.errors import KernelError, UserError
+from rsslab.patches.git import git, ok, run, user_commit
+from rsslab.patches.tree_import import UNPACK_TIMEOUT_S, import_tree, unpack_deb
+from rsslab.patches.worktree import temp_worktree
 
 log = logging.getLogger(__name__)
 
-IMPORT_TIMEOUT_S = 1800
-GIT_TIMEOUT_S = 900
-# A fixed identity and date make the imported baseline commit reproducible.
-IMPORT_IDENT = {"GIT_AUTHOR_NAME": "rsslab import", "GIT_AUTHOR_EMAIL": "rsslab@localhost",
-                "GIT_COMMITTER_NAME": "rsslab import", "GIT_COMMITTER_EMAIL": "rsslab@localhost",
-                "GIT_AUTHOR_DATE": "2000-01-01T00:00:00Z",
-                "GIT_COMMITTER_DATE": "2000-01-01T00:00:00Z"}
+# A fixed date makes the imported baseline commit reproducible.
+IMPORT_DATE = "2000-01-01T00:00:00Z"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,17 +42,6 @@ class Tree:
     describe: str        # e.g. "Linux 7.3.4 (Debian linux-source-7.3 7.3.4-1~bpo13+1)"
     debian: bool = False  # a Debian import: base-commit is not an upstream commit
     history: bool = False  # the base has ancestors: cited commits can be looked up
-
-
-def _run(argv: list[str], cwd: Path, timeout: int = IMPORT_TIMEOUT_S) -> None:
-    log.info("%s", shlex.join(argv))
-    try:
-        proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise KernelError(f"{argv[0]} ran over {timeout} s in {cwd}") from None
-    if proc.returncode != 0:
-        tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
-        raise KernelError(f"{shlex.join(argv[:3])} failed: {tail}")
 
 
 def _version_of(src: Path) -> str:
@@ -77,21 +60,14 @@ def import_tarball(tarball: Path, git_dir: Path, label: str) -> tuple[str, str]:
     git_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".import-", dir=git_dir.parent) as tmp:
         t = Path(tmp)
-        _run(["tar", "-xf", str(tarball), "-C", str(t)], t)
+        run(["tar", "-xf", str(tarball), "-C", str(t)], t, timeout=UNPACK_TIMEOUT_S)
         tops = [p for p in t.iterdir() if p.is_dir()]
         if len(tops) != 1:
             raise KernelError(f"{tarball.name} holds {len(tops)} top directories, expected one")
         src, repo_dir = tops[0], t / "repo.git"
         version = _version_of(src)
-        repo = git.Repo.init(repo_dir, bare=True)
-        g = repo.git
-        env = {"GIT_WORK_TREE": str(src), **IMPORT_IDENT}
-        g.execute(["git", "add", "-A", "-f", "."], env=env, kill_after_timeout=GIT_TIMEOUT_S)
-        tree = g.execute(["git", "write-tree"], env=env)
-        commit = g.execute(["git", "commit-tree", tree, "-m", f"Import {label}\n\nLinux {version}"
-                            f" as shipped in {label}, unmodified."], env=env)
-        g.update_ref("refs/heads/debian", commit)
-        g.symbolic_ref("HEAD", "refs/heads/debian")
+        commit = import_tree(repo_dir, src, f"Import {label}\n\nLinux {version} as shipped in "
+                             f"{label}, unmodified.", IMPORT_DATE)
         shutil.rmtree(git_dir, ignore_errors=True)
         repo_dir.rename(git_dir)
     return commit, version
@@ -99,7 +75,7 @@ def import_tarball(tarball: Path, git_dir: Path, label: str) -> tuple[str, str]:
 
 def extract_tarball(deb: Path, dest: Path) -> Path:
     """The ``usr/src/linux-source-*.tar.*`` inside a linux-source .deb."""
-    _run(["dpkg-deb", "-x", str(deb), str(dest)], dest)
+    unpack_deb(deb, dest)
     found = sorted((dest / "usr" / "src").glob("linux-source-*.tar.*"))
     if not found:
         raise KernelError(f"{deb.name} has no usr/src/linux-source-*.tar.*; "
@@ -161,49 +137,25 @@ def _from_manifest(path: Path) -> Tree | None:
         tree = Tree(Path(d["git_dir"]), d["base"], d["version"], d["describe"], d["debian"])
     except (OSError, ValueError, KeyError):
         return None
-    try:
-        git.Repo(tree.git_dir).commit(tree.base)
-    except (git.exc.GitError, ValueError, OSError):
+    if not (tree.git_dir / "HEAD").is_file():
         return None
-    return tree
-
-
-def _sparse_checkout(wt: Path, paths: tuple[str, ...]) -> None:
-    """The full index, but on disk only the top-level files, scripts/ and
-    ``paths``.  No sparse-checkout config: that would change the
-    repository's shared config."""
-    g = git.Repo(wt).git
-    g.execute(["git", "read-tree", "HEAD"], kill_after_timeout=GIT_TIMEOUT_S)
-    top_files = [ln.split("\t", 1)[1] for ln in g.execute(["git", "ls-tree", "HEAD"]).splitlines()
-                 if ln.split()[1] == "blob"]
-    present = g.execute(["git", "ls-tree", "-r", "--name-only", "HEAD", "--", *paths]).splitlines()
-    g.execute(["git", "checkout", "HEAD", "--", *top_files, "scripts", *present],
-              kill_after_timeout=GIT_TIMEOUT_S)
-    for d in TOP_DIRS:
-        (wt / d).mkdir(exist_ok=True)
+    return tree if ok(tree.git_dir, ["cat-file", "-e", f"{tree.base}^{{commit}}"]) else None
 
 
 def user_tree(path: Path, base: str) -> Tree:
     """A user's kernel git tree at ``base``: only read, never written."""
-    try:
-        repo = git.Repo(path, search_parent_directories=False)
-    except (git.exc.InvalidGitRepositoryError, git.exc.NoSuchPathError):
-        raise UserError(f"{path} is not a git repository; pass a kernel git tree with --tree")
-    try:
-        commit = repo.commit(base)
-    except (git.exc.BadName, ValueError):
-        raise UserError(f"{path}: no commit '{base}'; pass an existing ref with --base") from None
-    try:
-        mk = commit.tree / "Makefile"
-        text = mk.data_stream.read().decode(errors="replace")
-    except KeyError:
-        raise UserError(f"{path} at {base} has no top-level Makefile; not a kernel tree") from None
+    commit = user_commit(path, base, "--kernel-tree", "--kernel-base", "a kernel git tree")
+    if not ok(path, ["cat-file", "-e", f"{commit}:Makefile"]):
+        raise UserError(f"{path} at {base} has no top-level Makefile; not a kernel tree")
+    text = git(path, ["cat-file", "blob", f"{commit}:Makefile"])
     vals = dict(re.findall(r"^(VERSION|PATCHLEVEL|SUBLEVEL)\s*=\s*(\d*)", text, re.M))
     version = ".".join(vals.get(k) or "0" for k in ("VERSION", "PATCHLEVEL", "SUBLEVEL"))
-    shallow = (Path(repo.common_dir) / "shallow").exists()
-    return Tree(Path(repo.common_dir).resolve(), commit.hexsha, version,
-                f"Linux {version} ({path} at {base}, {commit.hexsha[:12]})",
-                history=bool(commit.parents) and not shallow)
+    common = git(path, ["rev-parse", "--path-format=absolute", "--git-common-dir"]).strip()
+    shallow = git(path, ["rev-parse", "--is-shallow-repository"]).strip() == "true"
+    parents = git(path, ["rev-list", "--parents", "-n", "1", commit]).split()[1:]
+    return Tree(Path(common).resolve(), commit, version,
+                f"Linux {version} ({path} at {base}, {commit[:12]})",
+                history=bool(parents) and not shallow)
 
 
 # What checkpatch.pl and get_maintainer.pl need to see a kernel tree: the
@@ -213,24 +165,13 @@ TOP_DIRS = ("Documentation", "arch", "drivers", "fs", "include", "init", "ipc", 
 
 
 @contextmanager
-def temp_worktree(tree: Tree, commitish: str | None = None,
-                  sparse: tuple[str, ...] | None = None) -> Iterator[Path]:
-    """A detached worktree of ``tree`` in a temporary directory, removed in
-    ``finally`` (its admin entry too), whatever happens inside.  With
-    ``sparse`` (paths), only the top-level files, scripts/ and those paths
-    are checked out: enough to edit, commit, check and apply a series."""
-    repo = git.Repo(tree.git_dir)
-    with tempfile.TemporaryDirectory(prefix="rsslab-wt-") as tmp:
-        wt = Path(tmp) / "linux"
-        add = ["git", "worktree", "add", "--detach", "--quiet"]
+def kernel_worktree(tree: Tree, sparse: tuple[str, ...] | None = None) -> Iterator[Path]:
+    """A temporary worktree of ``tree`` at its base.  With ``sparse``
+    (paths), only the top-level files, scripts/ and those paths are checked
+    out: enough to edit, commit, check and apply a series."""
+    with temp_worktree(tree.git_dir, tree.base, None if sparse is None else ("scripts", *sparse),
+                       name="linux") as wt:
         if sparse is not None:
-            add.append("--no-checkout")
-        repo.git.execute([*add, str(wt), commitish or tree.base],
-                         kill_after_timeout=GIT_TIMEOUT_S)
-        try:
-            if sparse is not None:
-                _sparse_checkout(wt, sparse)
-            yield wt
-        finally:
-            repo.git.execute(["git", "worktree", "remove", "--force", str(wt)])
-            repo.git.execute(["git", "worktree", "prune"])
+            for d in TOP_DIRS:
+                (wt / d).mkdir(exist_ok=True)
+        yield wt
