@@ -20,7 +20,8 @@ from rsslab.patches.tree_import import import_tree
 from rsslab.patches.worktree import temp_worktree
 
 DATE = "@1790000000 +0000"
-IDENT = Ident("Jane Doe", "jane@example.org")
+# Not the repository's user.name/email: the series is signed as --from says.
+IDENT = Ident("Sam Signer", "sam@example.org")
 
 
 def _write(root: Path, files: dict[str, str]) -> None:
@@ -72,7 +73,7 @@ def _series(repo: Path, base: str, out: Path, sparse: tuple[str, ...] | None
         _write(wt, {"src/new.o": "ignored by the user, added by the series\n"})
         gitseries.commit(wt, ["src/new.o"], "src: add new.o\n", IDENT, DATE)
         tip = gitseries.tree_of_head(wt)
-        files = gitseries.format_patch(wt, base, out, "PATCH", ["to@example.org"])
+        files = gitseries.format_patch(wt, base, out, "PATCH", IDENT, DATE, ["to@example.org"])
     return files, tip
 
 
@@ -88,8 +89,12 @@ def test_a_series_leaves_the_users_repository_byte_identical(
     assert [f.name[:4] for f in files] == ["0000", "0001", "0002"]
     head = files[1].read_text().split("\n\n", 1)[0]
     assert "To: to@example.org" in head and "configured@example.org" not in head
-    assert "From: Jane Doe <jane@example.org>" in head and "+0000" in head
-    assert f"base-commit: {base}" in files[0].read_text()
+    assert "From: Sam Signer <sam@example.org>" in head and "+0000" in head
+    cover = files[0].read_text()
+    assert f"base-commit: {base}" in cover
+    cover_head = cover.split("\n\n", 1)[0]
+    assert "From: Sam Signer <sam@example.org>" in cover_head and "jane" not in cover_head
+    assert "Date: Mon, 21 Sep 2026 14:13:20 +0000" in cover_head  # DATE, not the time of the run
 
 
 def test_a_failure_inside_removes_the_worktree(user: Path) -> None:
@@ -152,7 +157,7 @@ def test_identity_from_from_or_git_config(user: Path, monkeypatch: pytest.Monkey
                                           tmp_path: Path) -> None:
     assert identity(user, "  Ann Other <ann@example.org> ") == Ident("Ann Other",
                                                                       "ann@example.org")
-    assert identity(user) == IDENT
+    assert identity(user) == Ident("Jane Doe", "jane@example.org")  # its git config
     with pytest.raises(UserError) as e:
         identity(user, "nobody")
     assert str(e.value) == ("--from 'nobody' is not an identity like "

@@ -36,11 +36,13 @@ def tree_of_head(tree: Path) -> str:
     return git(tree, ["rev-parse", "HEAD^{tree}"]).strip()
 
 
-def format_patch(tree: Path, base: str, out_dir: Path, prefix: str, to: Sequence[str] = (),
-                 cc: Sequence[str] = (), version: int = 1) -> list[Path]:
+def format_patch(tree: Path, base: str, out_dir: Path, prefix: str, ident: Ident, date: str,
+                 to: Sequence[str] = (), cc: Sequence[str] = (), version: int = 1) -> list[Path]:
     """``base..HEAD`` as a threaded series with a cover letter in ``out_dir``
     (its old patches removed); To and Cc only those given, not the
-    repository's format.to/format.cc."""
+    repository's format.to/format.cc.  git takes the cover letter's From
+    and Date, and the Message-Ids' domain, from the committer: ``ident``
+    at ``date`` (empty: now), as for the commits."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob("*.patch"):
         old.unlink()
@@ -49,7 +51,7 @@ def format_patch(tree: Path, base: str, out_dir: Path, prefix: str, to: Sequence
     args += [f"--to={a}" for a in to] + [f"--cc={a}" for a in cc]
     if version > 1:
         args.append(f"-v{version}")
-    out = git(tree, [*args, f"{base}..HEAD"])
+    out = git(tree, [*args, f"{base}..HEAD"], env=commit_env(ident, date))
     files = [out_dir / Path(line.strip()).name for line in out.splitlines() if line.strip()]
     if len(files) < 2:
         raise GitFailed(f"git format-patch wrote {len(files)} files for the series; "

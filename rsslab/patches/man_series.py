@@ -62,8 +62,8 @@ def build(base: Base, commits: Sequence[Commit], ident: Ident, date: str, mail: 
     with temp_worktree(base.repo, base.commit) as tree:
         for c in commits:
             _commit(tree, c, ident, date)
-        files = gitseries.format_patch(tree, base.commit, out_dir, "PATCH", mail.to, mail.cc,
-                                       mail.version)
+        files = gitseries.format_patch(tree, base.commit, out_dir, "PATCH", ident, date,
+                                       mail.to, mail.cc, mail.version)
         tip_tree = gitseries.tree_of_head(tree)
     return Built(tuple(files), tip_tree)
 

@@ -163,12 +163,14 @@ def generate(series: SeriesSpec, tree: Tree, out: Path, values: Mapping[str, str
             _commit(wt, p, body, author, date)
         head_tree = gitseries.tree_of_head(wt)
         with tempfile.TemporaryDirectory(prefix="rsslab-fp-") as tmp:
-            plain = gitseries.format_patch(wt, tree.base, Path(tmp), series.subject_prefix)[1:]
+            plain = gitseries.format_patch(wt, tree.base, Path(tmp), series.subject_prefix,
+                                           author, date)[1:]
             to, cc = recipients(wt, plain, series.to, series.also_maintainers_of)
         staging = out.with_name(out.name + ".tmp")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        files = gitseries.format_patch(wt, tree.base, staging, series.subject_prefix, to, cc)
+        files = gitseries.format_patch(wt, tree.base, staging, series.subject_prefix, author,
+                                       date, to, cc)
         gitseries.fill_cover(files[0], cover_subject, cover_blurb.strip())
         report = checkpatch(wt, files[1:], history=tree.history)
     problem = gitseries.am_check(tree.git_dir, tree.base, files[1:], head_tree, sparse)
