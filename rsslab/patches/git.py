@@ -54,8 +54,8 @@ def run(argv: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None,
     except FileNotFoundError:
         if not cwd.is_dir():
             raise GitFailed(f"`{shlex.join(argv)}`: {cwd} is not a directory") from None
-        raise ToolMissing(f"{argv[0]} is not installed; run `make patches` (it installs git, "
-                          "perl and dpkg) or apt-get install it") from None
+        raise ToolMissing(f"{argv[0]} is not installed; run `make patches` (it installs the "
+                          "tools the series use) or apt-get install it") from None
     except subprocess.TimeoutExpired:
         raise GitFailed(f"`{shlex.join(argv)}` in {cwd} ran over {timeout:g} s") from None
     if proc.returncode not in ok:

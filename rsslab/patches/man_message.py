@@ -21,17 +21,17 @@ import platform
 import re
 import shlex
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from rsslab.claims import Claim
-from rsslab.errors import ToolMissing, UserError
+from rsslab.errors import ToolMissing
 from rsslab.patches import man_evidence
 from rsslab.patches.man_evidence import ClaimCheck, Kernel
 from rsslab.patches.man_spec import Command, ManPatch
+from rsslab.patches.git import run
 from rsslab.patches.template import fill, reflow, wrap
 
 log = logging.getLogger(__name__)
@@ -54,17 +54,7 @@ def _indent(text: str, n: int = 4) -> str:
 
 
 def _run(argv: list[str], cwd: Path) -> str:
-    log.info("%s", shlex.join(argv))
-    try:
-        proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True,
-                              timeout=RUN_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise UserError(f"`{shlex.join(argv)}` ran over {RUN_TIMEOUT_S} s") from None
-    except FileNotFoundError:
-        raise ToolMissing(f"{argv[0]} is not installed; run `make patches`") from None
-    if proc.returncode != 0:
-        raise UserError(f"`{shlex.join(argv)}` failed: {proc.stderr.strip()[-200:]}")
-    return proc.stdout
+    return run(argv, cwd, timeout=RUN_TIMEOUT_S).stdout
 
 
 def _cc() -> str:
