@@ -25,7 +25,7 @@ TRUE_PEAK: tuple[str, ...] = ("smaps_rss_kib", "peak_exact_kib")
 
 # Formulas that describe one scenario's miss (they need its parameters or
 # fault count) rather than bound a metric for any program.
-_SCENARIO_ONLY = frozenset({"unsynced_faults"})
+_SCENARIO_ONLY = frozenset({"unsynced_faults", "spread_unfolded"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ TOML files only name a formula and its arguments, never a bare tolerance.
 from __future__ import annotations
 
 import math
+import os
 import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rsslab import scenarios, sizing
 from rsslab.errors import UserError
 from rsslab.plan import RunSpec
 from rsslab.results import Observation
@@ -81,6 +83,19 @@ def one_cpu_residue(ncpus: int, counters: int) -> int:
     shows the bound growing with the number of CPUs that ran the process.
     """
     return counters * (percpu_batch(ncpus) - 1)
+
+
+# What the observer's forked copy may still hold when it calls execve(): the
+# resident set of one small static binary (repro/observe.c), which execve()
+# keeps as the new program's ru_maxrss floor (fs/exec.c).  Runs that must
+# stand clear of that floor are sized with this allowance on top of their
+# claim's bound (``floor`` in a run's size formula); every run still checks
+# its measured floor (``exec_floor_kib``) against its reference.
+FLOOR_ALLOWANCE_KIB = 1024
+
+
+def floor_allowance_pages(page_size: int) -> int:
+    return -(-FLOOR_ALLOWANCE_KIB * 1024 // page_size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +192,34 @@ def interval(bound: Mapping[str, Any], obs: Observation, features: frozenset[str
         if faults >= events_per_sync():
             return Interval(0, 0, f"{faults} faults since execve, needs < {events_per_sync()}")
         return Interval(-thread_cache(1, _pages_per_fault(bound, obs)), -_faulted_pages(bound, obs))
+    if formula == "spread_unfolded":
+        return _spread_unfolded(obs)
     raise UserError(f"unknown bound formula '{formula}'; see rsslab/claims.py")
+
+
+def _spread_unfolded(obs: Observation) -> Interval:
+    """>= 6.2, ``cpu_spread``: no CPU's anonymous counter reached the batch.
+
+    Every counter of a new mm starts at zero on every CPU
+    (``percpu_counter_init_many()``), and ``percpu_counter_add_batch()``
+    folds a CPU's part only when it would reach the batch.  cpu_spread
+    unmaps nothing, so a CPU's anonymous part only grows: with at most
+    PAGES of the thread pinned there plus every anonymous page outside the
+    slices (stacks, data, heap: the exact anonymous RSS less CPUS x PAGES)
+    below the batch, no CPU folds any, and the mm's anonymous counter reads
+    zero.  The metric then holds no anonymous page at all: it is at most
+    its reference (the file pages, or the floor execve handed down).
+    """
+    pages, cpus = obs.params.get("pages"), obs.value("cpus")
+    anon = obs.smaps_anon_kib
+    if not isinstance(pages, int) or cpus is None or anon is None:
+        return Interval(0, 0, "no pages, cpus or anonymous RSS to bound one CPU's share")
+    others = max(0, anon // obs.page_kib - cpus * pages)
+    batch = percpu_batch(obs.ncpus)
+    if pages + others >= batch:
+        return Interval(0, 0, f"one CPU may count {pages} + {others} anonymous pages, "
+                              f"not below the batch {batch}")
+    return Interval(-INF, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,16 +245,53 @@ class Claim:
                 and not any(r in features for r in self.unless)
                 and ncpus >= self.min_cpus)
 
-    def matches(self, obs: Observation) -> bool:
-        """Is obs one of the claim's runs?  A run that asks for the cgroup
-        peak needs an observation that measured it; any other run is served
-        by observations with or without it (QEMU guests always measure it)."""
-        for run in self.runs:
+    def runs_at(self, ncpus: int, page_size: int,
+                features: frozenset[str] = frozenset()) -> tuple[RunSpec, ...]:
+        """The claim's runs on a kernel with ``ncpus`` CPUs: sizes given as
+        formulas (``rsslab.sizing``) evaluated there, defaults filled in."""
+        if not any(_sized(r, k) for r in self.runs for k in r.params):
+            return tuple(r.resolved() for r in self.runs)
+        names = size_names(self.bound, ncpus, page_size, features)
+        return tuple(
+            RunSpec(r.scenario, {k: sizing.evaluate(str(v), names) if _sized(r, k) else v
+                                 for k, v in r.params.items()}, r.cgroup, r.repeat).resolved()
+            for r in self.runs)
+
+    def matches(self, obs: Observation, features: frozenset[str] = frozenset()) -> bool:
+        """Is obs one of the claim's runs at its CPU count?  A run that asks
+        for the cgroup peak needs an observation that measured it; any other
+        run is served by observations with or without it (QEMU guests always
+        measure it)."""
+        for run in self.runs_at(obs.ncpus, obs.page_size, features):
             if (run.scenario == obs.scenario
                     and all(str(obs.params.get(k)) == str(v) for k, v in run.params.items())
                     and (not run.cgroup or obs.cgroup_version is not None)):
                 return True
         return False
+
+
+def _sized(run: RunSpec, name: str) -> bool:
+    """Is this parameter a size formula (a string for an integer parameter)?"""
+    return (isinstance(run.params[name], str)
+            and not scenarios.get(run.scenario).param(name).choices)
+
+
+def _plan_point(ncpus: int, page_size: int) -> Observation:
+    """A run not made yet: what a bound formula knows before the run."""
+    return Observation(kernel="", kernel_release="", kernel_version="", ncpus=ncpus,
+                       scenario="", params={}, page_size=page_size)
+
+
+def size_names(bound: Mapping[str, Any], ncpus: int, page_size: int,
+               features: frozenset[str]) -> dict[str, int]:
+    """What a run size formula may use at ``ncpus`` (``rsslab.sizing``)."""
+    try:
+        lo = interval(bound, _plan_point(ncpus, page_size), features).lo
+    except (UserError, KeyError):
+        lo = 0  # a bound that needs the run's own parameters
+    return {"ncpus": ncpus, "batch": percpu_batch(ncpus),
+            "bound": int(-lo) if math.isfinite(lo) and lo < 0 else 0,
+            "floor": floor_allowance_pages(page_size), "page_kib": page_size // 1024}
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +303,12 @@ class Check:
     interval: Interval
     ok: bool
     problem: str = ""
+    # The run cannot decide the claim (its floor hides the low side); the
+    # kernel did not contradict it.
+    undecided: bool = False
+
+
+HOLDS, CONTRADICTED, UNDECIDED = "holds", "contradicted", "undecided"
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,10 +317,28 @@ class Verdict:
     label: str
     checks: tuple[Check, ...]
     problems: tuple[str, ...] = field(default=())
+    # Every run held, but none showed what the claim says must show (an
+    # inexact run, an error beyond one CPU's residue).
+    shortfall: bool = False
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def contradicted(self) -> bool:
+        """The kernel disagreed with the claim: a run outside the bound, or
+        no run showing what the claim says must show.  A claim left
+        undecided (no runs, a floor too high) is not contradicted."""
+        return self.kind == CONTRADICTED
+
+    @property
+    def kind(self) -> str:
+        if not self.problems:
+            return HOLDS
+        if any(not c.ok and not c.undecided for c in self.checks) or self.shortfall:
+            return CONTRADICTED
+        return UNDECIDED
 
     def worst(self) -> Check | None:
         errs = [c for c in self.checks if c.err_pages is not None]
@@ -269,17 +372,33 @@ def _check(claim: Claim, obs: Observation, features: frozenset[str]) -> Check:
                      f"{obs.scenario} {dict(obs.params)}: no {', '.join(missing)} on this kernel")
     ref = max(r for r in refs if r is not None)
     err = (value - ref) / obs.page_kib
-    problem = ""
+    if iv.premise_failed:
+        return Check(obs, value, ref, err, iv, False,
+                     f"{obs.scenario} {dict(obs.params)}: {iv.show()}: this run cannot "
+                     "decide the claim", undecided=True)
     if not iv.contains(err):
-        problem = (f"{obs.scenario} {dict(obs.params)}: {claim.metric}={value} KiB, "
-                   f"reference {ref} KiB, error {err:+g} pages outside {iv.show()}")
-    elif claim.floor_below_reference and obs.exec_floor_kib is not None:
-        slack = _regime_error({}, obs, features) * obs.page_kib
-        if obs.exec_floor_kib + slack >= ref:
-            problem = (f"{obs.scenario} {dict(obs.params)}: the inherited floor "
-                       f"{obs.exec_floor_kib} KiB (+{slack} KiB counter error) is not below "
-                       f"the reference {ref} KiB; enlarge the run")
-    return Check(obs, value, ref, err, iv, not problem, problem)
+        return Check(obs, value, ref, err, iv, False,
+                     f"{obs.scenario} {dict(obs.params)}: {claim.metric}={value} KiB, "
+                     f"reference {ref} KiB, error {err:+g} pages outside {iv.show()}")
+    hidden = _floor_hides(claim, obs, iv, ref)
+    if hidden:
+        return Check(obs, value, ref, err, iv, False, hidden, undecided=True)
+    return Check(obs, value, ref, err, iv, True)
+
+
+def _floor_hides(claim: Claim, obs: Observation, iv: Interval, ref: int) -> str:
+    """ru_maxrss is never below the peak execve() handed down (the
+    observer's copy): a value below the claim's lower bound can only show
+    when that floor lies below ``reference + lo``.  Otherwise the run
+    cannot decide the claim, whatever the kernel does."""
+    if not claim.floor_below_reference or obs.exec_floor_kib is None or not math.isfinite(iv.lo):
+        return ""
+    lowest = ref + iv.lo * obs.page_kib
+    if obs.exec_floor_kib < lowest:
+        return ""
+    return (f"{obs.scenario} {dict(obs.params)}: the inherited floor {obs.exec_floor_kib} KiB "
+            f"is not below the lowest value the bound allows, {lowest:g} KiB (reference "
+            f"{ref} KiB {iv.lo * obs.page_kib:+g}): this run cannot decide the claim")
 
 
 def _exceeds(claim: Claim, checks: Sequence[Check]) -> list[str]:
@@ -302,17 +421,18 @@ def _exceeds(claim: Claim, checks: Sequence[Check]) -> list[str]:
 def evaluate(claim: Claim, runs: Iterable[Observation], features: frozenset[str],
              label: str) -> Verdict:
     """Check every matching observation; say what is wrong, if anything."""
-    checks = tuple(_check(claim, o, features) for o in runs if claim.matches(o))
+    checks = tuple(_check(claim, o, features) for o in runs if claim.matches(o, features))
     problems = [c.problem for c in checks if c.problem]
+    shortfall: list[str] = []
     if not checks:
         problems.append("no observations of its runs: "
                         + "; ".join(r.describe() for r in claim.runs))
     elif claim.inexact and not problems and all(c.err_pages == 0 for c in checks):
-        problems.append(f"{claim.metric} was exact in all {len(checks)} runs, "
-                        "but this claim says it is not exact here")
+        shortfall.append(f"{claim.metric} was exact in all {len(checks)} runs, "
+                         "but this claim says it is not exact here")
     elif claim.exceeds and not problems:
-        problems += _exceeds(claim, checks)
-    return Verdict(claim, label, checks, tuple(problems))
+        shortfall += _exceeds(claim, checks)
+    return Verdict(claim, label, checks, tuple(problems + shortfall), bool(shortfall))
 
 
 # --- loading ---------------------------------------------------------------
@@ -333,16 +453,30 @@ def _tags(raw: Sequence[Sequence[str]]) -> tuple[Tag, ...]:
     return tuple(Tag(*t) for t in raw)
 
 
-def _runs(raw: Sequence[Mapping[str, Any]], repeat: int) -> tuple[RunSpec, ...]:
-    return tuple(RunSpec(r["scenario"], dict(r.get("params", {})), bool(r.get("cgroup", False)),
-                         repeat).resolved() for r in raw)
+def _runs(raw: Sequence[Mapping[str, Any]], repeat: int, where: str) -> tuple[RunSpec, ...]:
+    """The runs as written; sizes given as formulas are checked here and
+    evaluated per kernel (``Claim.runs_at``)."""
+    out = []
+    for r in raw:
+        spec = RunSpec(r["scenario"], dict(r.get("params", {})), bool(r.get("cgroup", False)),
+                       repeat)
+        try:
+            sized = [k for k in spec.params if _sized(spec, k)]
+            for name in sized:
+                sizing.check(str(spec.params[name]))
+            fixed = {k: v for k, v in spec.params.items() if k not in sized}
+            RunSpec(spec.scenario, fixed, spec.cgroup).resolved()  # names and values checked
+        except UserError as e:
+            raise UserError(f"{where}: {e}") from None
+        out.append(spec)
+    return tuple(out)
 
 
 def _expand(raw: Mapping[str, Any], source: str, default_repeat: int) -> list[Claim]:
     metrics = raw.get("metrics") or [raw["metric"]]
     if len(metrics) > 1 and "{metric}" not in raw["id"]:
         raise UserError(f"{source}: claim {raw['id']} lists several metrics, its id needs {{metric}}")
-    runs = _runs(raw["runs"], int(raw.get("repeat", default_repeat)))
+    runs = _runs(raw["runs"], int(raw.get("repeat", default_repeat)), f"{source}: {raw['id']}")
     refs = raw["reference"]
     return [
         Claim(
@@ -384,8 +518,12 @@ def load(claims_dir: Path, default_repeat: int = 5) -> list[Claim]:
     return out
 
 
-def plan(claims: Iterable[Claim], features: frozenset[str], ncpus: int) -> list[RunSpec]:
-    """The runs needed to check every claim that applies to this kernel."""
+def plan(claims: Iterable[Claim], features: frozenset[str], ncpus: int,
+         page_size: int | None = None) -> list[RunSpec]:
+    """The runs needed to check every claim that applies to a kernel with
+    ``ncpus`` CPUs and pages of ``page_size`` bytes (default: this machine's)."""
     from rsslab.plan import merge
 
-    return merge(r for c in claims if c.applies(features, ncpus) for r in c.runs)
+    page_size = page_size or os.sysconf("SC_PAGE_SIZE")
+    return merge(r for c in claims if c.applies(features, ncpus)
+                 for r in c.runs_at(ncpus, page_size, features))

@@ -33,6 +33,7 @@ from rsslab.plan import RunSpec
 from rsslab.report import print_report
 
 DEFAULT_REPEAT = 5
+MAX_CPUS = 256
 # The parts of `rsslab patches`, each in rsslab/patches/<part>_cli.py.
 PATCH_PARTS = ("manpages", "kernel")
 
@@ -60,8 +61,8 @@ def _cpu_list(text: str) -> list[int]:
         cpus = [int(x) for x in text.split(",") if x]
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a list like 1,2,4") from None
-    if not cpus or any(not 1 <= c <= 64 for c in cpus):
-        raise argparse.ArgumentTypeError(f"'{text}': CPU counts must be in [1, 64]")
+    if not cpus or any(not 1 <= c <= MAX_CPUS for c in cpus):
+        raise argparse.ArgumentTypeError(f"'{text}': CPU counts must be in [1, {MAX_CPUS}]")
     return cpus
 
 
@@ -90,7 +91,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     build_all(root, bin_dir)
     all_claims = claims_mod.load(root / "claims", args.repeat or DEFAULT_REPEAT)
     features = regimes.of_host(regimes.load(root / "claims"), bin_dir)
-    ncpus = os.cpu_count() or 1
+    ncpus = len(os.sched_getaffinity(0))
+    lacking: dict[str, str] = {}
     if args.scenario:
         specs = explicit_specs(args.scenario, args.param, args.repeat or 1, args.cgroup)
     else:
@@ -99,6 +101,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         specs = claims_mod.plan(all_claims, features, ncpus)
         if args.repeat:
             specs = [RunSpec(s.scenario, s.params, s.cgroup, args.repeat) for s in specs]
+        lacking = observe.lacking(bin_dir, specs)
+        specs = [s for s in specs if not (s.cgroup and observe.MEMORY_CGROUP in lacking)]
     err = Console(stderr=True)
     total = sum(s.repeat for s in specs)
     with Progress(console=err, transient=True, disable=args.json) as bar:
@@ -112,8 +116,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     label = results.label_for("host", runs[0].ncpus) if runs else "host"
     applicable = [c for c in all_claims if c.applies(features, ncpus)]
     verdicts = [claims_mod.evaluate(c, runs, features, label) for c in applicable]
+    unchecked = [v.claim.id for v in verdicts if not v.checks]
     verdicts = [v for v in verdicts if v.checks]
     print_report(Console(), label, runs, verdicts)
+    for what, why in lacking.items():
+        print(f"rsslab: {what}: not available here ({why}); not checked: "
+              f"{', '.join(unchecked) or 'none'}", file=sys.stderr)
     return 0 if all(v.ok for v in verdicts) else 1
 
 

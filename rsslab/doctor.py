@@ -23,7 +23,6 @@ from rsslab import observe, paths, regimes, results
 from rsslab.bounds import MetricBound, claim_bound
 from rsslab.build import build_all
 from rsslab.claims import Claim, Verdict
-from rsslab.errors import ObserverError
 from rsslab.plan import RunSpec
 from rsslab.results import Observation
 
@@ -81,13 +80,19 @@ class MetricReport:
         return all(v.ok for v in self.verdicts)
 
     @property
+    def contradicted(self) -> bool:
+        return any(v.contradicted for v in self.verdicts)
+
+    @property
     def state(self) -> str:
         if self.available:
             return "not available"
         if not self.verdicts:
             return "not run"
-        if not self.holds:
+        if self.contradicted:
             return "CLAIM FAILED"
+        if not self.holds:
+            return "undecided"
         return "exact" if self.exact else "approximate"
 
 
@@ -104,7 +109,7 @@ class DoctorReport:
 
     @property
     def status(self) -> int:
-        if any(not m.holds for m in self.metrics):
+        if any(m.contradicted for m in self.metrics):
             return EXIT_CLAIM_FAILED
         if any(m.info.common and m.state == "approximate" for m in self.metrics):
             return EXIT_INACCURATE
@@ -141,12 +146,13 @@ def summarize(info: MetricInfo, claims: Sequence[Claim], runs: Sequence[Observat
 
 
 def battery(claims: Sequence[Claim], features: frozenset[str], ncpus: int,
-            cgroup: bool) -> list[RunSpec]:
-    """The runs of every claim doctor reports on, without cgroup runs if
-    no cgroup can be made here."""
+            cgroup: bool, page_size: int | None = None) -> list[RunSpec]:
+    """The runs of every claim doctor reports on, at this CPU count, without
+    cgroup runs if no cgroup can be made here."""
     wanted = {m.metric for m in METRICS}
     mine = [c for c in claims if c.metric in wanted and c.applies(features, ncpus)]
-    return [s for s in claims_mod.plan(mine, features, ncpus) if cgroup or not s.cgroup]
+    return [s for s in claims_mod.plan(mine, features, ncpus, page_size)
+            if cgroup or not s.cgroup]
 
 
 def judge(kernel: str, ncpus: int, features: frozenset[str], claims: Sequence[Claim],
@@ -165,15 +171,6 @@ def judge(kernel: str, ncpus: int, features: frozenset[str], claims: Sequence[Cl
                         tuple(problems))
 
 
-def _cgroup_unavailable(bin_dir: Path) -> str:
-    """Empty when the observer can make a memory cgroup here, else why not."""
-    try:
-        observe.run_specs(bin_dir, [RunSpec("touch", {"pages": 0}, cgroup=True)])
-    except ObserverError as e:
-        return str(e)
-    return ""
-
-
 def run(repeat: int = DEFAULT_REPEAT, root: Path | None = None,
         progress: Callable[[RunSpec], None] | None = None) -> DoctorReport:
     """The battery on the running kernel."""
@@ -184,7 +181,8 @@ def run(repeat: int = DEFAULT_REPEAT, root: Path | None = None,
     claims = claims_mod.load(root / "claims", repeat)
     features = regimes.of_host(regimes.load(root / "claims"), bin_dir)
     ncpus = len(os.sched_getaffinity(0))
-    no_cgroup = _cgroup_unavailable(bin_dir)
+    no_cgroup = observe.lacking(bin_dir, [RunSpec("touch", cgroup=True)]).get(
+        observe.MEMORY_CGROUP, "")
     specs = battery(claims, features, ncpus, not no_cgroup)
     missing = sorted({s.scenario for s in specs if not (bin_dir / s.scenario).is_file()})
     specs = [s for s in specs if s.scenario not in missing]
@@ -237,6 +235,7 @@ def run_guest(word: str, ncpus: int, repeat: int = DEFAULT_REPEAT, root: Path | 
     7, or an image path), through the matrix runner; the guest always
     measures the memory cgroup."""
     from rsslab import kernels, matrix
+    from rsslab.kernels import qemu
 
     start = time.monotonic()
     root = root or paths.project_root()
@@ -249,7 +248,7 @@ def run_guest(word: str, ncpus: int, repeat: int = DEFAULT_REPEAT, root: Path | 
     regs = regimes.load(root / "claims")
     matrix.check_regimes(kernel, regs)
     target = matrix.Target(kernel, ncpus)
-    specs = [*battery(claims, matrix.candidates(kernel, regs), ncpus, True),
+    specs = [*battery(claims, matrix.candidates(kernel, regs), ncpus, True, qemu.PAGE_SIZE),
              regimes.PROBE_RUN]
     settings = matrix.Settings(bin_dir, paths.build_dir(root), paths.results_dir(root))
     out = matrix.run_guest(target, specs, settings, progress or (lambda *_: None))

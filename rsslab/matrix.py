@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rsslab import claims as claims_mod
-from rsslab import kversion, observe, regimes, results
+from rsslab import kversion, observe, regimes, results, scenarios
 from rsslab.claims import Claim, Verdict
 from rsslab.errors import UserError
 from rsslab.kernels import Kernel, guest, initramfs, qemu
@@ -35,6 +35,12 @@ log = logging.getLogger(__name__)
 # with more vCPUs than host cores), so the clocks are generous: a guest is
 # hung when it sends no result for STALL_S, or runs past its cap.
 GUEST_MEMORY_MIB = 512
+# What a guest needs beside its largest run: the kernel and initramfs, and
+# the kernel's per-CPU areas and stacks (about 1 MiB a CPU on Debian's
+# kernels); the run itself gets its pages twice over (the page cache of a
+# file scenario, page tables, the observer's copy).
+GUEST_BASE_MIB = 384
+GUEST_PER_CPU_MIB = 2
 STALL_S = 180.0
 CAP_BASE_S = 600.0
 CAP_PER_RUN_S = 10.0
@@ -100,7 +106,7 @@ def check_regimes(kernel: Kernel, regs: Sequence[regimes.Regime]) -> None:
 def plan_for(target: Target, claims: Sequence[Claim],
              regs: Sequence[regimes.Regime]) -> list[RunSpec]:
     feats = candidates(target.kernel, regs)
-    return [*claims_mod.plan(claims, feats, target.ncpus), regimes.PROBE_RUN]
+    return [*claims_mod.plan(claims, feats, target.ncpus, qemu.PAGE_SIZE), regimes.PROBE_RUN]
 
 
 def find_probe(runs: Sequence[Observation]) -> Observation | None:
@@ -135,7 +141,7 @@ class Settings:
     bin_dir: Path  # the static binaries (build/bin)
     build_dir: Path  # build/: per-target work directories build/<label>/
     results_dir: Path  # build/results
-    memory_mib: int = GUEST_MEMORY_MIB
+    memory_mib: int = 0  # 0: from the plan's largest run and the CPU count
     timeout_s: float = 0.0  # the cap; 0: from the plan's size and the CPU count
     stall_s: float = STALL_S
     jobs: int = 0  # guests at once; 0: one per host core
@@ -145,6 +151,15 @@ def _split_available(specs: Sequence[RunSpec], bin_dir: Path) -> tuple[list[RunS
     ok = [s for s in specs if (bin_dir / s.scenario).is_file()]
     missing = sorted({s.scenario for s in specs} - {s.scenario for s in ok})
     return ok, [f"{m}: no binary build/bin/{m} (repro/{m}.c is missing)" for m in missing]
+
+
+def guest_memory(specs: Sequence[RunSpec], ncpus: int, settings: Settings) -> int:
+    """MiB for a guest that runs ``specs`` on ``ncpus`` CPUs."""
+    if settings.memory_mib:
+        return settings.memory_mib
+    largest = max((scenarios.get(s.scenario).pages(s.params, ncpus) for s in specs), default=0)
+    need = GUEST_BASE_MIB + GUEST_PER_CPU_MIB * ncpus + 2 * largest * qemu.PAGE_SIZE // (1 << 20)
+    return max(GUEST_MEMORY_MIB, -(-need // 64) * 64)
 
 
 def guest_timeout(settings: Settings, runs: int, ncpus: int) -> float:
@@ -166,7 +181,7 @@ def run_guest(target: Target, specs: Sequence[RunSpec], settings: Settings,
     initrd = initramfs.build(work / "initrd.gz", settings.bin_dir / "init", binaries,
                              plan.text, plan.inputs)
     total = len(plan.specs)
-    machine = qemu.Machine(target.ncpus, settings.memory_mib,
+    machine = qemu.Machine(target.ncpus, guest_memory(plan.specs, target.ncpus, settings),
                            guest_timeout(settings, total, target.ncpus),
                            min(settings.stall_s, guest_timeout(settings, total, target.ncpus)))
     progress(label, "booting", 0, total)
@@ -247,5 +262,6 @@ def describe_argv(target: Target, settings: Settings) -> str:
     assert target.kernel.image is not None
     work = settings.build_dir / target.label
     return shlex.join(qemu.qemu_argv(qemu.QEMU, target.kernel.image, work / "initrd.gz",
-                                     qemu.Machine(target.ncpus, settings.memory_mib),
+                                     qemu.Machine(target.ncpus,
+                                                  settings.memory_mib or GUEST_MEMORY_MIB),
                                      work / "results.bin"))

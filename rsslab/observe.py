@@ -101,6 +101,23 @@ def run_specs(bin_dir: Path, specs: Iterable[RunSpec], kernel: str = "host",
     return runs
 
 
+# What a run may need that a machine can lack, by the name users see.
+MEMORY_CGROUP = "memory cgroup"
+
+
+def lacking(bin_dir: Path, specs: Iterable[RunSpec]) -> dict[str, str]:
+    """What the specs need and this machine lacks, each with why: a memory
+    cgroup the observer can create and write (``--cgroup`` runs), probed
+    with one empty run."""
+    if not any(s.cgroup for s in specs):
+        return {}
+    try:
+        run_specs(bin_dir, [RunSpec("touch", {"pages": 0}, cgroup=True)])
+    except ObserverError as e:
+        return {MEMORY_CGROUP: str(e)}
+    return {}
+
+
 def save_host(results_dir: Path, runs: Iterable[Observation],
               features: frozenset[str]) -> list[Path]:
     """Keep host runs in their result file with the host's regimes."""

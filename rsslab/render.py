@@ -114,9 +114,11 @@ DOCTOR_VERDICT = {
     1: "Metrics judges commonly read are inaccurate on this kernel: take the peak from "
        "smaps_rollup at the exit stop (`rsslab measure`).",
     3: "The kernel disagreed with a claim: rsslab's documentation is wrong here.",
-    4: "Some cases could not run here (see above); no metric showed an error.",
+    4: "Some cases could not run or could not decide a claim here (see above); no metric "
+       "showed an error.",
 }
-STATE_COLOR = {"exact": "green", "approximate": "yellow", "CLAIM FAILED": "red"}
+STATE_COLOR = {"exact": "green", "approximate": "yellow", "CLAIM FAILED": "red",
+               "undecided": "magenta"}
 
 
 def doctor(r: DoctorReport) -> RenderableType:

@@ -9,7 +9,7 @@ value.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -19,6 +19,12 @@ Value = int | str
 Params = Mapping[str, Value]
 
 MAX_SWEEP_POINTS = 10_000
+MIB_PAGES_4K = 256
+
+
+def _int(values: Params, name: str) -> int:
+    v = values.get(name, 0)
+    return v if isinstance(v, int) else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +75,9 @@ class Scenario:
     stdin_kib_param: str = ""  # the parameter giving the size of generated stdin
     needs_report: bool = True
     defaults_note: str = field(default="")
+    # The most memory one run takes, in pages, from its parameters and the
+    # CPUs it runs on (a QEMU guest is given room for it).
+    footprint: Callable[[Params, int], int] = field(default=lambda _p, _n: 0)
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -87,6 +96,10 @@ class Scenario:
             p.check(value, self.name)
             values[p.name] = value
         return values
+
+    def pages(self, values: Params, ncpus: int) -> int:
+        """The most pages one run with these values faults (or its parent holds)."""
+        return int(self.footprint(values, ncpus))
 
     def argv(self, binary: str, values: Params) -> list[str]:
         return [binary, *(str(values[p.name]) for p in self.params if p.name != self.stdin_kib_param)]
@@ -114,7 +127,8 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
                 (Param("input_kib", "size of the input on stdin, KiB", 128, 1, 1024),),
                 stdin_kib_param="input_kib",
             ),
-            Scenario("touch", "writes one byte into each of PAGES anonymous pages", (_pages(100),)),
+            Scenario("touch", "writes one byte into each of PAGES anonymous pages", (_pages(100),),
+                     footprint=lambda v, _n: _int(v, "pages")),
             Scenario(
                 "threads",
                 "THREADS threads each write PAGES fresh pages and exit",
@@ -124,17 +138,21 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
                     Param("mode", "one after another, or all at once", "serial",
                           choices=("serial", "parallel")),
                 ),
+                footprint=lambda v, _n: _int(v, "threads") * (_int(v, "pages") + 16),
             ),
-            Scenario("peak_then_free", "touches PAGES pages, unmaps them, exits", (_pages(1000),)),
+            Scenario("peak_then_free", "touches PAGES pages, unmaps them, exits", (_pages(1000),),
+                     footprint=lambda v, _n: _int(v, "pages")),
             Scenario(
                 "file_faultaround",
                 "read-faults every page of a PAGES-page file mapping",
                 (_pages(1024, 1 << 18, "pages of the file to read"),),
+                footprint=lambda v, _n: _int(v, "pages"),
             ),
             Scenario(
                 "cpu_spread",
                 "one thread pinned to each online CPU faults PAGES pages",
                 (_pages(64, 1 << 16, "pages each CPU's thread faults"),),
+                footprint=lambda v, n: n * (_int(v, "pages") + 16),
             ),
             Scenario(
                 "big_parent",
@@ -144,11 +162,13 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
                     Param("mode", "how the child is started", "fork_exec",
                           choices=("fork_exec", "vfork", "posix_spawn", "launcher")),
                 ),
+                footprint=lambda v, _n: _int(v, "parent_mib") * MIB_PAGES_4K,
             ),
             Scenario(
                 "getrusage_self",
                 "touches PAGES pages and reads its own getrusage(RUSAGE_SELF)",
                 (_pages(1000),),
+                footprint=lambda v, _n: _int(v, "pages"),
             ),
         )
     }

@@ -91,9 +91,91 @@ def test_summed_reference_and_floor_premise() -> None:
     assert claims.reference_value(o, "a_kib + b_kib") == 150
     c = claim(reference=("a_kib + b_kib",))
     assert claims.evaluate(c, [o], PERCPU, "k").ok
-    c = claim(floor_below_reference=True)
-    v = claims.evaluate(c, [obs(vmrss_kib=4000, exec_floor_kib=3900)], PERCPU, "k")
-    assert not v.ok and "floor" in v.explain()
+
+
+
+def test_the_floor_check_uses_the_claims_own_bound() -> None:
+    """ru_maxrss is max(floor, counters): a run decides a claim only when a
+    value just below the claim's lower bound would show above the floor."""
+    exact = claim(metric="wait4_maxrss_kib", floor_below_reference=True)
+    # An exact claim needs only a floor below the reference ...
+    assert claims.evaluate(exact, [obs(wait4_maxrss_kib=4000, exec_floor_kib=3996)],
+                           PERCPU, "k").ok
+    v = claims.evaluate(exact, [obs(wait4_maxrss_kib=4000, exec_floor_kib=4000)], PERCPU, "k")
+    assert v.kind == claims.UNDECIDED and not v.contradicted and "cannot decide" in v.explain()
+    # ... a bound of +-186 pages (2 CPUs) a floor below reference - 744 KiB.
+    approx = replace(exact, bound={"formula": "percpu_residue", "counters": 3})
+    assert claims.evaluate(approx, [obs(wait4_maxrss_kib=3900, exec_floor_kib=4000 - 745)],
+                           PERCPU, "k").ok
+    v = claims.evaluate(approx, [obs(wait4_maxrss_kib=3900, exec_floor_kib=4000 - 744)],
+                        PERCPU, "k")
+    assert v.kind == claims.UNDECIDED
+    # A value outside the bound contradicts the claim, whatever the floor.
+    v = claims.evaluate(approx, [obs(wait4_maxrss_kib=4000 - 748, exec_floor_kib=3900)],
+                        PERCPU, "k")
+    assert v.contradicted
+
+
+def test_no_inexact_run_contradicts_an_inexact_claim() -> None:
+    c = claim(metric="stat_rss_kib", inexact=True,
+              bound={"formula": "percpu_residue", "counters": 3, "direction": "either"})
+    assert claims.evaluate(c, [obs(stat_rss_kib=4000)], PERCPU, "k").contradicted
+    assert claims.evaluate(claim(), [], PERCPU, "k").kind == claims.UNDECIDED
+
+
+@pytest.mark.parametrize("ncpus", [1, 2, 3, 16, 17, 64, 100, 128, 255, 256])
+def test_sized_runs_clear_the_bound_and_floor_at_any_cpu_count(root: Path, ncpus: int) -> None:
+    """Every run of a claim with a floor is sized so that its faulted pages
+    pass the claim's own lower bound plus the floor allowance."""
+    allowance = claims.floor_allowance_pages(4096)
+    for c in claims.load(root / "claims"):
+        if not c.floor_below_reference:
+            continue
+        feats = PERCPU if "percpu-rss" in c.regimes else SPLIT
+        lo = interval(c.bound, replace(obs(), ncpus=ncpus), feats).lo
+        for run in c.runs_at(ncpus, 4096, feats):
+            faulted = scenario_pages(run, ncpus)
+            assert faulted >= -lo + allowance, (c.id, ncpus, run.describe())
+
+
+def scenario_pages(run: RunSpec, ncpus: int) -> int:
+    from rsslab import scenarios
+    return scenarios.get(run.scenario).pages(run.params, ncpus) - (
+        16 * (int(run.params.get("threads", 0)) if run.scenario == "threads" else 0)
+        + (16 * ncpus if run.scenario == "cpu_spread" else 0))
+
+
+def test_size_formulas() -> None:
+    from rsslab import sizing
+
+    names = {"ncpus": 64, "batch": 128, "bound": 24384, "floor": 256, "page_kib": 4}
+    assert sizing.evaluate("bound + floor + 1", names) == 24641
+    assert sizing.evaluate("(bound + floor) // 16 + 1", names) == 1541
+    assert sizing.evaluate("max(63, batch // 2)", names) == 64
+    for bad in ("bound ** 2", "__import__('os')", "pages + 1", "1 +"):
+        with pytest.raises(claims.UserError):
+            sizing.evaluate(bad, names)
+
+
+def test_a_size_formula_is_checked_when_claims_load(tmp_path: Path, root: Path) -> None:
+    text = (root / "claims" / "percpu.toml").read_text().replace(
+        '"bound + floor + 1"', '"bound + flor"', 1)
+    (tmp_path / "percpu.toml").write_text(text)
+    with pytest.raises(claims.UserError, match="percpu.toml: percpu-"):
+        claims.load(tmp_path)
+
+
+def test_a_spread_below_the_batch_folds_no_anonymous_page() -> None:
+    b = {"formula": "spread_unfolded"}
+    spread = obs(scenario="cpu_spread", ncpus=64, params={"pages": 64},
+                 report={"cpus": 64}, smaps_anon_kib=(64 * 64 + 40) * 4)
+    iv = interval(b, spread, PERCPU)
+    assert (iv.lo, iv.hi) == (-claims.INF, 0) and not iv.premise_failed
+    # 64 + 64 other anonymous pages reach the batch of 128: no claim then.
+    crowded = replace(spread, smaps_anon_kib=(64 * 64 + 64) * 4)
+    assert interval(b, crowded, PERCPU).premise_failed
+    assert interval(b, replace(spread, ncpus=16, report={"cpus": 16},
+                               smaps_anon_kib=(16 * 64 + 40) * 4), PERCPU).premise_failed
 
 
 def test_applicability() -> None:

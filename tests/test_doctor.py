@@ -85,7 +85,7 @@ def test_battery_keeps_only_the_metrics_doctor_reports() -> None:
     assert specs and not any(s.cgroup for s in specs)
     wanted = {m.metric for m in doctor.METRICS}
     needed = {s.key() for c in all_claims if c.metric in wanted and c.applies(PERCPU, 2)
-              for s in c.runs if not s.cgroup}
+              for s in c.runs_at(2, 4096, PERCPU) if not s.cgroup}
     assert {s.key() for s in specs} == needed
 
 

@@ -27,6 +27,11 @@ from rsslab.kernels import console
 log = logging.getLogger(__name__)
 
 QEMU = "qemu-system-x86_64"
+PAGE_SIZE = 4096  # x86-64 guests
+# The pc machine takes at most 255 vCPUs with the emulated (TCG) APIC; more
+# need x2APIC with the kernel's irqchip, which only KVM provides ("current
+# -smp configuration requires kernel irqchip and X2APIC API support").
+MAX_VCPUS = 255
 POLL_S = 0.25
 # One host thread runs every vCPU.  With a thread per vCPU (MTTCG), a 4-vCPU
 # Debian 7.3 guest died in early boot on "Oops: int3" in sched_clock_cpu,
@@ -140,6 +145,9 @@ def _wait(proc: subprocess.Popen[bytes], machine: Machine, results: Path,
 def run(label: str, kernel: Path, initrd: Path, machine: Machine, workdir: Path,
         qemu: str | None = None, progress: Callable[[int], None] | None = None) -> Boot:
     """Boot once; return the console and results, or raise a GuestError."""
+    if machine.cpus > MAX_VCPUS:
+        raise GuestError(f"{label}: QEMU boots at most {MAX_VCPUS} vCPUs without KVM (more "
+                         "need the x2APIC of KVM's irqchip); use --cpus 255 or fewer")
     workdir.mkdir(parents=True, exist_ok=True)
     console_log, results, err_log = (workdir / n for n in ("console.log", "results.bin",
                                                           "qemu.err"))

@@ -19,9 +19,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import git as gitpython
-
 from rsslab.errors import ToolMissing, UserError
+
+# GitPython looks for git when it is imported and raises ImportError if it
+# is missing; rsslab says so itself, in one line, when a command needs git.
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+import git as gitpython  # noqa: E402
 
 log = logging.getLogger(__name__)
 

@@ -100,7 +100,7 @@ def check(claim: Claim, kernel: Kernel) -> ClaimCheck:
     if not claim.applies(kernel.features, rs.ncpus):
         return ClaimCheck(claim.id, kernel.label, "untested",
                           f"does not apply to {kernel.describe()}")
-    if not any(claim.matches(o) for o in rs.runs):
+    if not any(claim.matches(o, rs.features) for o in rs.runs):
         return ClaimCheck(claim.id, kernel.label, "untested",
                           f"no runs of {', '.join(r.describe() for r in claim.runs)} "
                           f"on {kernel.describe()}")
