@@ -83,6 +83,12 @@ def explicit_specs(names: Sequence[str], assignments: Sequence[str], repeat: int
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.wide:
+        from rsslab import matrix
+
+        if args.kernel or args.cpus:
+            raise BadInput("--wide chooses its kernels and CPU counts; drop --kernel and --cpus")
+        return cmd_run_matrix(args, [name for name, _ in matrix.WIDE_LANE])
     kernels = args.kernel or ["host"]
     if kernels != ["host"]:
         return cmd_run_matrix(args, kernels)
@@ -146,7 +152,9 @@ def cmd_docs(args: argparse.Namespace) -> int:
             err.print(f"rsslab docs: {line}", highlight=False)
         notes = [*plan.notes, *skipped]
     if not args.no_measure and not args.no_guests:
-        gplan = sweeps.plan_guests(lay.results, pages.MATRIX_KERNELS)
+        from rsslab import matrix
+
+        gplan = sweeps.plan_guests(lay.results, pages.MATRIX_KERNELS, matrix.WIDE_LANE)
         for line in gplan.notes:
             err.print(f"rsslab docs: {line}", highlight=False)
         with err.status("guests: measuring the touch sweep"):
@@ -181,11 +189,12 @@ def cmd_run_matrix(args: argparse.Namespace, words: Sequence[str]) -> int:
 
         chosen = [kernels.resolve(w, paths.cache_dir(), args.refresh_kernels, fetched)
                   for w in dict.fromkeys(words)]
+    per_kernel = dict(matrix.WIDE_LANE) if args.wide else {}
     bin_dir = paths.build_dir(root) / "bin"
     build_all(root, bin_dir)
     all_claims = claims_mod.load(root / "claims", args.repeat or DEFAULT_REPEAT)
     settings = matrix.Settings(bin_dir, paths.build_dir(root), paths.results_dir(root))
-    targets = matrix.targets(chosen, args.cpus or [1, 2, 4])
+    targets = matrix.targets(chosen, args.cpus or [1, 2, 4], per_kernel)
     with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=err,
                   transient=True, disable=args.json) as bar:
         ids = {t.label: bar.add_task(f"{t.label}: waiting", total=None) for t in targets}
@@ -264,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cpus", type=_cpu_list, default=None, metavar="LIST",
                      help="CPU counts for QEMU guests, e.g. 1,2,4 (default); the host "
                           "runs at its own")
+    run.add_argument("--wide", action="store_true",
+                     help="the wide lane: Debian's 7 at 16, 64, 128 CPUs and the patched "
+                          "mainline kernel at 1 to 128")
     run.add_argument("--cgroup", action="store_true",
                      help="also measure each run's memory cgroup peak")
     run.add_argument("--refresh-kernels", action="store_true",

@@ -15,7 +15,7 @@ import logging
 import os
 import shlex
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -47,6 +47,15 @@ CAP_PER_RUN_S = 10.0
 
 Progress = Callable[[str, str, int, int], None]  # (label, state, done, total)
 
+# The wide lane (`rsslab run --wide`, `make repro-wide`): where the counter
+# error is largest.  Debian's newest kernel and the same release with the
+# mainline patch (built by `rsslab patches`), at the CPU counts of the
+# machines judges run; 256 vCPUs do not boot under TCG (qemu.MAX_VCPUS).
+WIDE_LANE: tuple[tuple[str, tuple[int, ...]], ...] = (
+    ("7", (16, 64, 128)),
+    ("linux-mainline", (1, 2, 4, 16, 64, 128)),
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Target:
@@ -75,11 +84,14 @@ def host_cpus() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def targets(kernels: Sequence[Kernel], cpus: Sequence[int]) -> list[Target]:
-    """Every kernel at every CPU count; the host only at its own."""
+def targets(kernels: Sequence[Kernel], cpus: Sequence[int],
+            per_kernel: Mapping[str, Sequence[int]] | None = None) -> list[Target]:
+    """Every kernel at every CPU count (or at its own in ``per_kernel``);
+    the host only at its own."""
     out: list[Target] = []
     for k in kernels:
-        counts = [host_cpus()] if k.is_host else list(dict.fromkeys(cpus))
+        counts = (per_kernel or {}).get(k.name, cpus)
+        counts = [host_cpus()] if k.is_host else list(dict.fromkeys(counts))
         out += [Target(k, n) for n in counts]
     labels = [t.label for t in out]
     dup = sorted({lab for lab in labels if labels.count(lab) > 1})

@@ -1,8 +1,10 @@
 """The matrix kernels the tests boot, and one measurement of them per session.
 
 ``RSSLAB_TEST_KERNELS`` (default ``6.1 6.12 6.12-nosum 7``) and
-``RSSLAB_TEST_CPUS`` (default ``1,2,4``) choose them; ``make test`` boots
-them all.  ``6.12-nosum`` is the fixture kernel of the status-approx regime
+``RSSLAB_TEST_CPUS`` (default ``1,2,4``) choose them, and
+``RSSLAB_TEST_WIDE`` (default ``7:64``, ``KERNEL:N[,N...]`` separated by
+spaces, empty for none) adds wide guests, where the counter error is
+largest; ``make test`` boots them all.  ``6.12-nosum`` is the fixture kernel of the status-approx regime
 (Debian's 6.12 with 82241a83cd15 reverted, standing for 6.2 to 6.12.38),
 built once into the cache.  Each kernel and CPU count boots once, all of
 them in parallel on first use.
@@ -23,6 +25,17 @@ KERNEL_NAMES = os.environ.get("RSSLAB_TEST_KERNELS", "6.1 6.12 6.12-nosum 7").sp
 CPU_COUNTS = [int(c) for c in os.environ.get("RSSLAB_TEST_CPUS", "1,2,4").split(",") if c]
 
 
+def _wide(text: str) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for word in text.split():
+        name, _, counts = word.partition(":")
+        out[name] = [int(c) for c in counts.split(",") if c]
+    return out
+
+
+WIDE = _wide(os.environ.get("RSSLAB_TEST_WIDE", "7:64"))
+
+
 @dataclass(frozen=True)
 class Unavailable:
     name: str
@@ -32,7 +45,7 @@ class Unavailable:
 def resolve_all() -> tuple[list[Kernel], list[Unavailable]]:
     """The test kernels, fetched into the cache on first use."""
     found, missing = [], []
-    for name in KERNEL_NAMES:
+    for name in dict.fromkeys([*KERNEL_NAMES, *WIDE]):
         try:
             found.append(kernels.resolve(name, paths.cache_dir()))
         except UserError as e:
@@ -41,7 +54,12 @@ def resolve_all() -> tuple[list[Kernel], list[Unavailable]]:
 
 
 def guest_targets(found: list[Kernel]) -> list[matrix.Target]:
-    return matrix.targets(found, CPU_COUNTS)
+    """Each test kernel at the test CPU counts, and the wide ones at theirs."""
+    out = matrix.targets([k for k in found if k.name in KERNEL_NAMES], CPU_COUNTS)
+    for k in found:
+        have = {t.ncpus for t in out if t.kernel.name == k.name}
+        out += matrix.targets([k], [n for n in WIDE.get(k.name, []) if n not in have])
+    return out
 
 
 def measure(bin_dir: Path, targets: list[matrix.Target],

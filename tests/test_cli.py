@@ -88,3 +88,38 @@ def test_observer_usage(bin_dir: Path) -> None:
         proc = subprocess.run([str(bin_dir / "observe"), *args], capture_output=True,
                               text=True, timeout=10)
         assert proc.returncode == 2 and "usage:" in proc.stderr
+
+
+NO_CGROUP = {
+    # Nothing mounted where cgroups live: no memory controller to find.
+    "hidden": "mount -t tmpfs none /sys/fs/cgroup",
+    # Every cgroup mount read-only: nothing can be created.
+    "read-only": "for m in $(awk '$3 ~ /cgroup/ {print $2}' /proc/mounts); do "
+                 "mount -o remount,ro,bind \"$m\"; done",
+}
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"),
+                    reason="needs root and unshare(1) to hide the cgroup mounts")
+@pytest.mark.parametrize("how", sorted(NO_CGROUP))
+def test_without_a_memory_cgroup_run_and_doctor_skip_it(bin_dir: Path, how: str) -> None:
+    """On a host whose memory cgroup cannot be created (a container, a
+    read-only cgroup mount), run and doctor check everything else and say
+    in one line that the cgroup part is not available."""
+    def sh(*args: str) -> subprocess.CompletedProcess[str]:
+        inner = f"{NO_CGROUP[how]} && exec {' '.join(RSSLAB)} {' '.join(args)}"
+        return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                               inner], capture_output=True, text=True, timeout=600)
+
+    proc = sh("run", "--repeat", "1")
+    assert proc.returncode in (0, 1), proc.stderr
+    lines = [x for x in proc.stderr.splitlines() if "memory cgroup" in x]
+    assert len(lines) == 1 and "not available here" in lines[0], proc.stderr
+    assert "cgroup-peak-covers-anon" in lines[0]
+    proc = sh("doctor", "--json", "--repeat", "1")
+    assert proc.returncode in (0, 1), proc.stderr
+    import json
+
+    doc = json.loads(proc.stdout)
+    cg = next(m for m in doc["metrics"] if m["metric"] == "cgroup_peak_kib")
+    assert cg["state"] == "not available" and cg["unavailable"]

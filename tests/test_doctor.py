@@ -72,6 +72,42 @@ def test_a_broken_claim_gives_3_and_names_it() -> None:
     assert wait4.state == "CLAIM FAILED" and wait4.worst_kib == -4
 
 
+@pytest.mark.parametrize("ncpus", [1, 16, 64, 128, 256])
+def test_bounds_and_states_at_any_cpu_count(ncpus: int) -> None:
+    """The bound doctor shows is the claim's at the run's CPU count."""
+    cs = [exact_claim("vmhwm_kib"), exact_claim("children_maxrss_kib"),
+          residue_claim("wait4_maxrss_kib")]
+    miss = claims.percpu_residue(ncpus, 3)
+    runs = [obs(ncpus=ncpus, wait4_maxrss_kib=4000 + 4 * miss, smaps_rss_kib=4000)]
+    r = doctor.judge("host", 2, PERCPU, cs, runs, 0.1)
+    wait4 = next(m for m in r.metrics if m.info.metric == "wait4_maxrss_kib")
+    assert r.ncpus == ncpus and wait4.bound is not None
+    assert (wait4.bound.lo_kib, wait4.bound.hi_kib) == (-4 * miss, 4 * miss)
+    assert wait4.state == "approximate" and r.status == doctor.EXIT_INACCURATE
+    # One page beyond the bound at this CPU count is a contradiction.
+    runs = [obs(ncpus=ncpus, wait4_maxrss_kib=4000 + 4 * (miss + 1))]
+    assert doctor.judge("host", 2, PERCPU, cs, runs, 0.1).status == doctor.EXIT_CLAIM_FAILED
+
+
+def test_a_run_that_cannot_decide_is_not_a_failed_claim() -> None:
+    """An inherited floor above the claim's lowest value leaves the claim
+    undecided: exit 4 (incomplete) where nothing else is inexact, never 3."""
+    cs = [replace(exact_claim(m), floor_below_reference=True) for m in COMMON]
+    r = doctor.judge("host", 2, PERCPU, cs, [obs(exec_floor_kib=4000)], 0.1)
+    states = {m.info.metric: m.state for m in r.metrics if m.info.common}
+    assert states["wait4_maxrss_kib"] == "undecided" and r.status == doctor.EXIT_INCOMPLETE
+    cs[1] = replace(residue_claim("wait4_maxrss_kib"), floor_below_reference=True)
+    r = doctor.judge("host", 2, PERCPU, cs, [obs(exec_floor_kib=4000)], 0.1)
+    assert r.status == doctor.EXIT_INCOMPLETE
+
+
+def test_no_memory_cgroup_is_not_available_not_failed() -> None:
+    cs = [exact_claim(m) for m in COMMON]
+    r = doctor.judge("host", 2, PERCPU, cs, [obs()], 0.1, no_cgroup="no memory cgroup to create")
+    cg = next(m for m in r.metrics if m.info.metric == "cgroup_peak_kib")
+    assert cg.state == "not available" and r.status == doctor.EXIT_EXACT
+
+
 def test_missing_cases_give_4_not_exact() -> None:
     cs = [exact_claim("vmhwm_kib"), exact_claim("wait4_maxrss_kib")]
     r = doctor.judge("host", 2, PERCPU, cs, [obs()], 0.1, problems=["seed: no binary"])
@@ -147,6 +183,27 @@ def test_doctor_in_a_guest(name: str, bin_dir: Path) -> None:
     assert report.kernel == name and report.ncpus == 2 and report.runs > 0
     assert kversion.parse(report.kernel_release)[:2] == kversion.parse(kernel.upstream)[:2]
     check_states(report)
+
+
+def _wide_guests() -> list[object]:
+    import guests
+
+    return [pytest.param(n, c, id=f"{n}-smp{c}", marks=pytest.mark.guest)
+            for n, counts in guests.WIDE.items() for c in counts]
+
+
+@pytest.mark.parametrize(("name", "ncpus"), _wide_guests())
+def test_doctor_in_a_wide_guest(name: str, ncpus: int, bin_dir: Path) -> None:
+    """`rsslab doctor --kernel 7 --cpus 64`: every claim decided at that
+    CPU count, the bounds those of 64 CPUs."""
+    report = doctor.run_guest(name, ncpus, repeat=1, root=ROOT)
+    assert report.ncpus == ncpus
+    assert all(v.ok for m in report.metrics for v in m.verdicts), "\n".join(
+        v.explain() for m in report.metrics for v in m.verdicts if not v.ok)
+    check_states(report)
+    for m in report.metrics:
+        if m.bound is not None and m.bound.claim_id.startswith("percpu-") and not m.bound.exact:
+            assert m.bound.width_kib >= claims.percpu_residue(ncpus, 1) * 4, m.info.name
 
 
 @pytest.mark.skipif(not shutil.which("strace"),

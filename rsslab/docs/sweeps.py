@@ -102,21 +102,19 @@ def run_host(plan: HostPlan, results_dir: Path, bin_dir: Path,
 # --- guests (through the matrix) ------------------------------------------
 
 GUEST_SWEEP_CPUS = 2
-# The wait4 plot spans 1 to 8 CPUs; the matrix measures 1, 2 and 4 by default,
-# so the site adds the claims' runs at 8 CPUs on the per-CPU-counter kernels.
-EXTRA_CPUS = 8
-PERCPU_KERNELS = ("6.12", "7")
 
 
 @dataclass(frozen=True, slots=True)
 class GuestPlan:
     sweeps: tuple[str, ...]  # matrix kernel names whose sweep is missing
-    wide: tuple[str, ...]  # kernels with no results at EXTRA_CPUS
+    wide: tuple[tuple[str, int], ...]  # wide-lane targets with no results yet
     notes: tuple[str, ...]
 
 
-def plan_guests(results_dir: Path, names: Sequence[str]) -> GuestPlan:
-    """Matrix kernels lacking the sweep, and per-CPU kernels lacking EXTRA_CPUS."""
+def plan_guests(results_dir: Path, names: Sequence[str],
+                wide_lane: Sequence[tuple[str, Sequence[int]]] = ()) -> GuestPlan:
+    """Matrix kernels lacking the sweep, and wide-lane targets (the wait4
+    plot from 1 to 128 CPUs) lacking results."""
     sweeps, wide, notes = [], [], []
     for name in names:
         label = results.label_for(name, GUEST_SWEEP_CPUS)
@@ -125,10 +123,12 @@ def plan_guests(results_dir: Path, names: Sequence[str]) -> GuestPlan:
         if missing(sweep_specs(), stored):
             sweeps.append(name)
             notes.append(f"{label}: booting it for the touch sweep the plots need")
-        label = results.label_for(name, EXTRA_CPUS)
-        if name in PERCPU_KERNELS and not (results_dir / f"{label}.json").exists():
-            wide.append(name)
-            notes.append(f"{label}: booting it for the claims' runs the wait4 plot needs")
+    for name, counts in wide_lane:
+        for n in counts:
+            label = results.label_for(name, n)
+            if not (results_dir / f"{label}.json").exists():
+                wide.append((name, n))
+                notes.append(f"{label}: booting it for the claims' runs the wait4 plot needs")
     return GuestPlan(tuple(sweeps), tuple(wide), tuple(notes))
 
 
@@ -143,11 +143,11 @@ def run_guests(plan: GuestPlan, root: Path, results_dir: Path, bin_dir: Path) ->
     all_claims = claims_mod.load(root / "claims", CLAIM_REPEAT)
     regs = regimes.load(root / "claims")
 
-    def one(job: tuple[str, int]) -> str:
-        name, ncpus = job
+    def one(job: tuple[str, int, bool]) -> str:
+        name, ncpus, sweep = job
         try:
             target = matrix.Target(kernels.resolve(name, paths.cache_dir()), ncpus)
-            if ncpus == GUEST_SWEEP_CPUS:
+            if sweep:
                 out = matrix.with_features(
                     matrix.run_guest(target, sweep_specs(), settings, lambda *_: None), regs)
             else:
@@ -159,6 +159,7 @@ def run_guests(plan: GuestPlan, root: Path, results_dir: Path, bin_dir: Path) ->
         matrix.save(results_dir, out)
         return "; ".join(out.problems)
 
-    jobs = [(n, GUEST_SWEEP_CPUS) for n in plan.sweeps] + [(n, EXTRA_CPUS) for n in plan.wide]
+    jobs = ([(n, GUEST_SWEEP_CPUS, True) for n in plan.sweeps]
+            + [(n, c, False) for n, c in plan.wide])
     with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
         return [n for n in pool.map(one, jobs) if n]
