@@ -126,9 +126,23 @@ def _widest(verdicts: Sequence[Verdict], features: frozenset[str],
     return max(found, key=lambda b: (math.isfinite(b.width_kib), b.width_kib), default=None)
 
 
+# References that are exact values; a claim measured against anything else
+# (file pages, the inherited floor) has its runs' errors taken against the
+# exact RSS at the exit stop instead.
+EXACT_REFERENCES = frozenset({"smaps_rss_kib", "peak_exact_kib", "self_exact_kib",
+                              "smaps_anon_kib", "peak_anon_kib", "parent_anon_kib"})
+
+
+def _error_kib(v: Verdict, c: claims_mod.Check) -> float | None:
+    if set(v.claim.reference) <= EXACT_REFERENCES:
+        return None if c.err_pages is None else c.err_pages * c.obs.page_kib
+    exact = c.obs.smaps_rss_kib
+    return None if c.value is None or exact is None else c.value - exact
+
+
 def _worst(verdicts: Sequence[Verdict]) -> float | None:
-    errs = [c.err_pages * c.obs.page_kib for v in verdicts for c in v.checks
-            if c.err_pages is not None]
+    """The largest error seen, against the exact value."""
+    errs = [e for v in verdicts for c in v.checks if (e := _error_kib(v, c)) is not None]
     return max(errs, key=abs, default=None)
 
 

@@ -83,6 +83,23 @@ def test_vmhwm_beyond_the_bound_proves_a_released_peak() -> None:
     assert any("released before exit" in x for x in beyond.limits)
 
 
+@pytest.mark.parametrize("ncpus", [1, 16, 64, 128, 256])
+def test_bounds_and_method_at_any_cpu_count(ncpus: int) -> None:
+    """The bound of each metric and the method follow the run's CPU count."""
+    obs = replace(recorded("touch-linux-6.18.json"), ncpus=ncpus)
+    assert obs.smaps_rss_kib is not None
+    e = percpu_kib(obs)
+    assert e == 3 * ncpus * (max(32, 2 * ncpus) - 1) * 4
+    same = assess(replace(obs, vmhwm_kib=obs.smaps_rss_kib), CLAIMS, PERCPU, ["x"])
+    assert (same.method, same.bound_kib) == (METHOD_EXIT_RSS, e)
+    inside = assess(replace(obs, vmhwm_kib=obs.smaps_rss_kib + e), CLAIMS, PERCPU, ["x"])
+    assert (inside.method, inside.peak_max_kib) == (METHOD_EXIT_RSS, obs.smaps_rss_kib + 2 * e)
+    shown = {b.metric: (b.lo_kib, b.hi_kib) for b in inside.bounds if b.reference == bounds.AT_EXIT}
+    assert shown["wait4_maxrss_kib"] == (-e, e) and shown["vmrss_kib"] == (0, 0)
+    beyond = assess(replace(obs, vmhwm_kib=obs.smaps_rss_kib + e + 4), CLAIMS, PERCPU, ["x"])
+    assert beyond.method == METHOD_HWM and beyond.peak_min_kib == obs.smaps_rss_kib + 4
+
+
 def test_split_regime_bound_is_one_sided() -> None:
     obs = replace(recorded("touch-linux-6.18.json"), kernel_release="6.1.0")
     assert obs.smaps_rss_kib is not None
