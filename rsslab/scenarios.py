@@ -175,6 +175,12 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
                 ),
             ),
             Scenario(
+                "vm_sizes",
+                "maps PAGES untouched pages and reads VmData, VmStk and VmExe next to "
+                "the same sizes from its mappings",
+                (_pages(100, 1 << 24, "private writable pages to map"),),
+            ),
+            Scenario(
                 "shmem_touch",
                 "writes one byte into each of PAGES shared shmem pages and reads its own "
                 "status and statm",

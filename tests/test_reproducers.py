@@ -226,6 +226,18 @@ def test_threads_exit_group_skips_on_one_cpu(bins: dict[str, Path]) -> None:
     assert res.stderr == "skip: needs two CPUs to keep the threads from running\n"
 
 
+@pytest.mark.parametrize("pages", [1, 1000])
+def test_vm_sizes(bins: dict[str, Path], pages: int) -> None:
+    rep = one_report(run(bins, "vm_sizes", [str(pages)]), "vm_sizes")
+    assert set(rep) == keys("pages", "vmdata_kib", "maps_data_kib", "vmstk_kib",
+                            "maps_stack_kib", "vmexe_kib", "text_kib")
+    assert rep["pages"] == pages
+    # The untouched pages are data, not resident.
+    assert rep["maps_data_kib"] >= pages * PAGE_KIB
+    assert rep["peak_anon_kib"] < pages * PAGE_KIB or pages == 1
+    assert rep["maps_stack_kib"] > 0 and rep["text_kib"] > 0
+
+
 @pytest.mark.parametrize("pages", [1, 100])
 def test_shmem_touch(bins: dict[str, Path], pages: int) -> None:
     rep = one_report(run(bins, "shmem_touch", [str(pages)]), "shmem_touch")
@@ -339,6 +351,7 @@ BAD_ARGS: list[tuple[str, list[str], str]] = [
     ("threads_exit_group", ["4"], "missing PAGES"),
     ("threads_exit_group", ["257", "4"], "bad THREADS '257'"),
     ("shmem_touch", ["0"], "bad PAGES '0'"),
+    ("vm_sizes", ["x"], "bad PAGES 'x'"),
     ("big_parent", [], "missing PARENT_MIB"),
     ("big_parent", ["64"], "missing MODE"),
     ("big_parent", ["0", "vfork"], "bad PARENT_MIB '0'"),
