@@ -143,15 +143,17 @@ _TOTAL = re.compile(r"total: (\d+) errors?, (\d+) warnings?, (?:(\d+) checks?, )
 
 
 # checkpatch.pl looks cited commit ids up with `git log` when its working
-# directory has a .git; a tree without upstream history (a Debian import, a
-# one-commit or shallow tree) has nothing to find them in, so there the
-# lookup fails, that one warning is skipped, and the GIT_COMMIT_ID style
-# check is skipped with it.  Outside any git directory checkpatch treats
-# every id as known and checks how each is cited (commit <id> ("<title>")),
-# as a maintainer's run in a tree with the history does.
+# directory has a .git.  In a tree without upstream history (a Debian
+# import, a one-commit or shallow tree) every lookup fails: that warning
+# (NO_HISTORY_IGNORE) is skipped, and so, silently, is the GIT_COMMIT_ID
+# check of how an id is cited.  Outside any git directory checkpatch takes
+# every id as known for GIT_COMMIT_ID (commit <id> ("<title>")), as a
+# maintainer's run in a tree with the history does, while its lookup
+# warning fires for every id, since nothing can be looked up there: that
+# run skips the lookup warning and keeps the citation check.
 NO_HISTORY_IGNORE = "UNKNOWN_COMMIT_ID"
 IN_TREE = "in the tree"
-NO_GIT = "outside any git directory (commit ids taken as known)"
+NO_GIT = "outside any git directory (ids taken as known: citations checked, lookups skipped)"
 
 
 def _checkpatch_run(script: Path, cwd: Path, files: Sequence[Path], ignore: Sequence[str],
@@ -176,12 +178,13 @@ def checkpatch(wt: Path, files: Sequence[Path], history: bool) -> CheckReport:
     """The tree's ``checkpatch.pl --strict`` over each patch, twice: in the
     tree (all checks; on a tree without upstream history, all but
     ``NO_HISTORY_IGNORE``), and from an empty directory outside any git
-    tree, where the commit-id checks apply to every id cited."""
+    tree, where the citation of every commit id is checked (all checks but
+    ``NO_HISTORY_IGNORE``, which cannot look anything up there)."""
     script = wt / "scripts" / "checkpatch.pl"
     first = _checkpatch_run(script, wt, files, () if history else (NO_HISTORY_IGNORE,),
                             IN_TREE)
     with tempfile.TemporaryDirectory(prefix="rsslab-nogit-") as tmp:
-        second = _checkpatch_run(script, Path(tmp), files, (), NO_GIT)
+        second = _checkpatch_run(script, Path(tmp), files, (NO_HISTORY_IGNORE,), NO_GIT)
     return CheckReport((first, second))
 
 
