@@ -26,6 +26,19 @@ TRUE_PEAK: tuple[str, ...] = ("smaps_rss_kib", "peak_exact_kib")
 # Formulas that describe one scenario's miss (they need its parameters or
 # fault count) rather than bound a metric for any program.
 _SCENARIO_ONLY = frozenset({"unsynced_faults", "spread_unfolded"})
+# Argument values that name a quantity of the mechanism, not of a scenario.
+_MECHANISM_WORDS = frozenset({"fault_around"})
+
+
+def scenario_only(claim: Claim) -> bool:
+    """Does the claim's bound describe its own scenario (its formula, or an
+    argument naming one of the scenario's parameters, such as the threads
+    it holds alive) rather than bound the metric for any program?"""
+    bound = claim.bound
+    if bound.get("formula") in _SCENARIO_ONLY:
+        return True
+    return any(isinstance(v, str) and v not in _MECHANISM_WORDS
+               for k, v in bound.items() if k not in ("formula", "direction"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +102,7 @@ def _json_num(x: float) -> float | int | None:
 def claim_bound(claim: Claim, obs: Observation, features: frozenset[str]) -> MetricBound | None:
     """The claim's bound for this observation, or None when it needs a
     scenario's own parameters or its premise does not hold here."""
-    if claim.bound.get("formula") in _SCENARIO_ONLY:
+    if scenario_only(claim):
         return None
     try:
         iv = interval(claim.bound, obs, features)

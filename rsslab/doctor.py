@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rsslab import claims as claims_mod
 from rsslab import observe, paths, regimes, results
-from rsslab.bounds import MetricBound, claim_bound
+from rsslab.bounds import MetricBound, claim_bound, scenario_only
 from rsslab.build import build_all
 from rsslab.claims import Claim, Verdict
 from rsslab.plan import RunSpec
@@ -140,9 +140,19 @@ def _error_kib(v: Verdict, c: claims_mod.Check) -> float | None:
     return None if c.value is None or exact is None else c.value - exact
 
 
-def _worst(verdicts: Sequence[Verdict]) -> float | None:
-    """The largest error seen, against the exact value."""
-    errs = [e for v in verdicts for c in v.checks if (e := _error_kib(v, c)) is not None]
+def _within(err_kib: float, bound: MetricBound | None) -> bool:
+    return bound is not None and bound.lo_kib <= err_kib <= bound.hi_kib
+
+
+def _worst(verdicts: Sequence[Verdict], bound: MetricBound | None) -> float | None:
+    """The largest error seen, against the exact value, in the runs of the
+    claims that bound the metric for any program.  Claims about one
+    scenario's own miss (the pages of a packet ring a root program mapped,
+    threads held off their CPU) are judged with the others, but their runs
+    count here only where they stay within the bound shown (a spread whose
+    anonymous pages no CPU folded does; a packet ring on 6.1 does not)."""
+    errs = [e for v in verdicts for c in v.checks if (e := _error_kib(v, c)) is not None
+            and (not scenario_only(v.claim) or _within(e, bound))]
     return max(errs, key=abs, default=None)
 
 
@@ -156,7 +166,7 @@ def summarize(info: MetricInfo, claims: Sequence[Claim], runs: Sequence[Observat
     verdicts = tuple(v for c in mine
                      if (v := claims_mod.evaluate(c, runs, features, label)).checks)
     bound = _widest(verdicts, features, runs[0]) if runs else None
-    return MetricReport(info, verdicts, bound, _worst(verdicts))
+    return MetricReport(info, verdicts, bound, _worst(verdicts, bound))
 
 
 def battery(claims: Sequence[Claim], features: frozenset[str], ncpus: int,

@@ -192,9 +192,10 @@ def _limits(obs: Observation, method: str, peak_max: int | None, hwm: MetricBoun
                    f"{hwm.show()} off the true peak here ({hwm.claim_id}){at_exit}.")
     if "split-rss" in features:
         out.append("On this kernel each thread keeps up to 66 faults' pages out of the "
-                   "counters (16 pages per file read fault): the VmHWM bound holds for one "
-                   "thread faulting at a time; each further thread faulting when memory is "
-                   "freed can hide as much again.")
+                   "counters (16 pages per file read fault), and any number of pages a "
+                   "driver maps with vm_insert_page(s): the VmHWM bound holds for one "
+                   "thread faulting at a time and no such driver; each further thread "
+                   "alive when memory is freed can hide as much again.")
     if obs.exec_floor_kib is not None:
         out.append(f"wait4 and RUSAGE_CHILDREN ru_maxrss include the RSS of the observer's "
                    f"forked copy when it called execve() ({obs.exec_floor_kib} KiB when read "

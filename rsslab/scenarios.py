@@ -170,6 +170,42 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
                 (_pages(1000),),
                 footprint=lambda v, _n: _int(v, "pages"),
             ),
+            Scenario(
+                "packet_ring",
+                "maps a PAGES-page AF_PACKET receive ring: vm_insert_page(), no fault "
+                "(needs root)",
+                (_pages(2112, 1 << 18, "pages of the ring"),),
+            ),
+            Scenario(
+                "cow_other_unmaps",
+                "WRITERS threads copy-on-write PAGES file pages each and stay alive; "
+                "the main thread unmaps them and reads its own status",
+                (
+                    Param("writers", "threads that write and stay alive", 4, 1, 256),
+                    _pages(60, 1 << 16, "file pages each writer writes"),
+                ),
+            ),
+            Scenario(
+                "threads_exit_group",
+                "THREADS threads fault PAGES pages each and are still alive, held off "
+                "their CPU, at exit_group() (needs 2 CPUs and root)",
+                (
+                    Param("threads", "threads alive at exit_group()", 4, 1, 256),
+                    _pages(63, 1 << 16, "pages each thread faults"),
+                ),
+            ),
+            Scenario(
+                "vm_sizes",
+                "maps PAGES untouched pages and reads VmData, VmStk and VmExe next to "
+                "the same sizes from its mappings",
+                (_pages(100, 1 << 24, "private writable pages to map"),),
+            ),
+            Scenario(
+                "shmem_touch",
+                "writes one byte into each of PAGES shared shmem pages and reads its own "
+                "status and statm",
+                (_pages(100, 1 << 20, "shmem pages to write"),),
+            ),
         )
     }
 )

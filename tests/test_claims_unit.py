@@ -65,6 +65,44 @@ def test_exceeds_one_cpu_needs_an_error_beyond_one_cpu() -> None:
     assert claims.evaluate(c, [replace(four, stat_rss_kib=4000 - 94 * 4)], PERCPU, "k").ok
 
 
+def test_unsynced_faults_with_pages_a_driver_inserted() -> None:
+    """Pages put in the cache without a fault move both ends of the bound."""
+    b = {"formula": "unsynced_faults", "faulted": 0, "inserted": "pages",
+         "pages_per_fault": "fault_around"}
+    ring = obs(scenario="packet_ring", params={"pages": 2112}, faults_since_exec=40)
+    iv = interval(b, ring, SPLIT)
+    assert (iv.lo, iv.hi) == (-66 * 16 - 2112, -2112)
+    assert interval(b, replace(ring, faults_since_exec=66), SPLIT).premise_failed
+
+
+def test_thread_cache_plus_threads_and_clamped_caches() -> None:
+    live = obs(scenario="threads_exit_group", params={"threads": 4, "pages": 63})
+    tc = {"formula": "thread_cache", "threads": "threads", "plus_threads": 1, "pages_per_fault": 1}
+    assert interval(tc, live, SPLIT).lo == -5 * 66
+    cow = obs(scenario="cow_other_unmaps", params={"writers": 4, "pages": 60})
+    cc = {"formula": "clamped_caches", "threads": "writers", "pages_per_fault": "fault_around"}
+    iv = interval(cc, cow, SPLIT)
+    assert (iv.lo, iv.hi) == (-5 * 66 * 16, 4 * 66)
+
+
+def test_above_claim_needs_one_run_above_its_reference() -> None:
+    c = claim(metric="stat_rss_kib", above=True,
+              bound={"formula": "percpu_residue", "counters": 3, "direction": "either"})
+    below = claims.evaluate(c, [obs(stat_rss_kib=4000), obs(stat_rss_kib=3996)], PERCPU, "k")
+    assert not below.ok and "never read above" in below.explain()
+    assert claims.evaluate(c, [obs(stat_rss_kib=3996), obs(stat_rss_kib=4004)], PERCPU, "k").ok
+
+
+def test_exceeds_one_thread_cache() -> None:
+    c = claim(metric="rss_anon_kib", reference=("smaps_anon_kib",),
+              bound={"formula": "thread_cache", "threads": 5, "pages_per_fault": 1},
+              exceeds={"formula": "thread_cache", "threads": 1, "pages_per_fault": 1})
+    one = obs(smaps_anon_kib=2000, rss_anon_kib=2000 - 66 * 4)
+    bad = claims.evaluate(c, [one], SPLIT, "k")
+    assert not bad.ok and "1 thread's cache (66 pages)" in bad.explain()
+    assert claims.evaluate(c, [replace(one, rss_anon_kib=2000 - 67 * 4)], SPLIT, "k").ok
+
+
 def test_exact_claim_passes_and_fails_on_one_page() -> None:
     c = claim()
     assert claims.evaluate(c, [obs(vmrss_kib=4000)], PERCPU, "k").ok

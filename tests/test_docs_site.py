@@ -152,7 +152,7 @@ def test_unmeasured_value_fails_the_build(layout: Layout, built: Built, tmp_path
 
 @pytest.mark.parametrize("cid,phrase", [
     ("seed-exit-stop-smaps-sees-buffer", "was at least the exact RSS the program measured"),
-    ("split-thread-exit-folds-vmrss", "pages, within one thread\u2019s tally"),
+    ("split-thread-exit-folds-vmrss", "within one thread\u2019s tally, not the threads\u2019 total"),
 ])
 def test_claimed_block_states_only_checked_claims(layout: Layout, built: Built, cid: str,
                                                   phrase: str) -> None:

@@ -115,6 +115,29 @@ def test_missing_cases_give_4_not_exact() -> None:
     assert {m.info.metric: m.state for m in r.metrics}["children_maxrss_kib"] == "not run"
 
 
+def test_a_scenario_own_miss_is_judged_but_not_the_worst_here() -> None:
+    """A claim whose bound names its scenario's parameters (threads held
+    alive) gives no bound for any program and no worst error; it is still
+    judged."""
+    split = frozenset({"split-rss"})
+    general = replace(exact_claim("vmrss_kib"), id="general",
+                      bound={"formula": "thread_cache", "threads": 1, "pages_per_fault": 1})
+    live = replace(general, id="live", runs=(RunSpec("threads", {"threads": 4}),),
+                   bound={"formula": "thread_cache", "threads": "threads", "plus_threads": 1,
+                          "pages_per_fault": 1})
+    runs = [obs(vmrss_kib=4000 - 10 * 4),
+            obs(scenario="threads", params={"threads": 4, "pages": 63, "mode": "serial"},
+                vmrss_kib=4000 - 300 * 4)]
+    r = doctor.judge("6.1", 2, split, [general, live], runs, 0.1)
+    vmrss = next(m for m in r.metrics if m.info.metric == "vmrss_kib")
+    assert vmrss.holds and len(vmrss.verdicts) == 2
+    assert vmrss.worst_kib == -40 and vmrss.bound is not None
+    assert vmrss.bound.claim_id == "general"
+    bad = doctor.judge("6.1", 2, split, [general, live],
+                       [runs[0], replace(runs[1], vmrss_kib=4000 - 400 * 4)], 0.1)
+    assert bad.status == doctor.EXIT_CLAIM_FAILED
+
+
 def test_battery_keeps_only_the_metrics_doctor_reports() -> None:
     all_claims = claims.load(ROOT / "claims")
     specs = doctor.battery(all_claims, PERCPU, 2, cgroup=False)

@@ -51,7 +51,11 @@ def test_series_is_checkpatch_clean_and_applies(root: Path, trees: dict[str, Tre
                                                 name: str) -> None:
     s = _series(root, name)
     out = drafts[name]
-    assert (out.check.errors, out.check.warnings, out.check.checks) == (0, 0, 0), out.check.text
+    assert [c.where for c in out.check.runs] == [series.IN_TREE, series.NO_GIT]
+    for run in out.check.runs:
+        assert (run.errors, run.warnings, run.checks) == (0, 0, 0), run.text
+    report = (out.directory / "checkpatch.txt").read_text()
+    assert f"# {series.IN_TREE}" in report and f"# {series.NO_GIT}" in report
     assert out.applies
     assert [f.name[:4] for f in out.files] == [f"{i:04d}" for i in range(len(s.patches) + 1)]
     cover = out.files[0].read_text()
@@ -63,6 +67,27 @@ def test_series_is_checkpatch_clean_and_applies(root: Path, trees: dict[str, Tre
         body = text.split("\n\n", 1)[1].split("\n---\n")[0].splitlines()
         prose = [ln for ln in body if not re.match(r"^[A-Z][A-Za-z-]+: ", ln)]
         assert max(len(ln) for ln in prose) <= 75
+
+
+def test_checkpatch_outside_git_flags_a_bare_commit_id(root: Path, trees: dict[str, Tree],
+                                                       drafts: dict[str, series.SeriesOutput],
+                                                       tmp_path: Path) -> None:
+    """A commit id cited bare in prose passes in a tree without history
+    (the lookup fails, so the style check is skipped) and is an error
+    outside any git directory, as in a tree where the id resolves."""
+    fix = drafts["linux-mainline"].files[1]
+    text = fix.read_text()
+    bare = re.sub(r"\n\n", "\n\nThis costs what f1a7941243c1 saved.\n\n", text, count=1)
+    assert bare != text
+    (tmp_path / "0001-bare.patch").write_text(bare)
+    s = _series(root, "linux-mainline")
+    with sources.kernel_worktree(trees["linux-mainline"], sparse=series.sparse_paths(s)) as wt:
+        report = series.checkpatch(wt, [tmp_path / "0001-bare.patch"], history=False)
+    in_tree, no_git = report.runs
+    assert in_tree.errors == 0, in_tree.text
+    assert no_git.errors == 1, no_git.text
+    assert "Please use git commit description style" in no_git.text
+    assert "This costs what f1a7941243c1 saved." in no_git.text
 
 
 def test_mainline_fix_cites_and_goes_to_mm(drafts: dict[str, series.SeriesOutput]) -> None:

@@ -9,6 +9,7 @@ reports about them: that is the claims' job.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import subprocess
@@ -29,6 +30,9 @@ SEED_BUFFER = 131072
 # One read fault maps up to fault_around_bytes (64 KiB) of a file: the most
 # a piece of the program's own code run for the first time can add.
 FAULT_AROUND_KIB = 64
+# linux/prctl.h, linux/capability.h
+PR_CAPBSET_DROP = 24
+CAP_NET_RAW = 13
 
 Report = dict[str, Any]
 
@@ -150,6 +154,103 @@ def test_getrusage_self(bins: dict[str, Path], pages: int) -> None:
     assert rep["peak_anon_kib"] >= pages * PAGE_KIB
 
 
+def _skip_unless_root(what: str) -> None:
+    if os.geteuid() != 0:
+        pytest.skip(f"{what} needs root (the QEMU guests run it as root); run as root")
+
+
+@pytest.mark.parametrize("pages", [1, 300])
+def test_packet_ring(bins: dict[str, Path], pages: int) -> None:
+    _skip_unless_root("packet_ring")
+    rep = one_report(run(bins, "packet_ring", [str(pages)]), "packet_ring")
+    assert set(rep) == keys("pages", "faults")
+    assert rep["pages"] == pages
+    # The ring is mapped by mmap() itself: reading it takes no fault, and
+    # every page of it is resident, not anonymous.
+    assert rep["faults"] == 0
+    assert rep["peak_exact_kib"] - rep["peak_anon_kib"] >= pages * PAGE_KIB
+
+
+def _drop_net_raw() -> None:
+    """In the child, before execve: CAP_NET_RAW out of the bounding set, so
+    that even root execs the program without it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_CAPBSET_DROP, CAP_NET_RAW, 0, 0, 0):
+        raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP, CAP_NET_RAW)")
+
+
+def test_packet_ring_skips_without_cap_net_raw(bins: dict[str, Path]) -> None:
+    res = run(bins, "packet_ring", ["4"], preexec_fn=_drop_net_raw)
+    assert res.code == 4
+    assert res.stdout == ""
+    assert res.stderr.startswith("skip: socket(AF_PACKET) needs CAP_NET_RAW")
+
+
+@pytest.mark.parametrize("writers,pages", [(1, 1), (4, 60)])
+def test_cow_other_unmaps(bins: dict[str, Path], writers: int, pages: int) -> None:
+    rep = one_report(run(bins, "cow_other_unmaps", [str(writers), str(pages)]),
+                     "cow_other_unmaps")
+    assert set(rep) == keys("writers", "pages", "live_vmrss_kib", "live_rss_anon_kib",
+                            "live_rss_file_kib", "live_rss_shmem_kib", "live_statm_kib",
+                            "live_exact_kib", "live_exact_after_kib", "live_anon_kib",
+                            "grown_vmhwm_kib", "grown_self_maxrss_kib", "grown_exact_kib")
+    assert (rep["writers"], rep["pages"]) == (writers, pages)
+    # At the first peak every written page was an anonymous copy; after the
+    # munmap none of them is left; then twice as many file pages came in,
+    # and that is the peak.
+    assert rep["peak_anon_kib"] >= writers * pages * PAGE_KIB
+    assert rep["live_exact_after_kib"] >= rep["live_exact_kib"]
+    # (less the scratch page it unmapped to fold its cache)
+    grew = rep["grown_exact_kib"] - rep["live_exact_after_kib"]
+    assert grew >= (2 * writers * pages - 1) * PAGE_KIB
+    assert rep["peak_exact_kib"] == rep["grown_exact_kib"]
+
+
+def test_threads_exit_group(bins: dict[str, Path]) -> None:
+    _skip_unless_root("threads_exit_group")
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("threads_exit_group needs two CPUs")
+    rep = one_report(run(bins, "threads_exit_group", ["4", "63"]), "threads_exit_group")
+    assert set(rep) == keys("threads", "pages", "cpu_main", "cpu_threads")
+    assert (rep["threads"], rep["pages"]) == (4, 63)
+    assert rep["cpu_main"] != rep["cpu_threads"]
+    assert {rep["cpu_main"], rep["cpu_threads"]} <= os.sched_getaffinity(0)
+    assert rep["peak_anon_kib"] >= 4 * 63 * PAGE_KIB
+
+
+def test_threads_exit_group_skips_on_one_cpu(bins: dict[str, Path]) -> None:
+    cpu = max(os.sched_getaffinity(0))
+    res = run(bins, "threads_exit_group", ["2", "4"],
+              preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+    assert res.code == 4
+    assert res.stderr == "skip: needs two CPUs to keep the threads from running\n"
+
+
+@pytest.mark.parametrize("pages", [1, 1000])
+def test_vm_sizes(bins: dict[str, Path], pages: int) -> None:
+    rep = one_report(run(bins, "vm_sizes", [str(pages)]), "vm_sizes")
+    assert set(rep) == keys("pages", "vmdata_kib", "maps_data_kib", "vmstk_kib",
+                            "maps_stack_kib", "vmexe_kib", "text_kib")
+    assert rep["pages"] == pages
+    # The untouched pages are data, not resident.
+    assert rep["maps_data_kib"] >= pages * PAGE_KIB
+    assert rep["peak_anon_kib"] < pages * PAGE_KIB or pages == 1
+    assert rep["maps_stack_kib"] > 0 and rep["text_kib"] > 0
+
+
+@pytest.mark.parametrize("pages", [1, 100])
+def test_shmem_touch(bins: dict[str, Path], pages: int) -> None:
+    rep = one_report(run(bins, "shmem_touch", [str(pages)]), "shmem_touch")
+    assert set(rep) == keys("pages", "self_vmrss_kib", "self_rss_anon_kib", "self_rss_file_kib",
+                            "self_rss_shmem_kib", "self_statm_resident_kib",
+                            "self_statm_shared_kib", "self_exact_kib", "self_exact_after_kib",
+                            "self_file_exact_kib", "self_shmem_exact_kib")
+    assert rep["pages"] == pages
+    assert rep["self_shmem_exact_kib"] >= pages * PAGE_KIB
+    assert rep["self_file_exact_kib"] >= rep["self_shmem_exact_kib"]
+    assert rep["self_exact_after_kib"] >= rep["self_exact_kib"] == rep["peak_exact_kib"]
+
+
 @pytest.mark.parametrize("mode", ["fork_exec", "vfork", "posix_spawn", "launcher"])
 def test_big_parent(bins: dict[str, Path], mode: str) -> None:
     mib = 32
@@ -243,6 +344,14 @@ BAD_ARGS: list[tuple[str, list[str], str]] = [
     ("cpu_spread", ["1.5"], "bad PAGES '1.5'"),
     ("cpu_spread", ["1", "2"], "unexpected argument '2'"),
     ("getrusage_self", ["-3"], "bad PAGES '-3'"),
+    ("packet_ring", ["0"], "bad PAGES '0'"),
+    ("packet_ring", [], "missing PAGES"),
+    ("cow_other_unmaps", ["4"], "missing PAGES"),
+    ("cow_other_unmaps", ["0", "4"], "bad WRITERS '0'"),
+    ("threads_exit_group", ["4"], "missing PAGES"),
+    ("threads_exit_group", ["257", "4"], "bad THREADS '257'"),
+    ("shmem_touch", ["0"], "bad PAGES '0'"),
+    ("vm_sizes", ["x"], "bad PAGES 'x'"),
     ("big_parent", [], "missing PARENT_MIB"),
     ("big_parent", ["64"], "missing MODE"),
     ("big_parent", ["0", "vfork"], "bad PARENT_MIB '0'"),

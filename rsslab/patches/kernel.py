@@ -257,7 +257,7 @@ def problems(pr: proof.Proof, tests: Sequence[SelftestRun], s: SeriesSpec) -> li
 
 
 def _placeholder_output(s: SeriesSpec) -> SeriesOutput:
-    return series.SeriesOutput(s.name, Path(), (), (), (), series.CheckReport(0, 0, 0, ""),
+    return series.SeriesOutput(s.name, Path(), (), (), (), series.CheckReport(()),
                                False, True)
 
 

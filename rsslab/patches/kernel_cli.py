@@ -90,8 +90,9 @@ def report(reports: list[kernel.Report]) -> list[RenderableType]:
         out += [f"  {f}" for f in o.files]
         out.append(f"  To: {', '.join(o.to)}")
         out.append(f"  Cc: {', '.join(o.cc)}")
-        check = (f"checkpatch.pl --strict: {o.check.errors} errors, {o.check.warnings} "
-                 f"warnings, {o.check.checks} checks; git am on the base: "
+        runs = "; ".join(f"{c.where}: {c.errors} errors, {c.warnings} warnings, "
+                         f"{c.checks} checks" for c in o.check.runs)
+        check = (f"checkpatch.pl --strict {runs or 'not run'}; git am on the base: "
                  f"{'applies' if o.applies else 'FAILS'}")
         out.append(f"  [{'green' if o.check.clean and o.applies else 'red'}]{check}[/]")
         if o.draft:

@@ -37,11 +37,37 @@ class SeriesError(UserError):
 
 
 @dataclass(frozen=True, slots=True)
-class CheckReport:
+class CheckRun:
+    """One ``checkpatch.pl`` pass over the series, run from ``where``."""
+
+    where: str
     errors: int
     warnings: int
     checks: int
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    """Both passes: in the tree, and from a directory outside any git tree."""
+
+    runs: tuple[CheckRun, ...]
+
+    @property
+    def errors(self) -> int:
+        return sum(r.errors for r in self.runs)
+
+    @property
+    def warnings(self) -> int:
+        return sum(r.warnings for r in self.runs)
+
+    @property
+    def checks(self) -> int:
+        return sum(r.checks for r in self.runs)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(r.text for r in self.runs)
 
     @property
     def clean(self) -> bool:
@@ -116,31 +142,50 @@ def recipients(wt: Path, patches: Sequence[Path], extra_to: Sequence[str],
 _TOTAL = re.compile(r"total: (\d+) errors?, (\d+) warnings?, (?:(\d+) checks?, )?\d+ lines")
 
 
-# checkpatch.pl looks cited commit ids up with `git log`; a tree without
-# upstream history (a Debian import, a one-commit or shallow tree) has
-# nothing to find them in, so that one lookup is skipped there.
+# checkpatch.pl looks cited commit ids up with `git log` when its working
+# directory has a .git.  In a tree without upstream history (a Debian
+# import, a one-commit or shallow tree) every lookup fails: that warning
+# (NO_HISTORY_IGNORE) is skipped, and so, silently, is the GIT_COMMIT_ID
+# check of how an id is cited.  Outside any git directory checkpatch takes
+# every id as known for GIT_COMMIT_ID (commit <id> ("<title>")), as a
+# maintainer's run in a tree with the history does, while its lookup
+# warning fires for every id, since nothing can be looked up there: that
+# run skips the lookup warning and keeps the citation check.
 NO_HISTORY_IGNORE = "UNKNOWN_COMMIT_ID"
+IN_TREE = "in the tree"
+NO_GIT = "outside any git directory (ids taken as known: citations checked, lookups skipped)"
 
 
-def checkpatch(wt: Path, files: Sequence[Path], history: bool) -> CheckReport:
-    """The tree's ``checkpatch.pl --strict`` over each patch (all checks;
-    on a tree without upstream history, all but ``NO_HISTORY_IGNORE``)."""
-    script = wt / "scripts" / "checkpatch.pl"
+def _checkpatch_run(script: Path, cwd: Path, files: Sequence[Path], ignore: Sequence[str],
+                    where: str) -> CheckRun:
     argv = ["perl", str(script), "--strict", "--showfile"]
-    if not history:
-        argv += ["--ignore", NO_HISTORY_IGNORE]
+    argv += [a for i in ignore for a in ("--ignore", i)]
     errors = warnings = checks = 0
-    texts = [f"$ {shlex.join(argv[1:])} PATCH\n"]
+    texts = [f"# {where}\n$ {shlex.join(['scripts/checkpatch.pl', *argv[2:]])} PATCH\n"]
     for f in files:
-        proc = run([*argv, str(f)], wt, ok=(0, 1))
+        proc = run([*argv, str(f)], cwd, ok=(0, 1))
         m = _TOTAL.search(proc.stdout)
         if not m:
-            raise SeriesError(f"checkpatch.pl printed no summary for {f.name}: "
+            raise SeriesError(f"checkpatch.pl printed no summary for {f.name} ({where}): "
                               f"{proc.stdout.strip()[-200:]}")
         errors, warnings = errors + int(m[1]), warnings + int(m[2])
         checks += int(m[3] or 0)
         texts.append(f"== {f.name}\n{proc.stdout.strip()}\n")
-    return CheckReport(errors, warnings, checks, "\n".join(texts))
+    return CheckRun(where, errors, warnings, checks, "\n".join(texts))
+
+
+def checkpatch(wt: Path, files: Sequence[Path], history: bool) -> CheckReport:
+    """The tree's ``checkpatch.pl --strict`` over each patch, twice: in the
+    tree (all checks; on a tree without upstream history, all but
+    ``NO_HISTORY_IGNORE``), and from an empty directory outside any git
+    tree, where the citation of every commit id is checked (all checks but
+    ``NO_HISTORY_IGNORE``, which cannot look anything up there)."""
+    script = wt / "scripts" / "checkpatch.pl"
+    first = _checkpatch_run(script, wt, files, () if history else (NO_HISTORY_IGNORE,),
+                            IN_TREE)
+    with tempfile.TemporaryDirectory(prefix="rsslab-nogit-") as tmp:
+        second = _checkpatch_run(script, Path(tmp), files, (NO_HISTORY_IGNORE,), NO_GIT)
+    return CheckReport((first, second))
 
 
 def sparse_paths(series: SeriesSpec) -> tuple[str, ...]:

@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * shmem_touch - shared memory in RssShmem and in statm's shared field.
+ *
+ * Does: creates a shmem file (memfd) of PAGES pages, maps it MAP_SHARED
+ *   (no transparent huge pages), writes one byte into each page (one fault
+ *   per page), then reads its own /proc/self/status (VmRSS, RssAnon,
+ *   RssFile, RssShmem) and /proc/self/statm (resident, shared) between two
+ *   exact readings of smaps_rollup (Rss, Anonymous, Pss_Shmem), and exits
+ *   with the pages still mapped.  Nothing else maps the file, so its
+ *   Pss_Shmem is its exact resident shmem.
+ * Cause (2.6.34 .. 6.1): a write fault on a shared file page counts it in
+ *   the faulting thread's cache as MM_SHMEMPAGES (mm/memory.c:do_set_pte()
+ *   -> inc_mm_counter_fast(mm_counter_file())), folded every 64 faults.
+ *   Commit 34e55232e59f7b19050267a05ff1226e5cd122a5.
+ * Cause (6.2 ..): per-CPU counters; fs/proc/task_mmu.c:task_mem() and
+ *   task_statm() read them with get_mm_counter() (folded part only) before
+ *   82241a83cd15 and with get_mm_counter_sum() since (Linux 6.16,
+ *   6.12.39, 6.15.7): RssShmem and statm shared then are exact.
+ *   Commits f1a7941243c102a44e8847e3b94ff4ff3ec56f25,
+ *   82241a83cd15aaaf28200a40ad1a8b480012edaf.
+ * Usage: shmem_touch PAGES
+ * Output: one JSON line: pages, self_vmrss_kib, self_rss_anon_kib,
+ *   self_rss_file_kib, self_rss_shmem_kib, self_statm_resident_kib,
+ *   self_statm_shared_kib, self_exact_kib, self_exact_after_kib,
+ *   self_file_exact_kib (Rss less Anonymous), self_shmem_exact_kib
+ *   (Pss_Shmem), peak_exact_kib, peak_anon_kib.
+ */
+#include "rsslab.h"
+
+static const char usage[] = "shmem_touch PAGES";
+static const char *const arg_names[] = { "PAGES" };
+
+/* The status and statm fields, read into buffers at a fixed address. */
+static __attribute__((noinline)) void read_self(struct rsslab_report *r, long page)
+{
+	static const char *const keys[][2] = {
+		{ "VmRSS", "self_vmrss_kib" },
+		{ "RssAnon", "self_rss_anon_kib" },
+		{ "RssFile", "self_rss_file_kib" },
+		{ "RssShmem", "self_rss_shmem_kib" },
+	};
+	char buf[RSSLAB_PROC_BUF];
+	long size, resident, shared;
+
+	if (rsslab_read_file("/proc/self/status", buf, sizeof(buf)) < 0)
+		die("read /proc/self/status");
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		long v = rsslab_field(buf, keys[i][0]);
+
+		if (v < 0) {
+			errno = 0;
+			die("no '%s:' line in /proc/self/status", keys[i][0]);
+		}
+		rsslab_rep_int(r, keys[i][1], v);
+	}
+	if (rsslab_read_file("/proc/self/statm", buf, sizeof(buf)) < 0)
+		die("read /proc/self/statm");
+	if (sscanf(buf, "%ld %ld %ld", &size, &resident, &shared) != 3) {
+		errno = 0;
+		die("cannot parse /proc/self/statm: '%.60s'", buf);
+	}
+	rsslab_rep_int(r, "self_statm_resident_kib", resident * (page / 1024));
+	rsslab_rep_int(r, "self_statm_shared_kib", shared * (page / 1024));
+}
+
+static __attribute__((noinline)) long shmem_exact_kib(void)
+{
+	return rsslab_self_smaps_kib("Pss_Shmem");
+}
+
+int main(int argc, char **argv)
+{
+	struct rsslab_report r, scratch;
+	struct rsslab_smaps before, after;
+	long page = rsslab_page_size();
+	long pages, shmem;
+	char *p;
+	int fd;
+
+	rsslab_args(argc, argv, arg_names, 1, usage);
+	pages = rsslab_arg(argv[1], "PAGES", 1, 1L << 20, usage);
+	rsslab_rep_begin(&r, "shmem_touch");
+	rsslab_warm_up();
+	rsslab_rep_begin(&scratch, "warm-up");
+	read_self(&scratch, page);	/* resident before the pages under test */
+	(void)shmem_exact_kib();
+	rsslab_rep_int(&r, "pages", pages);
+	fd = memfd_create("rsslab-shmem", MFD_CLOEXEC);
+	if (fd < 0)
+		die("memfd_create");
+	if (ftruncate(fd, pages * page))
+		die("ftruncate the shmem file to %ld pages", pages);
+	p = mmap(NULL, (size_t)pages * (size_t)page, PROT_READ | PROT_WRITE,
+		 MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		die("mmap %ld shmem pages", pages);
+	if (madvise(p, (size_t)pages * (size_t)page, MADV_NOHUGEPAGE) &&
+	    errno != EINVAL)
+		die("madvise(MADV_NOHUGEPAGE)");
+	rsslab_touch(p, pages, page);
+	before = rsslab_self_smaps();
+	shmem = shmem_exact_kib();
+	read_self(&r, page);
+	after = rsslab_self_smaps();
+	rsslab_rep_int(&r, "self_exact_kib", before.rss_kib);
+	rsslab_rep_int(&r, "self_exact_after_kib", after.rss_kib);
+	rsslab_rep_int(&r, "self_file_exact_kib", before.rss_kib - before.anon_kib);
+	rsslab_rep_int(&r, "self_shmem_exact_kib", shmem);
+	rsslab_rep_peak(&r, before);
+	rsslab_rep_end(&r);
+	return RSSLAB_EXIT_OK;
+}
