@@ -136,7 +136,7 @@ def measure_host(root: Path, specs: Sequence[RunSpec], features: frozenset[str],
                  progress: Callable[[RunSpec], None] | None = None) -> list[str]:
     """Run ``specs`` on the host (whose regimes are ``features``) and save
     them; return what could not run."""
-    bin_dir = root / "build" / "bin"
+    bin_dir = paths.build_dir(root) / "bin"
     build_all(root, bin_dir)
     failed: list[str] = []
     runs: list[Observation] = []
