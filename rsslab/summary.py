@@ -89,14 +89,24 @@ def seed_table(outcomes: Sequence[Outcome]) -> Table:
     return table
 
 
+def _origin(k: Kernel) -> str:
+    """A Debian package and its version, what an image was built from, or its path."""
+    if k.package:
+        return f"{k.package} {k.version}"
+    if k.image is None:
+        return "the running kernel"
+    return f"built from {k.built_from}" if k.built_from else str(k.image)
+
+
 def kernels_table(kernels: Sequence[Kernel]) -> Table:
-    """Where each kernel came from: upstream version, package, checksum."""
+    """Where each kernel came from: upstream version, package or build, checksum."""
     table = Table(title="Kernels")
-    for col in ("kernel", "Linux", "package", "version", "sha256"):
-        table.add_column(col, no_wrap=col != "package")
+    table.add_column("kernel", no_wrap=True)
+    table.add_column("Linux")
+    table.add_column("from", min_width=20, overflow="fold")
+    table.add_column("sha256", no_wrap=True)
     for k in kernels:
-        what = k.package or (str(k.image) if k.image else "the running kernel")
         declared = [f"+{r}" for r in k.extra_regimes] + [f"-{r}" for r in k.without_regimes]
         extra = f" ({', '.join(declared)})" if declared else ""
-        table.add_row(k.name, k.upstream + extra, what, k.version, k.sha256[:16])
+        table.add_row(k.name, k.upstream + extra, _origin(k), k.sha256[:16])
     return table
