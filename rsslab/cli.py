@@ -287,7 +287,8 @@ def _matrix_report(outcomes: Sequence[Any], as_json: bool, summary: Any,
             for r in o.runs:
                 print(json.dumps(r.to_flat(), sort_keys=False))
     else:
-        show(summary.metrics_table(outcomes))
+        tty = sys.stdout.isatty()
+        show(summary.metrics_table(outcomes) if tty else summary.metrics_grid(outcomes))
         show(summary.seed_table(outcomes))
         for o in outcomes:
             for v in o.verdicts:
@@ -316,7 +317,7 @@ def cmd_patches(args: argparse.Namespace) -> int:
         with err.status(f"{part}: starting") as spinner:
             code, shown = module.run(args, lambda msg: spinner.update(f"{part}: {msg}"))
         for item in shown:
-            Console().print(item, highlight=False)
+            show(item)
         status = max(status, code)
     return status
 

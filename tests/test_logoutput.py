@@ -64,7 +64,7 @@ def test_the_host_report_fits(bin_dir: Path) -> None:
 def test_the_matrix_tables_fit(guest_outcomes: Callable[[], dict[str, matrix.Outcome]]) -> None:
     outs = list(guest_outcomes().values())
     booted = list({o.target.kernel.name: o.target.kernel for o in outs}.values())
-    fits(lambda: summary.metrics_table(outs))
+    fits(lambda: summary.metrics_grid(outs))
     fits(lambda: summary.seed_table(outs))
     fits(lambda: summary.kernels_table([*booted, kernels.host()]))
 
