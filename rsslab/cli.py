@@ -117,7 +117,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         specs = [RunSpec(s.scenario, s.params, s.cgroup, args.repeat) for s in specs]
     err = Console(stderr=True, quiet=args.quiet)
     total = sum(s.repeat for s in specs)
-    with Progress(console=err, transient=True, disable=args.json or args.quiet) as bar:
+    with Progress(console=err, transient=True,
+                  disable=args.json or args.quiet or not err.is_terminal) as bar:
         task = bar.add_task("host: running scenarios", total=total)
         runs = observe.run_specs(bin_dir, specs, "host", lambda _s: bar.advance(task))
     observe.save_host(paths.results_dir(root), runs, features)
@@ -170,7 +171,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
         plan = sweeps.plan_host(root, lay.results, bin_dir)
         for line in plan.notes:
             err.print(f"rsslab docs: {line}", highlight=False)
-        with Progress(console=err, transient=True) as bar:
+        with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
             task = bar.add_task("host: measuring for the site", total=plan.total)
             skipped = sweeps.run_host(plan, lay.results, bin_dir, lambda _s: bar.advance(task))
         for line in skipped:
@@ -219,7 +220,8 @@ def cmd_run_matrix(args: argparse.Namespace, words: Sequence[str],
 
     root = paths.project_root()
     err = Console(stderr=True, quiet=args.quiet)
-    with Progress(console=err, transient=True, disable=args.quiet) as bar:
+    with Progress(console=err, transient=True,
+                  disable=args.quiet or not err.is_terminal) as bar:
         tasks: dict[str, TaskID] = {}
 
         def fetched(name: str, pct: float) -> None:
@@ -236,7 +238,8 @@ def cmd_run_matrix(args: argparse.Namespace, words: Sequence[str],
     targets = matrix.targets(chosen_kernels, args.cpus or [1, 2, 4])
     planner = chosen.planner(chosen_specs) if chosen_specs else None
     with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=err,
-                  transient=True, disable=args.json or args.quiet) as bar:
+                  transient=True,
+                  disable=args.json or args.quiet or not err.is_terminal) as bar:
         ids = {t.label: bar.add_task(f"{t.label}: waiting", total=None) for t in targets}
 
         def progress(label: str, state: str, done: int, total: int) -> None:
@@ -491,7 +494,8 @@ def cmd_measure(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     err = Console(stderr=True, quiet=args.quiet)
     with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=err,
-                  transient=True, disable=args.json or args.quiet) as bar:
+                  transient=True,
+                  disable=args.json or args.quiet or not err.is_terminal) as bar:
         task = bar.add_task(f"doctor: {args.kernel}", total=None)
         if args.kernel == "host":
             report = doctor_mod.run(args.repeat, progress=lambda _s: bar.advance(task))

@@ -3,8 +3,9 @@
 A terminal gets rich's tables at its own width, in colour.  A pipe, a file
 or a CI log (``make repro | tee log``) gets them as plain aligned text: no
 colour, no box but a rule under the header, the title on its own line, each
-column as wide as its content, up to ``LOG_WIDTH`` characters a line; a
-longer row folds its widest cells onto a second line instead of cutting them.
+column as wide as its content, up to ``LOG_WIDTH`` characters a line.  A row
+too wide for that wraps the cells that hold words; an identifier or a number
+is never cut.
 """
 
 from __future__ import annotations
@@ -59,16 +60,17 @@ def _log_table(table: Table) -> Table:
 
 
 def for_log(renderable: RenderableType, width: int = LOG_WIDTH) -> str:
-    """A report for a log: each table titled on its own line, then its rows."""
+    """A report for a log: each table after a blank line, its title on a line
+    of its own, then its rows."""
     if isinstance(renderable, Group):
         return "".join(for_log(r, width) for r in renderable.renderables)
     if not isinstance(renderable, Table):
         return text(renderable, width)
     title = renderable.title
     renderable.title = None
-    head = ""
+    head = "\n"
     if title:
-        head = text(title if isinstance(title, Text) else Text.from_markup(str(title)), width)
+        head += text(title if isinstance(title, Text) else Text.from_markup(str(title)), width)
     return head + text(_log_table(renderable), width)
 
 

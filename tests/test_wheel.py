@@ -144,7 +144,7 @@ def test_installed_rsslab_runs_one_scenario_on_6_1(installed: Installed) -> None
     before = _digest(installed.package)
     text = installed.run("rsslab", "run", "--kernel", "6.1", "--scenario", "seed",
                          "--cpus", "2")
-    assert text.returncode in (0, 1), text.stderr
+    assert text.returncode == 0, text.stdout + text.stderr
     assert "6.1-smp2: boot Linux 6.1." in text.stderr and ": done in " in text.stderr
     assert "6.1-smp2: not checked (" in text.stdout
     assert "split-seed-vmhwm-misses-buffer" in text.stdout.split("not checked")[0]
