@@ -13,7 +13,7 @@ PKG_KBUILD := flex bison bc libelf-dev libssl-dev perl
 PKG_PATCHES := $(PKG_KBUILD) mandoc groff man-db
 PKG_DOCS := chromium
 
-.PHONY: repro repro-wide test bench-matrix bench-tools patches docs clean sysdeps-core sysdeps-guest sysdeps-kbuild sysdeps-patches sysdeps-docs
+.PHONY: repro repro-wide test bench-matrix bench-tools patches docs publish wheel clean sysdeps-core sysdeps-guest sysdeps-kbuild sysdeps-patches sysdeps-docs
 
 repro: sysdeps-core sysdeps-guest sysdeps-kbuild $(VENV)/.stamp
 	$(RSSLAB) run $(foreach k,$(KERNELS),--kernel $(k)) --cpus $(CPUS) --repeat $(REPEAT)
@@ -38,6 +38,15 @@ patches: sysdeps-core sysdeps-guest sysdeps-patches $(VENV)/.stamp
 
 docs: sysdeps-core sysdeps-docs $(VENV)/.stamp
 	$(RSSLAB) docs
+
+# make publish REMOTE=git@github.com:you/rsslab.git (or a path, or a remote's name)
+publish: sysdeps-core sysdeps-docs $(VENV)/.stamp
+	@test -n "$(REMOTE)" || { echo "rsslab: make publish needs REMOTE=URL (the repository whose gh-pages branch serves the site)" >&2; exit 2; }
+	$(RSSLAB) docs --publish '$(REMOTE)'
+
+# build/dist/rsslab-*.whl: the package with claims, reproducers, patches and docs sources
+wheel: $(VENV)/.stamp
+	$(VENV)/bin/pip wheel -q --no-deps -w build/dist .
 
 sysdeps-core:
 	@scripts/ensure-packages $(PKG_CORE)

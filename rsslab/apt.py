@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rsslab import steps
 from rsslab.errors import AptError, ToolMissing
 
 log = logging.getLogger(__name__)
@@ -286,13 +287,14 @@ class PrivateApt:
         for d in ("lists/partial", "cache/archives/partial"):
             (self.root / d).mkdir(parents=True, exist_ok=True)
         (self.root / "sources.list").write_text(sources_list(self.entries))
-        proc = self._call("apt-get", ["update"], UPDATE_TIMEOUT_S)
-        lists = self.root / "lists"
-        empty = [e.suite for e in self.entries
-                 if not list(lists.glob(f"*_dists_{e.suite}_*Packages*"))]
-        if proc.returncode != 0 or "\nE:" in "\n" + proc.stderr or empty:
-            why = _tail(proc.stderr) or f"no package index for {', '.join(empty)}"
-            raise self._fail(f"apt-get update of Debian {self.describe()} failed: {why}")
+        with steps.step(f"update the package index of Debian {self.describe()}"):
+            proc = self._call("apt-get", ["update"], UPDATE_TIMEOUT_S)
+            lists = self.root / "lists"
+            empty = [e.suite for e in self.entries
+                     if not list(lists.glob(f"*_dists_{e.suite}_*Packages*"))]
+            if proc.returncode != 0 or "\nE:" in "\n" + proc.stderr or empty:
+                why = _tail(proc.stderr) or f"no package index for {', '.join(empty)}"
+                raise self._fail(f"apt-get update of Debian {self.describe()} failed: {why}")
 
     def names(self, prefix: str) -> list[str]:
         """Package names that start with ``prefix``."""
@@ -318,7 +320,8 @@ class PrivateApt:
         if final.is_file() and final.stat().st_size == pkg.size \
                 and sha256_file(final) == pkg.sha256:
             return final
-        with tempfile.TemporaryDirectory(dir=dest, prefix=".download-") as tmp:
+        with tempfile.TemporaryDirectory(dir=dest, prefix=".download-") as tmp, \
+                steps.step(f"download {pkg.name} {pkg.version} ({steps.size(pkg.size)})"):
             got = self._fetch(pkg, Path(tmp), progress)
             size = got.stat().st_size
             if size != pkg.size or sha256_file(got) != pkg.sha256:

@@ -8,7 +8,6 @@ and keeps its traceback.
 from __future__ import annotations
 
 import argparse
-import io
 import importlib
 import importlib.util
 import json
@@ -17,20 +16,23 @@ import os
 import sys
 import typing
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import Progress, TaskID, TimeElapsedColumn
+from rich.text import Text
 
 from rsslab import claims as claims_mod
 from rsslab import doctor as doctor_mod
-from rsslab import observe, paths, regimes, render, results, scenarios
+from rsslab import chosen, observe, paths, plain, regimes, render, results, scenarios, steps
 from rsslab.build import build_all
 from rsslab.errors import BadInput, UserError
 from rsslab.measurement import MeasureError, Measurer, MeasureUsage
 from rsslab.patches import options as patch_options
 from rsslab.plan import RunSpec
-from rsslab.report import print_report
+from rsslab.report import print_report, runs_table, verdict_table
+from rsslab.results import Observation
 
 DEFAULT_REPEAT = 5
 MAX_CPUS = 256
@@ -82,16 +84,35 @@ def explicit_specs(names: Sequence[str], assignments: Sequence[str], repeat: int
     return specs
 
 
+def show(renderable: RenderableType) -> None:
+    """A report on stdout: rich's tables on a terminal, plain text in a log."""
+    if sys.stdout.isatty():
+        Console(highlight=False).print(renderable)
+    else:
+        sys.stdout.write(plain.for_log(renderable))
+        sys.stdout.flush()
+
+
+def _chosen_specs(args: argparse.Namespace) -> list[RunSpec]:
+    """``--scenario``/``--param`` as specs; [] without --scenario."""
+    if not args.scenario:
+        if args.param:
+            raise BadInput("--param needs --scenario")
+        return []
+    return explicit_specs(args.scenario, args.param, args.repeat or 1, args.cgroup)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     if args.wide:
         from rsslab import matrix
 
         if args.kernel or args.cpus:
             raise BadInput("--wide chooses its kernels and CPU counts; drop --kernel and --cpus")
-        return cmd_run_matrix(args, [name for name, _ in matrix.WIDE_LANE])
+        return cmd_run_matrix(args, [name for name, _ in matrix.WIDE_LANE], _chosen_specs(args))
     kernels = args.kernel or ["host"]
+    chosen_specs = _chosen_specs(args)
     if kernels != ["host"]:
-        return cmd_run_matrix(args, kernels)
+        return cmd_run_matrix(args, kernels, chosen_specs)
     root = paths.project_root()
     bin_dir = paths.build_dir(root) / "bin"
     build_all(root, bin_dir)
@@ -99,19 +120,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     features = regimes.of_host(regimes.load(root / "claims"), bin_dir)
     ncpus = len(os.sched_getaffinity(0))
     lacking: dict[str, str] = {}
-    if args.scenario:
-        specs = explicit_specs(args.scenario, args.param, args.repeat or 1, args.cgroup)
-    else:
-        if args.param:
-            raise BadInput("--param needs --scenario")
-        specs = claims_mod.plan(all_claims, features, ncpus)
+    specs = chosen_specs or claims_mod.plan(all_claims, features, ncpus)
+    if not chosen_specs:
         if args.repeat:
             specs = [RunSpec(s.scenario, s.params, s.cgroup, args.repeat) for s in specs]
         lacking = observe.lacking(bin_dir, specs)
         specs = [s for s in specs if not (s.cgroup and observe.MEMORY_CGROUP in lacking)]
-    err = Console(stderr=True)
+    err = Console(stderr=True, quiet=args.quiet)
     total = sum(s.repeat for s in specs)
-    with Progress(console=err, transient=True, disable=args.json) as bar:
+    with Progress(console=err, transient=True,
+                  disable=args.json or args.quiet or not err.is_terminal) as bar:
         task = bar.add_task("host: running scenarios", total=total)
         runs = observe.run_specs(bin_dir, specs, "host", lambda _s: bar.advance(task))
     observe.save_host(paths.results_dir(root), runs, features)
@@ -120,15 +138,38 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(json.dumps(o.to_flat(), sort_keys=False))
         return 0
     label = results.label_for("host", runs[0].ncpus) if runs else "host"
+    if chosen_specs:
+        cov = chosen.judge(label, runs, all_claims, features, ncpus)
+        _chosen_report(cov)
+        return 0 if all(v.ok for v in cov.judged) else 1
     applicable = [c for c in all_claims if c.applies(features, ncpus)]
     verdicts = [claims_mod.evaluate(c, runs, features, label) for c in applicable]
     unchecked = [v.claim.id for v in verdicts if not v.checks]
     verdicts = [v for v in verdicts if v.checks]
-    print_report(Console(), label, runs, verdicts)
+    _print_report(label, runs, verdicts)
     for what, why in lacking.items():
         print(f"rsslab: {what}: not available here ({why}); not checked: "
               f"{', '.join(unchecked) or 'none'}", file=sys.stderr)
     return 0 if all(v.ok for v in verdicts) else 1
+
+
+def _print_report(label: str, runs: Sequence[Observation],
+                  verdicts: Sequence[claims_mod.Verdict]) -> None:
+    if sys.stdout.isatty():
+        print_report(Console(), label, runs, verdicts)
+        return
+    if runs:
+        show(runs_table(label, runs, verdicts))
+    if verdicts:
+        show(verdict_table(label, verdicts))
+        for v in verdicts:
+            if not v.ok:
+                show(Text(v.explain()))
+
+
+def _chosen_report(cov: chosen.Coverage) -> None:
+    _print_report(cov.label, cov.runs, cov.judged)
+    show(Text(chosen.not_checked_line(cov)))
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
@@ -138,14 +179,14 @@ def cmd_docs(args: argparse.Namespace) -> int:
     root = paths.project_root()
     lay = site.Layout.of(root)
     bin_dir = paths.build_dir(root) / "bin"
-    err = Console(stderr=True)
+    err = Console(stderr=True, quiet=args.quiet)
     notes: list[str] = []
     if not args.no_measure:
         build_all(root, bin_dir)
         plan = sweeps.plan_host(root, lay.results, bin_dir)
         for line in plan.notes:
             err.print(f"rsslab docs: {line}", highlight=False)
-        with Progress(console=err, transient=True) as bar:
+        with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
             task = bar.add_task("host: measuring for the site", total=plan.total)
             skipped = sweeps.run_host(plan, lay.results, bin_dir, lambda _s: bar.advance(task))
         for line in skipped:
@@ -167,19 +208,37 @@ def cmd_docs(args: argparse.Namespace) -> int:
         err.print(f"rsslab docs: {line}", highlight=False)
     print(f"site: {built.html / 'index.html'} ({len(built.kernels)} kernel result sets, "
           f"{len(built.figures)} plots)")
+    if args.publish:
+        from rsslab.docs import publish
+
+        done = publish.publish(built.html, args.publish, _source(root))
+        what = "updated" if done.changed else "unchanged, already published"
+        print(f"published: {done.remote} {publish.BRANCH} {done.commit[:12]} ({what})")
     return 0
 
 
-def cmd_run_matrix(args: argparse.Namespace, words: Sequence[str]) -> int:
-    """``run --kernel K ... --cpus LIST``: every kernel at every CPU count."""
+def _source(root: Path) -> str:
+    """What the site is built from: the checkout's commit, or the installed version."""
+    from rsslab.patches.git import git, ok
+
+    if paths.checkout() == root and ok(root, ["rev-parse", "--verify", "--quiet", "HEAD"]):
+        head = git(root, ["--no-optional-locks", "rev-parse", "HEAD"]).strip()
+        dirty = git(root, ["--no-optional-locks", "status", "--porcelain",
+                           "--untracked-files=no"]).strip()
+        return f"commit {head}" + (" with local changes" if dirty else "")
+    return ""
+
+
+def cmd_run_matrix(args: argparse.Namespace, words: Sequence[str],
+                   chosen_specs: Sequence[RunSpec] = ()) -> int:
+    """``run --kernel K ... --cpus LIST``: every kernel at every CPU count,
+    running the claims' plan, or the chosen specs (``--scenario``)."""
     from rsslab import kernels, matrix, summary
 
-    if args.scenario or args.param:
-        raise BadInput("--scenario/--param run on the host only; the matrix runs the "
-                       "claims' plan (drop --kernel, or drop --scenario)")
     root = paths.project_root()
-    err = Console(stderr=True)
-    with Progress(console=err, transient=True) as bar:
+    err = Console(stderr=True, quiet=args.quiet)
+    with Progress(console=err, transient=True,
+                  disable=args.quiet or not err.is_terminal) as bar:
         tasks: dict[str, TaskID] = {}
 
         def fetched(name: str, pct: float) -> None:
@@ -187,51 +246,78 @@ def cmd_run_matrix(args: argparse.Namespace, words: Sequence[str]) -> int:
                 tasks[name] = bar.add_task(f"download {name}", total=100)
             bar.update(tasks[name], completed=pct)
 
-        chosen = [kernels.resolve(w, paths.cache_dir(), args.refresh_kernels, fetched)
-                  for w in dict.fromkeys(words)]
+        chosen_kernels = [kernels.resolve(w, paths.cache_dir(), args.refresh_kernels, fetched)
+                          for w in dict.fromkeys(words)]
     per_kernel = dict(matrix.WIDE_LANE) if args.wide else {}
     bin_dir = paths.build_dir(root) / "bin"
     build_all(root, bin_dir)
     all_claims = claims_mod.load(root / "claims", args.repeat or DEFAULT_REPEAT)
     settings = matrix.Settings(bin_dir, paths.build_dir(root), paths.results_dir(root))
-    targets = matrix.targets(chosen, args.cpus or [1, 2, 4], per_kernel)
+    targets = matrix.targets(chosen_kernels, args.cpus or [1, 2, 4], per_kernel)
+    planner = chosen.planner(chosen_specs) if chosen_specs else None
     with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=err,
-                  transient=True, disable=args.json) as bar:
+                  transient=True,
+                  disable=args.json or args.quiet or not err.is_terminal) as bar:
         ids = {t.label: bar.add_task(f"{t.label}: waiting", total=None) for t in targets}
 
-        def show(label: str, state: str, done: int, total: int) -> None:
+        def progress(label: str, state: str, done: int, total: int) -> None:
             bar.update(ids[label], description=f"{label}: {state}", completed=done,
                        total=total or None)
 
         outcomes = matrix.run_all(targets, all_claims, regimes.load(root / "claims"),
-                                  settings, show)
+                                  settings, progress, planner)
     if not args.json:
-        Console().print(summary.kernels_table(chosen))
-    return _matrix_report(outcomes, args.json, summary)
+        show(summary.kernels_table(chosen_kernels))
+    if chosen_specs:
+        return _chosen_matrix_report(outcomes, chosen_specs, all_claims, args.json)
+    return _matrix_report(outcomes, args.json, summary, settings.results_dir)
 
 
-def _matrix_report(outcomes: Sequence[Any], as_json: bool, summary: Any) -> int:
-    out = Console()
-    if as_json:
-        for o in outcomes:
-            for r in o.runs:
-                print(json.dumps(r.to_flat(), sort_keys=False))
-    else:
-        out.print(summary.metrics_table(outcomes))
-        out.print(summary.seed_table(outcomes))
-        for o in outcomes:
-            for v in o.verdicts:
-                if not v.ok:
-                    out.print(f"[red]{v.explain()}[/]", highlight=False)
-        out.print("Every run is in build/results/<kernel>-smp<N>.json.")
+def _problems(outcomes: Sequence[Any]) -> bool:
+    """Say what went wrong in each target on stderr; was anything wrong?"""
     bad = False
     for o in outcomes:
         for p in o.problems:
             print(f"rsslab: {o.target.label}: {p}", file=sys.stderr)
         if o.error:
             print(f"rsslab: {o.error}", file=sys.stderr)
-        bad = bad or bool(o.error or o.problems) or not all(v.ok for v in o.verdicts)
-    return 1 if bad else 0
+        bad = bad or bool(o.error or o.problems)
+    return bad
+
+
+def _chosen_matrix_report(outcomes: Sequence[Any], specs: Sequence[RunSpec],
+                          all_claims: Sequence[Any], as_json: bool) -> int:
+    """The chosen runs of each target, the claims they cover, the rest not checked."""
+    covs = [chosen.judge(o.target.label, chosen.only_chosen(o.runs, specs), all_claims,
+                         o.features, o.runs[0].ncpus if o.runs else o.target.ncpus)
+            for o in outcomes if not o.error]
+    for cov in covs:
+        if as_json:
+            for r in cov.runs:
+                print(json.dumps(r.to_flat(), sort_keys=False))
+        else:
+            _chosen_report(cov)
+    bad = _problems(outcomes)
+    return 1 if bad or not all(v.ok for c in covs for v in c.judged) else 0
+
+
+def _matrix_report(outcomes: Sequence[Any], as_json: bool, summary: Any,
+                   results_dir: Path) -> int:
+    if as_json:
+        for o in outcomes:
+            for r in o.runs:
+                print(json.dumps(r.to_flat(), sort_keys=False))
+    else:
+        tty = sys.stdout.isatty()
+        show(summary.metrics_table(outcomes) if tty else summary.metrics_grid(outcomes))
+        show(summary.seed_table(outcomes))
+        for o in outcomes:
+            for v in o.verdicts:
+                if not v.ok:
+                    show(Text(v.explain(), style="red"))
+        show(Text(f"Every run is in {paths.shown(results_dir)}/<kernel>-smp<N>.json."))
+    bad = _problems(outcomes)
+    return 1 if bad or not all(v.ok for o in outcomes for v in o.verdicts) else 0
 
 
 def _patch_part(part: str) -> Any:
@@ -241,7 +327,7 @@ def _patch_part(part: str) -> Any:
 
 def cmd_patches(args: argparse.Namespace) -> int:
     """Every series part present (or those --only names), one after another."""
-    err = Console(stderr=True)
+    err = Console(stderr=True, quiet=args.quiet)
     status = 0
     for part in args.only or PATCH_PARTS:
         module = _patch_part(part)
@@ -252,17 +338,40 @@ def cmd_patches(args: argparse.Namespace) -> int:
         with err.status(f"{part}: starting") as spinner:
             code, shown = module.run(args, lambda msg: spinner.update(f"{part}: {msg}"))
         for item in shown:
-            Console().print(item, highlight=False)
+            show(item)
         status = max(status, code)
     return status
+
+
+def _build_dir(text: str) -> Path:
+    path = Path(text).expanduser().absolute()
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"'{text}' is not a directory")
+    return path
+
+
+def _common_options(parser: argparse.ArgumentParser, default: object) -> None:
+    """Options every command takes, before or after its name."""
+    parser.add_argument("-v", "--verbose", action="store_true", default=default,
+                        help="log every command run")
+    parser.add_argument("-q", "--quiet", action="store_true", default=default,
+                        help="no progress bars or step lines on stderr (for scripts)")
+    parser.add_argument("--build-dir", type=_build_dir, default=default, metavar="DIR",
+                        help="where binaries, results, the site and the patches go "
+                             f"(${paths.BUILD_DIR_ENV}; default: build/ in a checkout, "
+                             "else ${XDG_STATE_HOME:-~/.local/state}/rsslab)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="rsslab", description="Reproduce and measure Linux's approximate "
                     "RSS counters the way judges read them.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log every command run")
+    _common_options(parser, None)
+    # The subcommands take them too; SUPPRESS keeps a value given before the name.
+    common = Parser(add_help=False)
+    _common_options(common, argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run scenarios through the observer and check the claims")
+    run = sub.add_parser("run", parents=[common],
+                         help="run scenarios through the observer and check the claims")
     run.add_argument("--scenario", action="append", default=[], metavar="NAME",
                      help=f"scenario to run (repeatable): {', '.join(scenarios.SCENARIOS)}")
     run.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE",
@@ -282,14 +391,20 @@ def build_parser() -> argparse.ArgumentParser:
                      help="look for newer Debian kernels than the ones pinned in the cache")
     run.add_argument("--json", action="store_true", help="JSON lines on stdout, one per run")
     run.set_defaults(func=cmd_run)
-    add_tool_parsers(sub)
-    docs = sub.add_parser("docs", help="build the site from build/results into build/docs/html")
+    add_tool_parsers(sub, common)
+    docs = sub.add_parser("docs", parents=[common],
+                          help="build the site from the results into build/docs/html")
     docs.add_argument("--no-measure", action="store_true",
                       help="use only stored results; measure nothing")
     docs.add_argument("--no-guests", action="store_true",
                       help="measure what is missing on the host only, boot no guest")
+    docs.add_argument("--publish", metavar="REMOTE",
+                      help="then commit the site to the gh-pages branch of REMOTE (a URL, a "
+                           "path, or a remote of the repository here) and push it; no "
+                           "local branch or file changes")
     docs.set_defaults(func=cmd_docs)
-    pat = sub.add_parser("patches", help="prepare the patch series (man-pages, kernel)")
+    pat = sub.add_parser("patches", parents=[common],
+                         help="prepare the patch series (man-pages, kernel)")
     pat.add_argument("--only", action="append", choices=PATCH_PARTS,
                      help="only this part (repeatable; default: every part present)")
     patch_options.add_arguments(pat)
@@ -359,12 +474,9 @@ def measure_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _plain_text(renderable: object, width: int = 110) -> str:
-    """A rich renderable as text without colour codes or trailing blanks."""
-    console = Console(width=width, highlight=False, color_system=None, file=io.StringIO())
-    with console.capture() as cap:
-        console.print(renderable)
-    return "\n".join(line.rstrip() for line in cap.get().splitlines()) + "\n"
+# Text reports of measure (to stderr or --out) and doctor (when piped).
+MEASURE_WIDTH = 110
+DOCTOR_WIDTH = 120
 
 
 def _write_report(renderable: object, as_json: bool, out: str | None) -> None:
@@ -373,11 +485,11 @@ def _write_report(renderable: object, as_json: bool, out: str | None) -> None:
         if text is None and sys.stderr.isatty():
             Console(stderr=True, highlight=False).print(renderable)
         else:
-            sys.stderr.write(text or _plain_text(renderable))
+            sys.stderr.write(text or plain.text(renderable, MEASURE_WIDTH))
         return
     try:
         with open(out, "w", encoding="utf-8") as f:
-            f.write(text or _plain_text(renderable))
+            f.write(text or plain.text(renderable, MEASURE_WIDTH))
     except OSError as e:
         raise MeasureError(f"cannot write the report to {out}: {e.strerror}") from None
 
@@ -401,9 +513,10 @@ def cmd_measure(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    err = Console(stderr=True)
+    err = Console(stderr=True, quiet=args.quiet)
     with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=err,
-                  transient=True, disable=args.json) as bar:
+                  transient=True,
+                  disable=args.json or args.quiet or not err.is_terminal) as bar:
         task = bar.add_task(f"doctor: {args.kernel}", total=None)
         if args.kernel == "host":
             report = doctor_mod.run(args.repeat, progress=lambda _s: bar.advance(task))
@@ -424,13 +537,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         if sys.stdout.isatty():
             Console(highlight=False).print(render.doctor(report))
         else:
-            sys.stdout.write(_plain_text(render.doctor(report), 120))
+            sys.stdout.write(plain.text(render.doctor(report), DOCTOR_WIDTH))
     for p in report.problems:
         print(f"rsslab: {report.kernel}: {p}", file=sys.stderr)
     return report.status
 
 
-def add_tool_parsers(sub: argparse._SubParsersAction[Parser]) -> None:
+def add_tool_parsers(sub: argparse._SubParsersAction[Parser],
+                     common: Parser) -> None:
     """``measure`` and ``doctor``."""
     # Everything after `measure` goes to measure_parser() (no string holds NUL,
     # so nothing here is an option), so that its usage errors exit 125.
@@ -438,7 +552,8 @@ def add_tool_parsers(sub: argparse._SubParsersAction[Parser]) -> None:
                        add_help=False, prefix_chars="\0")
     m.add_argument("rest", nargs=argparse.REMAINDER)
     m.set_defaults(func=cmd_measure)
-    d = sub.add_parser("doctor", help="which memory metrics are exact on this kernel",
+    d = sub.add_parser("doctor", parents=[common],
+                       help="which memory metrics are exact on this kernel",
                        epilog=DOCTOR_EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     d.add_argument("--json", action="store_true", help="one JSON object on stdout")
@@ -451,11 +566,31 @@ def add_tool_parsers(sub: argparse._SubParsersAction[Parser]) -> None:
     d.set_defaults(func=cmd_doctor)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to sys.stderr as it is now, so that a progress bar showing on
+    the terminal prints the line above itself."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.setStream(sys.stderr)
+        super().emit(record)
+
+
+def setup_logging(verbose: bool, quiet: bool) -> None:
+    """``rsslab: ...`` lines on stderr: warnings, the steps unless quiet, and
+    every command run with --verbose.  Where logging is set up already (a
+    program calling ``main``), only the steps' level is set."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="rsslab: %(message)s", handlers=[_StderrHandler()])
+    logging.getLogger(steps.__name__).setLevel(logging.WARNING if quiet else logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="rsslab: %(message)s")
+    args.verbose, args.quiet = bool(args.verbose), bool(args.quiet)
+    setup_logging(args.verbose, args.quiet)
+    if args.build_dir is not None:
+        os.environ[paths.BUILD_DIR_ENV] = str(args.build_dir)
     try:
         status: int = args.func(args)
     except UserError as e:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rsslab import claims as claims_mod
-from rsslab import kversion, observe, regimes, results, scenarios
+from rsslab import kversion, observe, regimes, results, scenarios, steps
 from rsslab.claims import Claim, Verdict
 from rsslab.errors import UserError
 from rsslab.kernels import Kernel, guest, initramfs, qemu
@@ -121,6 +121,10 @@ def plan_for(target: Target, claims: Sequence[Claim],
     return [*claims_mod.plan(claims, feats, target.ncpus, qemu.PAGE_SIZE), regimes.PROBE_RUN]
 
 
+# What a target runs: plan_for, or the runs a user chose (rsslab.chosen).
+Planner = Callable[[Target, Sequence[Claim], Sequence[regimes.Regime]], list[RunSpec]]
+
+
 def find_probe(runs: Sequence[Observation]) -> Observation | None:
     key = regimes.PROBE_RUN.resolved().key()[:2]
     return next((o for o in runs if results.run_key(o)[:2] == key), None)
@@ -197,12 +201,13 @@ def run_guest(target: Target, specs: Sequence[RunSpec], settings: Settings,
                            guest_timeout(settings, total, target.ncpus),
                            min(settings.stall_s, guest_timeout(settings, total, target.ncpus)))
     progress(label, "booting", 0, total)
-    boot = qemu.run(label, kernel.image, initrd, machine, work,
-                    progress=lambda n: progress(label, "running", n, total))
-    sent = guest.parse_channel(boot.results)
-    if sent.done is None:
-        raise qemu.unfinished(label, boot, f"the guest stopped after {len(sent.frames)} of "
-                                           f"{total} runs")
+    with steps.step(f"{label}: boot Linux {kernel.upstream} ({total} runs)"):
+        boot = qemu.run(label, kernel.image, initrd, machine, work,
+                        progress=lambda n: progress(label, "running", n, total))
+        sent = guest.parse_channel(boot.results)
+        if sent.done is None:
+            raise qemu.unfinished(label, boot, f"the guest stopped after {len(sent.frames)} "
+                                               f"of {total} runs")
     runs, failed = guest.observations(plan, sent, kernel.name)
     return Outcome(target, runs=tuple(runs), problems=tuple(problems + failed),
                    seconds=boot.seconds)
@@ -224,10 +229,10 @@ def run_host(target: Target, specs: Sequence[RunSpec], settings: Settings,
 
 
 def run_target(target: Target, claims: Sequence[Claim], regs: Sequence[regimes.Regime],
-               settings: Settings, progress: Progress) -> Outcome:
+               settings: Settings, progress: Progress, planner: Planner | None = None) -> Outcome:
     """One target, start to verdicts; a UserError becomes the outcome's error."""
     try:
-        specs = plan_for(target, claims, regs)
+        specs = (planner or plan_for)(target, claims, regs)
         runner = run_host if target.kernel.is_host else run_guest
         out = with_features(runner(target, specs, settings, progress), regs)
         progress(target.label, "done", len(out.runs), len(out.runs))
@@ -237,23 +242,26 @@ def run_target(target: Target, claims: Sequence[Claim], regs: Sequence[regimes.R
         return Outcome(target, error=str(e))
 
 
-def _cost(target: Target, claims: Sequence[Claim], regs: Sequence[regimes.Regime]) -> float:
-    runs = sum(s.repeat for s in plan_for(target, claims, regs))
+def _cost(target: Target, claims: Sequence[Claim], regs: Sequence[regimes.Regime],
+          planner: Planner) -> float:
+    runs = sum(s.repeat for s in planner(target, claims, regs))
     return runs * max(1.0, target.ncpus / host_cpus()) + (0 if target.kernel.is_host else 30)
 
 
 def run_all(targets_: Sequence[Target], claims: Sequence[Claim],
             regs: Sequence[regimes.Regime], settings: Settings,
-            progress: Progress) -> list[Outcome]:
+            progress: Progress, planner: Planner | None = None) -> list[Outcome]:
     """Every target, the slowest first, in parallel; results saved as each ends.
+    Each runs ``planner``'s specs (default: ``plan_for``, the claims' plan).
 
     Outcomes come back in the order of ``targets_``."""
     for t in targets_:
         check_regimes(t.kernel, regs)
-    order = sorted(targets_, key=lambda t: -_cost(t, claims, regs))
+    plan = planner or plan_for
+    order = sorted(targets_, key=lambda t: -_cost(t, claims, regs, plan))
     jobs = settings.jobs or host_cpus()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {t.label: pool.submit(run_target, t, claims, regs, settings, progress)
+        futures = {t.label: pool.submit(run_target, t, claims, regs, settings, progress, plan)
                    for t in order}
         outcomes = {}
         for t in order:

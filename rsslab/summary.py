@@ -68,6 +68,49 @@ def metrics_table(outcomes: Sequence[Outcome]) -> Table:
     return table
 
 
+def _span(lo: float, hi: float) -> str:
+    """A bound in few characters: ``±186``, ``-1056..0``, ``≥0``, ``≤1056``."""
+    if lo == -hi:
+        return f"±{_side(hi)}"
+    if hi == float("inf"):
+        return f"≥{_side(lo)}"
+    if lo == float("-inf"):
+        return f"≤{_side(hi)}"
+    return f"{_side(lo)}..{_side(hi)}"
+
+
+def _cell(outcome: Outcome, metric: str) -> str:
+    """``exact``, or the largest error over the bound; ``!`` where a claim failed."""
+    checks, ok = _metric_checks(outcome, metric)
+    if not checks:
+        return ""
+    mark = "" if ok else "!"
+    if all(c.err_pages == 0 for c in checks):
+        return f"exact{mark}"
+    worst = max(checks, key=lambda c: abs(c.err_pages or 0))
+    return f"{worst.err_pages:+g}{mark}\n{_span(worst.interval.lo, worst.interval.hi)}"
+
+
+def metrics_grid(outcomes: Sequence[Outcome]) -> Table:
+    """``metrics_table`` with a column per metric, for logs: each row two
+    lines at most, whatever the number of metrics off."""
+    table = Table(title="Each kernel: each metric exact in every run, or its largest error in "
+                        "pages over the claim's bound (!: a claim on it failed)")
+    table.add_column("kernel", no_wrap=True)
+    shown = [m for m in COLUMNS if any(_metric_checks(o, m)[0] for o in outcomes)]
+    for m in shown:
+        table.add_column(short_metric(m), justify="right")
+    table.add_column("claims", justify="right")
+    for o in outcomes:
+        if o.error:
+            table.add_row(o.target.label, *([""] * len(shown)), "guest failed")
+            continue
+        held = sum(v.ok for v in o.verdicts)
+        table.add_row(o.target.label, *(_cell(o, m) for m in shown),
+                      f"{held}/{len(o.verdicts)}")
+    return table
+
+
 def seed_table(outcomes: Sequence[Outcome]) -> Table:
     """The judge's program at its exit stop: what a judge reads, what is true."""
     table = Table(title="The seed program (128 KiB input) at its exit stop, KiB")
@@ -89,14 +132,24 @@ def seed_table(outcomes: Sequence[Outcome]) -> Table:
     return table
 
 
+def _origin(k: Kernel) -> str:
+    """A Debian package and its version, what an image was built from, or its path."""
+    if k.package:
+        return f"{k.package} {k.version}"
+    if k.image is None:
+        return "the running kernel"
+    return f"built from {k.built_from}" if k.built_from else str(k.image)
+
+
 def kernels_table(kernels: Sequence[Kernel]) -> Table:
-    """Where each kernel came from: upstream version, package, checksum."""
+    """Where each kernel came from: upstream version, package or build, checksum."""
     table = Table(title="Kernels")
-    for col in ("kernel", "Linux", "package", "version", "sha256"):
-        table.add_column(col, no_wrap=col != "package")
+    table.add_column("kernel", no_wrap=True)
+    table.add_column("Linux")
+    table.add_column("from", min_width=20, overflow="fold")
+    table.add_column("sha256", no_wrap=True)
     for k in kernels:
-        what = k.package or (str(k.image) if k.image else "the running kernel")
         declared = [f"+{r}" for r in k.extra_regimes] + [f"-{r}" for r in k.without_regimes]
         extra = f" ({', '.join(declared)})" if declared else ""
-        table.add_row(k.name, k.upstream + extra, what, k.version, k.sha256[:16])
+        table.add_row(k.name, k.upstream + extra, _origin(k), k.sha256[:16])
     return table

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rsslab import paths
 from rsslab.docs import evidence, pages, patchpages, plots, sweeps
 from rsslab.errors import ToolMissing, UserError
 
@@ -41,7 +42,7 @@ class Layout:
 
     @classmethod
     def of(cls, root: Path) -> Layout:
-        build = root / "build"
+        build = paths.build_dir(root)
         return cls(root, build / "results", build / "patches", build / "docs" / "src",
                    build / "docs" / "html")
 

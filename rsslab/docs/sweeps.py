@@ -139,7 +139,7 @@ def run_guests(plan: GuestPlan, root: Path, results_dir: Path, bin_dir: Path) ->
     from rsslab import kernels, matrix, paths
     from rsslab.errors import UserError
 
-    settings = matrix.Settings(bin_dir, root / "build", results_dir)
+    settings = matrix.Settings(bin_dir, paths.build_dir(root), results_dir)
     all_claims = claims_mod.load(root / "claims", CLAIM_REPEAT)
     regs = regimes.load(root / "claims")
 

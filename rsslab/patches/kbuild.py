@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rsslab import steps
 from rsslab.errors import KernelError, ToolMissing
 from rsslab.patches.edit import apply_edits
 from rsslab.patches.sources import Tree, kernel_worktree
@@ -151,7 +152,8 @@ def build(spec: BuildSpec, cache: Path, progress: Progress | None = None,
         _sidecar(image, spec)
         return Built(spec.label, image, config, log_path, True)
     expected = _expected_lines(cache)
-    with tempfile.TemporaryDirectory(prefix="rsslab-kbuild-", dir=cache) as tmp, \
+    with steps.step(f"build kernel {spec.label} from {spec.tree.describe}"), \
+            tempfile.TemporaryDirectory(prefix="rsslab-kbuild-", dir=cache) as tmp, \
             kernel_worktree(spec.tree) as src:
         obj, work_log = Path(tmp) / "obj", Path(tmp) / "build.log"
         for p in spec.patches:

@@ -121,8 +121,8 @@ def checks(ids: Iterable[str], known: Mapping[str, Claim],
 
 def needed_host_runs(ids: Iterable[str], known: Mapping[str, Claim], features: frozenset[str],
                      ncpus: int, measures: Iterable[Measure]) -> list[RunSpec]:
-    specs = [r for i in ids if i in known and known[i].applies(features, ncpus)
-             for r in known[i].runs]
+    specs = claims_mod.plan([known[i] for i in dict.fromkeys(ids) if i in known], features,
+                            ncpus)
     specs += [RunSpec(m.scenario, dict(m.params), False, MEASURE_REPEAT) for m in measures]
     return merge(specs)
 
@@ -136,7 +136,7 @@ def measure_host(root: Path, specs: Sequence[RunSpec], features: frozenset[str],
                  progress: Callable[[RunSpec], None] | None = None) -> list[str]:
     """Run ``specs`` on the host (whose regimes are ``features``) and save
     them; return what could not run."""
-    bin_dir = root / "build" / "bin"
+    bin_dir = paths.build_dir(root) / "bin"
     build_all(root, bin_dir)
     failed: list[str] = []
     runs: list[Observation] = []
@@ -188,9 +188,17 @@ def _rows(m: Measure, kernels_: Sequence[Kernel], extra_keys: Sequence[str]
             else:
                 cells.append(_span([float(v or 0) for v in vals]))
         else:
-            cpus = key[1] or ",".join(sorted({str(g.ncpus) for g in group}, key=int))
+            cpus = key[1] or _cpu_counts({g.ncpus for g in group})
             rows.append([key[0], cpus, *key[2:], *cells, len(group)])
     return rows
+
+
+def _cpu_counts(counts: set[int]) -> str:
+    """``1,2,4``; a longer list as its range, ``1..128``, to keep rows short."""
+    ordered = sorted(counts)
+    if len(ordered) <= 3:
+        return ",".join(map(str, ordered))
+    return f"{ordered[0]}..{ordered[-1]}"
 
 
 def _extra_keys(m: Measure, kernels_: Sequence[Kernel]) -> list[str]:

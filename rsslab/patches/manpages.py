@@ -51,7 +51,7 @@ class Options:
 
     @property
     def out_dir(self) -> Path:
-        return self.output or self.root / "build" / "patches" / "man-pages"
+        return self.output or paths.build_dir(self.root) / "patches" / "man-pages"
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from rsslab import apt
+from rsslab import apt, steps
 from rsslab.errors import KernelError, UserError
 from rsslab.patches.git import git, ok, run, user_commit
 from rsslab.patches.tree_import import UNPACK_TIMEOUT_S, import_tree, unpack_deb
@@ -101,7 +101,8 @@ def debian_tree(cache: Path, package: str, suites: tuple[str, ...],
     deb = private.download(pkg, cache / "debs")
     label = f"Debian {pkg.name} {pkg.version}"
     git_dir = cache / "trees" / f"{pkg.name}_{pkg.version.replace(':', '%3a')}.git"
-    with tempfile.TemporaryDirectory(prefix=".deb-", dir=cache) as tmp:
+    with steps.step(f"import {label} into {git_dir.name}"), \
+            tempfile.TemporaryDirectory(prefix=".deb-", dir=cache) as tmp:
         commit, kver = import_tarball(extract_tarball(deb, Path(tmp)), git_dir, label)
     tree = Tree(git_dir, commit, kver, f"Linux {kver} ({label})", debian=True)
     doc = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(tree).items()}

@@ -1,0 +1,7 @@
+"""``python -m rsslab``: the ``rsslab`` command."""
+
+import sys
+
+from rsslab.cli import main
+
+sys.exit(main())
