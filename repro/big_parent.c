@@ -253,7 +253,8 @@ int main(int argc, char **argv)
 	if (argc > 1 && !strcmp(argv[1], "--launcher"))
 		launcher_main(argc, argv);
 	rsslab_args(argc, argv, arg_names, 2, usage);
-	mib = rsslab_arg(argv[1], "PARENT_MIB", 1, 4096, usage);
+	mib = rsslab_arg(argv[1], "PARENT_MIB", big_parent_parent_mib_min,
+	                 big_parent_parent_mib_max, usage);
 	mode = rsslab_choice(argv[2], "MODE", modes, 4, usage);
 	rsslab_rep_begin(&r, "big_parent");
 	rsslab_warm_up();

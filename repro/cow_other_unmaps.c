@@ -179,8 +179,10 @@ int main(int argc, char **argv)
 	int park[2], fd, rc;
 
 	rsslab_args(argc, argv, arg_names, 2, usage);
-	writers = rsslab_arg(argv[1], "WRITERS", 1, 256, usage);
-	pages = rsslab_arg(argv[2], "PAGES", 1, 1L << 16, usage);
+	writers = rsslab_arg(argv[1], "WRITERS", cow_other_unmaps_writers_min,
+			     cow_other_unmaps_writers_max, usage);
+	pages = rsslab_arg(argv[2], "PAGES", cow_other_unmaps_pages_min,
+			   cow_other_unmaps_pages_max, usage);
 	rsslab_rep_begin(&r, "cow_other_unmaps");
 	rsslab_warm_up();
 	rsslab_rep_begin(&scratch, "warm-up");

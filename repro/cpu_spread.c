@@ -95,7 +95,8 @@ int main(int argc, char **argv)
 	int used = 0;
 
 	rsslab_args(argc, argv, arg_names, 1, usage);
-	pages = rsslab_arg(argv[1], "PAGES", 0, 1L << 16, usage);
+	pages = rsslab_arg(argv[1], "PAGES", cpu_spread_pages_min,
+	                   cpu_spread_pages_max, usage);
 	rsslab_rep_begin(&r, "cpu_spread");
 	rsslab_warm_up();
 	rsslab_rep_int(&r, "pages", pages);

@@ -71,7 +71,8 @@ int main(int argc, char **argv)
 	int fd;
 
 	rsslab_args(argc, argv, arg_names, 1, usage);
-	pages = rsslab_arg(argv[1], "PAGES", 0, 1L << 18, usage);
+	pages = rsslab_arg(argv[1], "PAGES", file_faultaround_pages_min,
+			   file_faultaround_pages_max, usage);
 	rsslab_rep_begin(&r, "file_faultaround");
 	rsslab_warm_up();
 	rsslab_rep_int(&r, "pages", pages);

@@ -18,7 +18,7 @@
  *   them.  A panic or a hang shows on the console, which the host keeps.
  * Usage: booted as rdinit=/init; never run on the host.
  */
-#include "rsslab.h"
+#include "common.h"
 
 #include <sys/mount.h>
 #include <sys/reboot.h>

@@ -26,7 +26,7 @@
  *   2 usage; 4 skip (ptrace or cgroup not available); 126 PROG not
  *   executable; 127 PROG not found.
  */
-#include "rsslab.h"
+#include "common.h"
 
 #include <sched.h>
 #include <signal.h>

@@ -73,7 +73,8 @@ int main(int argc, char **argv)
 	int fd;
 
 	rsslab_args(argc, argv, arg_names, 1, usage);
-	pages = rsslab_arg(argv[1], "PAGES", 1, 1L << 18, usage);
+	pages = rsslab_arg(argv[1], "PAGES", packet_ring_pages_min,
+	                   packet_ring_pages_max, usage);
 	rsslab_rep_begin(&r, "packet_ring");
 	rsslab_warm_up();
 	rsslab_rep_int(&r, "pages", pages);

@@ -35,7 +35,8 @@ int main(int argc, char **argv)
 	char *p;
 
 	rsslab_args(argc, argv, arg_names, 1, usage);
-	pages = rsslab_arg(argv[1], "PAGES", 0, 1L << 24, usage);
+	pages = rsslab_arg(argv[1], "PAGES", peak_then_free_pages_min,
+			   peak_then_free_pages_max, usage);
 	rsslab_rep_begin(&r, "peak_then_free");
 	rsslab_warm_up();
 	rsslab_rep_int(&r, "pages", pages);

@@ -1,187 +1,26 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * rsslab.h - the few helpers every reproducer and the observer share.
+ * rsslab.h - the helpers of the reproducers: map and touch pages, read
+ * their own exact RSS, and report what they did as one JSON object.
  *
- * Header-only, libc only, no mutable globals.  Reproducers report what they
- * did as one JSON object and never judge; the claims check in Python does.
- *
- * Conventions (see the project README):
- *   exit 0  ran;   exit 1  broken (a syscall failed);   exit 2  bad usage;
- *   exit 4  skip (cannot run here; one reason on stderr).
- *
+ * Reproducers report and never judge; the claims check in Python does.
  * The report goes to the file descriptor named by the environment variable
  * RSSLAB_REPORT_FD when it is set (the observer sets it to a pipe), else to
- * standard output.
+ * standard output.  Each integer parameter's range is in params.h, as
+ * <scenario>_<name>_min and _max.
  */
 #ifndef RSSLAB_H
 #define RSSLAB_H
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include "common.h"
 
-#define RSSLAB_EXIT_OK 0
-#define RSSLAB_EXIT_BROKEN 1
-#define RSSLAB_EXIT_USAGE 2
-#define RSSLAB_EXIT_SKIP 4
-
-/* Big enough for /proc/PID/status, smaps_rollup and stat on every kernel. */
-#define RSSLAB_PROC_BUF 8192
-#define RSSLAB_REPORT_BUF 4096
 /* smaps_rollup alone is under 1 KiB; a smaller buffer costs fewer faults. */
 #define RSSLAB_SMAPS_BUF 4096
 
-#define die(...) rsslab_die(__func__, __VA_ARGS__)
-
-static inline void __attribute__((noreturn, format(printf, 2, 3)))
-rsslab_die(const char *func, const char *fmt, ...)
-{
-	char msg[512];
-	int saved = errno;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (saved)
-		dprintf(2, "%s: %s: %s\n", func, msg, strerror(saved));
-	else
-		dprintf(2, "%s: %s\n", func, msg);
-	_exit(RSSLAB_EXIT_BROKEN);
-}
-
-static inline void __attribute__((noreturn))
-rsslab_usage(const char *usage, const char *what)
-{
-	dprintf(2, "%s\nusage: %s\n", what, usage);
-	_exit(RSSLAB_EXIT_USAGE);
-}
-
-static inline void __attribute__((noreturn)) rsslab_skip(const char *reason)
-{
-	dprintf(2, "skip: %s\n", reason);
-	_exit(RSSLAB_EXIT_SKIP);
-}
-
-/* Parse a decimal integer in [min, max]; anything else is a usage error. */
-static inline long rsslab_arg(const char *s, const char *name, long min,
-			      long max, const char *usage)
-{
-	char what[256];
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max) {
-		snprintf(what, sizeof(what),
-			 "bad %s '%s': expected an integer in [%ld, %ld]",
-			 name, s, min, max);
-		rsslab_usage(usage, what);
-	}
-	return v;
-}
-
-/* snprintf that treats truncation as a bug, for paths and messages. */
-static inline void rsslab_fmt(char *dst, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static inline void rsslab_fmt(char *dst, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(dst, size, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= size) {
-		errno = ENAMETOOLONG;
-		die("'%.40s...' does not fit in %zu bytes", dst, size);
-	}
-}
-
-static inline long rsslab_page_size(void)
-{
-	long ps = sysconf(_SC_PAGESIZE);
-
-	if (ps <= 0)
-		die("sysconf(_SC_PAGESIZE)");
-	return ps;
-}
-
-/*
- * Read a whole (small) file into buf, NUL-terminated.  Returns the length,
- * or -1 with errno set.  The buffer is written before the file is opened so
- * that its pages are resident before any page-table walk starts.
- */
-static inline ssize_t rsslab_read_file(const char *path, char *buf, size_t size)
-{
-	size_t len = 0;
-	ssize_t n;
-	int fd;
-
-	memset(buf, 0, size);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	while (len < size - 1) {
-		n = read(fd, buf + len, size - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int saved = errno;
-
-			close(fd);
-			errno = saved;
-			return -1;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	buf[len] = '\0';
-	return (ssize_t)len;
-}
-
-/*
- * Find "Key:<spaces>NUMBER" at the start of a line; -1 when the key is
- * absent (a field this kernel lacks), never 0.
- */
-static inline long rsslab_field(const char *text, const char *key)
-{
-	size_t klen = strlen(key);
-	const char *p = text;
-
-	while (p && *p) {
-		if (!strncmp(p, key, klen) && p[klen] == ':') {
-			char *end;
-			long v;
-
-			errno = 0;
-			v = strtol(p + klen + 1, &end, 10);
-			if (errno || end == p + klen + 1 || v < 0)
-				return -1;
-			return v;
-		}
-		p = strchr(p, '\n');
-		if (p)
-			p++;
-	}
-	return -1;
-}
+#define RSSLAB_PARAM(scenario, name, min, max, def) \
+	enum { scenario##_##name##_min = (min), scenario##_##name##_max = (max) };
+#include "params.h"
+#undef RSSLAB_PARAM
 
 /* Exact resident set of this process now: a page-table walk. */
 static inline long rsslab_self_smaps_kib(const char *key)
@@ -295,19 +134,8 @@ static inline int rsslab_report_fd(void)
 
 static inline void rsslab_rep_end(struct rsslab_report *r)
 {
-	size_t off = 0;
-	int fd = rsslab_report_fd();
-
 	rsslab_rep_raw(r, "}\n");
-	while (off < r->len) {
-		ssize_t n = write(fd, r->buf + off, r->len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			die("write report to fd %d", fd);
-		off += (size_t)n;
-	}
+	rsslab_write_all(rsslab_report_fd(), r->buf, r->len, "the report");
 }
 
 /*
@@ -398,22 +226,6 @@ static inline void rsslab_rep_peak(struct rsslab_report *r, struct rsslab_smaps 
 {
 	rsslab_rep_int(r, "peak_exact_kib", s.rss_kib);
 	rsslab_rep_int(r, "peak_anon_kib", s.anon_kib);
-}
-
-static inline void rsslab_write_all(int fd, const char *buf, size_t len,
-				    const char *what)
-{
-	size_t off = 0;
-
-	while (off < len) {
-		ssize_t n = write(fd, buf + off, len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			die("write %s to fd %d", what, fd);
-		off += (size_t)n;
-	}
 }
 
 /* Read fd until end of file into buf (NUL-terminated); returns the length. */

@@ -79,7 +79,8 @@ int main(int argc, char **argv)
 	int fd;
 
 	rsslab_args(argc, argv, arg_names, 1, usage);
-	pages = rsslab_arg(argv[1], "PAGES", 1, 1L << 20, usage);
+	pages = rsslab_arg(argv[1], "PAGES", shmem_touch_pages_min,
+	                   shmem_touch_pages_max, usage);
 	rsslab_rep_begin(&r, "shmem_touch");
 	rsslab_warm_up();
 	rsslab_rep_begin(&scratch, "warm-up");

@@ -96,8 +96,10 @@ int main(int argc, char **argv)
 	int mode, rc;
 
 	rsslab_args(argc, argv, arg_names, 3, usage);
-	threads = rsslab_arg(argv[1], "THREADS", 1, 1024, usage);
-	pages = rsslab_arg(argv[2], "PAGES", 0, 1L << 16, usage);
+	threads = rsslab_arg(argv[1], "THREADS", threads_threads_min,
+	                     threads_threads_max, usage);
+	pages = rsslab_arg(argv[2], "PAGES", threads_pages_min,
+	                   threads_pages_max, usage);
 	mode = rsslab_choice(argv[3], "MODE", modes, 2, usage);
 	rsslab_rep_begin(&r, "threads");
 	rsslab_warm_up();

@@ -150,8 +150,10 @@ int main(int argc, char **argv)
 	char *region;
 
 	rsslab_args(argc, argv, arg_names, 2, usage);
-	threads = rsslab_arg(argv[1], "THREADS", 1, 256, usage);
-	pages = rsslab_arg(argv[2], "PAGES", 0, 1L << 16, usage);
+	threads = rsslab_arg(argv[1], "THREADS", threads_exit_group_threads_min,
+			     threads_exit_group_threads_max, usage);
+	pages = rsslab_arg(argv[2], "PAGES", threads_exit_group_pages_min,
+			   threads_exit_group_pages_max, usage);
 	two_cpus(&a, &b);
 	pin(0, a);
 	rsslab_rep_begin(&r, "threads_exit_group");

@@ -33,7 +33,8 @@ int main(int argc, char **argv)
 	char *p;
 
 	rsslab_args(argc, argv, arg_names, 1, usage);
-	pages = rsslab_arg(argv[1], "PAGES", 0, 1L << 20, usage);
+	pages = rsslab_arg(argv[1], "PAGES", touch_pages_min,
+	                   touch_pages_max, usage);
 	rsslab_rep_begin(&r, "touch");
 	rsslab_warm_up();
 	p = rsslab_map_anon_nothp(pages, page);

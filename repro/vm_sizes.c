@@ -102,7 +102,8 @@ int main(int argc, char **argv)
 	char *maps;
 
 	rsslab_args(argc, argv, arg_names, 1, usage);
-	pages = rsslab_arg(argv[1], "PAGES", 1, 1L << 24, usage);
+	pages = rsslab_arg(argv[1], "PAGES", vm_sizes_pages_min,
+	                   vm_sizes_pages_max, usage);
 	rsslab_rep_begin(&r, "vm_sizes");
 	rsslab_warm_up();
 	rsslab_rep_int(&r, "pages", pages);

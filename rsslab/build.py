@@ -2,8 +2,8 @@
 
 Every ``repro/*.c`` becomes ``build/bin/<stem>``, built with
 ``cc -static -O2 -Wall -Wextra -Werror -pthread``.  A binary is rebuilt when
-its source or ``repro/rsslab.h`` is newer; the same binaries run on the host
-and inside the QEMU guests.
+its source or any header in ``repro/`` is newer; the same binaries run on the
+host and inside the QEMU guests.
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ def find_compiler() -> str:
     )
 
 
-def _stale(src: Path, header: Path, out: Path) -> bool:
+def _stale(src: Path, headers: list[Path], out: Path) -> bool:
     if not out.exists():
         return True
     built = out.stat().st_mtime
-    return src.stat().st_mtime > built or header.stat().st_mtime > built
+    return any(p.stat().st_mtime > built for p in (src, *headers))
 
 
 def _compile(cc: str, src: Path, out: Path) -> None:
@@ -62,14 +62,14 @@ def _compile(cc: str, src: Path, out: Path) -> None:
 def build_all(root: Path, out_dir: Path) -> dict[str, Path]:
     """Build every ``repro/*.c``; return {stem: binary path}."""
     repro = root / "repro"
-    header = repro / "rsslab.h"
+    headers = sorted(repro.glob("*.h"))
     sources = sorted(repro.glob("*.c"))
     out_dir.mkdir(parents=True, exist_ok=True)
     binaries: dict[str, Path] = {}
     cc: str | None = None
     for src in sources:
         out = out_dir / src.stem
-        if _stale(src, header, out):
+        if _stale(src, headers, out):
             cc = cc or find_compiler()
             _compile(cc, src, out)
         binaries[src.stem] = out

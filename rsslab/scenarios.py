@@ -8,12 +8,15 @@ value.
 
 from __future__ import annotations
 
+import functools
 import itertools
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from rsslab.errors import BadInput
+from rsslab import paths
+from rsslab.errors import BadInput, UserError
 
 Value = int | str
 Params = Mapping[str, Value]
@@ -113,8 +116,29 @@ class Scenario:
         return (line * (size // len(line) + 1))[:size]
 
 
-def _pages(default: int, maximum: int = 1 << 20, help: str = "fresh pages to fault") -> Param:
-    return Param("pages", help, default, 0, maximum)
+_PARAM_LINE = re.compile(r"^RSSLAB_PARAM\((\w+), (\w+), (\d+), (\d+), (\d+)\)$", re.M)
+
+
+@functools.cache
+def ranges() -> Mapping[tuple[str, str], tuple[int, int, int]]:
+    """(scenario, parameter) -> (minimum, maximum, default), from
+    ``repro/params.h``, the one place the reproducers' ranges are written."""
+    path = paths.project_root() / "repro" / "params.h"
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e.strerror}; reinstall rsslab") from None
+    return {(m[1], m[2]): (int(m[3]), int(m[4]), int(m[5]))
+            for m in _PARAM_LINE.finditer(text)}
+
+
+def _num(scenario: str, name: str, help: str) -> Param:
+    """An integer parameter with its range and default from params.h."""
+    try:
+        lo, hi, default = ranges()[(scenario, name)]
+    except KeyError:
+        raise UserError(f"repro/params.h has no RSSLAB_PARAM({scenario}, {name}, ...)") from None
+    return Param(name, help, default, lo, hi)
 
 
 SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
@@ -124,41 +148,42 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
             Scenario(
                 "seed",
                 "the judge's program: reads stdin into a 128 KiB heap buffer, counts s/t",
-                (Param("input_kib", "size of the input on stdin, KiB", 128, 1, 1024),),
+                (_num("seed", "input_kib", "size of the input on stdin, KiB"),),
                 stdin_kib_param="input_kib",
             ),
-            Scenario("touch", "writes one byte into each of PAGES anonymous pages", (_pages(100),),
+            Scenario("touch", "writes one byte into each of PAGES anonymous pages", (_num("touch", "pages", "fresh pages to fault"),),
                      footprint=lambda v, _n: _int(v, "pages")),
             Scenario(
                 "threads",
                 "THREADS threads each write PAGES fresh pages and exit",
                 (
-                    Param("threads", "threads to start", 16, 1, 1024),
-                    _pages(63, 1 << 16, "pages each thread faults"),
+                    _num("threads", "threads", "threads to start"),
+                    _num("threads", "pages", "pages each thread faults"),
                     Param("mode", "one after another, or all at once", "serial",
                           choices=("serial", "parallel")),
                 ),
                 footprint=lambda v, _n: _int(v, "threads") * (_int(v, "pages") + 16),
             ),
-            Scenario("peak_then_free", "touches PAGES pages, unmaps them, exits", (_pages(1000),),
+            Scenario("peak_then_free", "touches PAGES pages, unmaps them, exits",
+                     (_num("peak_then_free", "pages", "fresh pages to fault"),),
                      footprint=lambda v, _n: _int(v, "pages")),
             Scenario(
                 "file_faultaround",
                 "read-faults every page of a PAGES-page file mapping",
-                (_pages(1024, 1 << 18, "pages of the file to read"),),
+                (_num("file_faultaround", "pages", "pages of the file to read"),),
                 footprint=lambda v, _n: _int(v, "pages"),
             ),
             Scenario(
                 "cpu_spread",
                 "one thread pinned to each online CPU faults PAGES pages",
-                (_pages(64, 1 << 16, "pages each CPU's thread faults"),),
+                (_num("cpu_spread", "pages", "pages each CPU's thread faults"),),
                 footprint=lambda v, n: n * (_int(v, "pages") + 16),
             ),
             Scenario(
                 "big_parent",
                 "a PARENT_MIB parent starts a tiny child (fork+exec, vfork, posix_spawn, launcher)",
                 (
-                    Param("parent_mib", "the parent's resident size, MiB", 64, 1, 4096),
+                    _num("big_parent", "parent_mib", "the parent's resident size, MiB"),
                     Param("mode", "how the child is started", "fork_exec",
                           choices=("fork_exec", "vfork", "posix_spawn", "launcher")),
                 ),
@@ -167,22 +192,22 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
             Scenario(
                 "getrusage_self",
                 "touches PAGES pages and reads its own getrusage(RUSAGE_SELF)",
-                (_pages(1000),),
+                (_num("getrusage_self", "pages", "fresh pages to fault"),),
                 footprint=lambda v, _n: _int(v, "pages"),
             ),
             Scenario(
                 "packet_ring",
                 "maps a PAGES-page AF_PACKET receive ring: vm_insert_page(), no fault "
                 "(needs root)",
-                (_pages(2112, 1 << 18, "pages of the ring"),),
+                (_num("packet_ring", "pages", "pages of the ring"),),
             ),
             Scenario(
                 "cow_other_unmaps",
                 "WRITERS threads copy-on-write PAGES file pages each and stay alive; "
                 "the main thread unmaps them and reads its own status",
                 (
-                    Param("writers", "threads that write and stay alive", 4, 1, 256),
-                    _pages(60, 1 << 16, "file pages each writer writes"),
+                    _num("cow_other_unmaps", "writers", "threads that write and stay alive"),
+                    _num("cow_other_unmaps", "pages", "file pages each writer writes"),
                 ),
             ),
             Scenario(
@@ -190,21 +215,21 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
                 "THREADS threads fault PAGES pages each and are still alive, held off "
                 "their CPU, at exit_group() (needs 2 CPUs and root)",
                 (
-                    Param("threads", "threads alive at exit_group()", 4, 1, 256),
-                    _pages(63, 1 << 16, "pages each thread faults"),
+                    _num("threads_exit_group", "threads", "threads alive at exit_group()"),
+                    _num("threads_exit_group", "pages", "pages each thread faults"),
                 ),
             ),
             Scenario(
                 "vm_sizes",
                 "maps PAGES untouched pages and reads VmData, VmStk and VmExe next to "
                 "the same sizes from its mappings",
-                (_pages(100, 1 << 24, "private writable pages to map"),),
+                (_num("vm_sizes", "pages", "private writable pages to map"),),
             ),
             Scenario(
                 "shmem_touch",
                 "writes one byte into each of PAGES shared shmem pages and reads its own "
                 "status and statm",
-                (_pages(100, 1 << 20, "shmem pages to write"),),
+                (_num("shmem_touch", "pages", "shmem pages to write"),),
             ),
         )
     }

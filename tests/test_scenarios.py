@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from rsslab import kversion, scenarios
@@ -56,3 +59,25 @@ def test_merge_keeps_the_largest_repeat() -> None:
 )
 def test_upstream_version(release: str, version: str, expected: tuple[int, int, int]) -> None:
     assert kversion.upstream(release, version) == expected
+
+
+def test_integer_ranges_come_from_params_h(bin_dir: Path) -> None:
+    """repro/params.h is the one source of the integer ranges: every entry
+    names a scenario's parameter, every integer parameter has one, and the
+    reproducer refuses a value just outside it with a usage error."""
+    table = scenarios.ranges()
+    ints = {(s.name, p.name) for s in scenarios.SCENARIOS.values() for p in s.params
+            if not p.choices}
+    assert set(table) == ints
+    for (name, param), (lo, hi, default) in table.items():
+        p = scenarios.get(name).param(param)
+        assert (p.minimum, p.maximum, p.default) == (lo, hi, default)
+        if name == "seed":
+            continue  # the size of the input rsslab writes, not an argument
+        s = scenarios.get(name)
+        for bad in (lo - 1, hi + 1):
+            values = {q.name: (bad if q.name == param else q.default) for q in s.params}
+            proc = subprocess.run(s.argv(str(bin_dir / name), values), capture_output=True,
+                                  text=True, timeout=30)
+            assert proc.returncode == 2, (name, param, bad, proc.stderr)
+            assert f"[{lo}, {hi}]" in proc.stderr, proc.stderr
