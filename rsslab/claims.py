@@ -207,12 +207,19 @@ class Claim:
         """Is obs one of the claim's runs?  A run that asks for the cgroup
         peak needs an observation that measured it; any other run is served
         by observations with or without it (QEMU guests always measure it)."""
-        for run in self.runs:
-            if (run.scenario == obs.scenario
-                    and all(str(obs.params.get(k)) == str(v) for k, v in run.params.items())
-                    and (not run.cgroup or obs.cgroup_version is not None)):
-                return True
-        return False
+        return any(_same_run(run, obs) and (not run.cgroup or obs.cgroup_version is not None)
+                   for run in self.runs)
+
+    def unavailable(self, runs: Iterable[Observation]) -> str:
+        """Why this kernel cannot give the claim's runs, or "": its cgroup
+        runs ran, but the kernel has no memory cgroup peak to read."""
+        return next((o.cgroup_unavailable for o in runs if o.cgroup_unavailable
+                     and any(r.cgroup and _same_run(r, o) for r in self.runs)), "")
+
+
+def _same_run(run: RunSpec, obs: Observation) -> bool:
+    return (run.scenario == obs.scenario
+            and all(str(obs.params.get(k)) == str(v) for k, v in run.params.items()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +239,9 @@ class Verdict:
     label: str
     checks: tuple[Check, ...]
     problems: tuple[str, ...] = field(default=())
+    # Not a failure: the kernel lacks what the claim's runs need (the
+    # memory cgroup peak before Linux 5.19); says what.
+    unavailable: str = ""
 
     @property
     def ok(self) -> bool:
@@ -302,8 +312,11 @@ def _exceeds(claim: Claim, checks: Sequence[Check]) -> list[str]:
 def evaluate(claim: Claim, runs: Iterable[Observation], features: frozenset[str],
              label: str) -> Verdict:
     """Check every matching observation; say what is wrong, if anything."""
+    runs = tuple(runs)
     checks = tuple(_check(claim, o, features) for o in runs if claim.matches(o))
     problems = [c.problem for c in checks if c.problem]
+    if not checks and (why := claim.unavailable(runs)):
+        return Verdict(claim, label, (), (), f"not available on this kernel: {why}")
     if not checks:
         problems.append("no observations of its runs: "
                         + "; ".join(r.describe() for r in claim.runs))

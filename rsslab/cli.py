@@ -206,6 +206,8 @@ def _matrix_report(outcomes: Sequence[Any], as_json: bool, summary: Any) -> int:
             for v in o.verdicts:
                 if not v.ok:
                     out.print(f"[red]{v.explain()}[/]", highlight=False)
+        for line in summary.unavailable_lines(outcomes):
+            out.print(line, highlight=False)
         out.print("Every run is in build/results/<kernel>-smp<N>.json.")
     bad = False
     for o in outcomes:

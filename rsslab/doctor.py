@@ -234,8 +234,8 @@ def run_guest(word: str, ncpus: int, repeat: int = DEFAULT_REPEAT, root: Path | 
               progress: Callable[[str, str, int, int], None] | None = None,
               fetched: Callable[[str, float], None] | None = None) -> DoctorReport:
     """The same battery in a QEMU guest booting a matrix kernel (6.1, 6.12,
-    7, or an image path), through the matrix runner; the guest always
-    measures the memory cgroup."""
+    7, or an image path), through the matrix runner; the guest measures
+    the memory cgroup where the kernel has a peak for it (5.19+)."""
     from rsslab import kernels, matrix
 
     start = time.monotonic()
@@ -254,5 +254,6 @@ def run_guest(word: str, ncpus: int, repeat: int = DEFAULT_REPEAT, root: Path | 
     settings = matrix.Settings(bin_dir, paths.build_dir(root), paths.results_dir(root))
     out = matrix.run_guest(target, specs, settings, progress or (lambda *_: None))
     features = matrix.features_of(kernel, regs, out.runs)
+    no_cgroup = next((o.cgroup_unavailable for o in out.runs if o.cgroup_unavailable), "")
     return judge(kernel.name, ncpus, features, claims, out.runs, time.monotonic() - start,
-                 out.problems)
+                 out.problems, no_cgroup)

@@ -61,11 +61,26 @@ def metrics_table(outcomes: Sequence[Outcome]) -> Table:
             table.add_row(o.target.label, o.target.kernel.upstream, "",
                           "[red]the guest failed[/]", "")
             continue
-        held = sum(v.ok for v in o.verdicts)
-        colour = "green" if held == len(o.verdicts) else "red"
+        checked = [v for v in o.verdicts if not v.unavailable]
+        held = sum(v.ok for v in checked)
+        colour = "green" if held == len(checked) else "red"
+        na = len(o.verdicts) - len(checked)
         table.add_row(o.target.label, o.target.kernel.upstream, *_row(o),
-                      f"[{colour}]{held}/{len(o.verdicts)} hold[/]")
+                      f"[{colour}]{held}/{len(checked)} hold[/]"
+                      + (f", {na} not available" if na else ""))
     return table
+
+
+def unavailable_lines(outcomes: Sequence[Outcome]) -> list[str]:
+    """One line per kernel: the claims it could not check, and why."""
+    out = []
+    for o in outcomes:
+        why: dict[str, list[str]] = {}
+        for v in o.verdicts:
+            if v.unavailable:
+                why.setdefault(v.unavailable, []).append(v.claim.id)
+        out += [f"{o.target.label}: {', '.join(ids)}: {reason}" for reason, ids in why.items()]
+    return out
 
 
 def seed_table(outcomes: Sequence[Outcome]) -> Table:
