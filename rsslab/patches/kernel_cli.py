@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("kernel series")
     g.add_argument("--kernel-series", action="append", default=[], metavar="NAME",
                    help="only this series of kernelpatches/series.toml (repeatable): "
-                        "linux-mainline, linux-6.1.y")
+                        "linux-mainline, linux-6.12.y, linux-6.1.y, linux-5.10.y")
     g.add_argument("--kernel-tree", type=Path, metavar="DIR",
                    help="a kernel git tree to base the series of its version on "
                         "(default: the Debian source package, imported into the cache)")
@@ -73,6 +73,43 @@ def _proof_table(r: kernel.Report) -> Table:
     return t
 
 
+def proof_cell(r: kernel.Report) -> str:
+    """``-207..-20 -> exact (40/40 runs)``: the focus claims' errors in
+    pages on the base kernel, then on the patched one."""
+    if r.proof is None or not r.proof.rows:
+        return "not measured (--draft)" if r.output.draft or r.proof is None else "no runs"
+
+    def side(errs: list[float]) -> str:
+        if not errs:
+            return "no runs"
+        exact = sum(1 for e in errs if e == 0)
+        if exact == len(errs):
+            return f"exact ({exact}/{len(errs)} runs)"
+        lo, hi = (f"{x:+g}" if x else "0" for x in (min(errs), max(errs)))
+        span = lo if lo == hi else f"{lo}..{hi}"
+        return f"{span} pages ({exact}/{len(errs)} exact)"
+
+    before = [e for row in r.proof.rows for e in row.before]
+    after = [e for row in r.proof.rows for e in row.after]
+    return f"{side(before)} -> {side(after)}"
+
+
+def summary_table(reports: list[kernel.Report]) -> Table:
+    """One row per tree: what was generated, checked and proven."""
+    t = Table(title="Kernel series: build/patches/<tree>/")
+    for col in ("tree", "base", "patches", "checkpatch --strict", "git am",
+                "proof: base -> patched"):
+        t.add_column(col)
+    for r in reports:
+        o = r.output
+        check = ("clean" if o.check.clean and not o.check.checks else
+                 f"{o.check.errors} errors, {o.check.warnings} warnings, {o.check.checks} checks")
+        t.add_row(r.series.name, f"{r.tree.describe} ({r.tree.base[:12]})",
+                  str(len(o.files) - 1), check, "applies" if o.applies else "[red]FAILS[/]",
+                  proof_cell(r))
+    return t
+
+
 def report(reports: list[kernel.Report]) -> list[RenderableType]:
     out: list[RenderableType] = []
     for r in reports:
@@ -97,6 +134,8 @@ def report(reports: list[kernel.Report]) -> list[RenderableType]:
         if o.draft:
             out.append("  [yellow]draft: numbers not measured yet are marked \\[not measured][/]")
         out += [f"  [red]{p}[/]" for p in r.problems]
+    if reports:
+        out.append(summary_table(reports))
     return out
 
 
