@@ -177,7 +177,7 @@ def _report(name: str, before: tuple[float, ...], after: tuple[float, ...]) -> k
     from rsslab.patches import proof
 
     s = SERIES[name]
-    tree = sources.Tree(Path("/t"), "ab" * 20, "6.12.117", "Linux 6.12.117 (Debian x)")
+    tree = sources.Tree(Path("/t"), "ab" * 20, "6.12.117", "Linux 6.12.117 (Debian x)", True)
     out = series.SeriesOutput(name, Path("/o"), (Path("0000"), Path("0001"), Path("0002")),
                               (), (), series.CheckReport(0, 0, 0, ""), True, False)
     rows = (proof.Row("maxrss-sum-wait4-exact", "wait4_maxrss_kib", 2, before, after),)
@@ -195,4 +195,4 @@ def test_the_summary_table_has_one_row_per_tree() -> None:
     console.print(kernel_cli.summary_table(reps))
     text = console.export_text()
     assert "linux-6.12.y" in text and "clean" in text and "applies" in text
-    assert "Linux 6.12.117 (Debian x) (abababababab)" in text
+    assert "6.12.117 (Debian abababababab)" in text

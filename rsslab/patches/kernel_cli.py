@@ -96,17 +96,19 @@ def proof_cell(r: kernel.Report) -> str:
 
 def summary_table(reports: list[kernel.Report]) -> Table:
     """One row per tree: what was generated, checked and proven."""
-    t = Table(title="Kernel series: build/patches/<tree>/")
-    for col in ("tree", "base", "patches", "checkpatch --strict", "git am",
-                "proof: base -> patched"):
-        t.add_column(col)
+    t = Table(title="Kernel series: build/patches/<tree>/ (proof: focus claims' error in "
+                    "pages, base kernel -> patched kernel)")
+    for col in ("tree", "base", "patches", "checkpatch --strict", "git am", "proof"):
+        t.add_column(col, no_wrap=col in ("tree", "git am"))
     for r in reports:
         o = r.output
-        check = ("clean" if o.check.clean and not o.check.checks else
-                 f"{o.check.errors} errors, {o.check.warnings} warnings, {o.check.checks} checks")
-        t.add_row(r.series.name, f"{r.tree.describe} ({r.tree.base[:12]})",
-                  str(len(o.files) - 1), check, "applies" if o.applies else "[red]FAILS[/]",
-                  proof_cell(r))
+        counts = ((o.check.errors, "error"), (o.check.warnings, "warning"),
+                  (o.check.checks, "check"))
+        check = ", ".join(f"{n} {w}{'s' if n > 1 else ''}" for n, w in counts if n) or "clean"
+        where = "Debian" if r.tree.debian else "tree"
+        t.add_row(r.series.name, f"{r.tree.version} ({where} {r.tree.base[:12]})",
+                  str(len(o.files) - 1), check if check == "clean" else f"[red]{check}[/]",
+                  "applies" if o.applies else "[red]FAILS[/]", proof_cell(r))
     return t
 
 
