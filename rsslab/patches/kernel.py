@@ -307,6 +307,7 @@ def run(opts: Options, notify: Notify) -> list[Report]:
     every = load_series(opts.root)
     chosen = pick(every, list(opts.series))
     check_user_tree(chosen, opts)
+    ccs: dict[str, list[str]] = {}  # the stable series share the mainline patch's
     for s in chosen:
         notify(f"{s.name}: source tree")
         tree = tree_for(s, opts)
@@ -317,9 +318,10 @@ def run(opts: Options, notify: Notify) -> list[Report]:
         else:
             values, rep = prove_series(s, tree, opts, notify)
         notify(f"{s.name}: series, checkpatch, git am")
-        cc = also_cc(s, every, opts, author)
+        if s.cc_recipients_of not in ccs:
+            ccs[s.cc_recipients_of] = also_cc(s, every, opts, author)
         out = series.generate(s, tree, out_dir, values, author, opts.date, draft=opts.draft,
-                              also_cc=cc)
+                              also_cc=ccs[s.cc_recipients_of])
         (out_dir / "proof.json").write_text(json.dumps(
             {"tree": tree.describe, "base": tree.base, "values": values,
              "problems": list(rep.problems) if rep else []}, indent=1) + "\n")
