@@ -131,8 +131,12 @@ def test_the_mainline_fix_does_not_fit_6_12(root: Path, trees: dict[str, Tree],
 
 def _strip_volatile(text: str) -> str:
     """Message-Id and threading headers hold the time of generation; the
-    signature holds git's version."""
+    signature holds git's version; the commit id, the blob ids' abbreviation
+    and the Debian revision depend on the source package downloaded."""
     text = re.sub(r"^(Message-Id|In-Reply-To|References): .*\n", "", text, flags=re.M)
+    text = re.sub(r"^From [0-9a-f]{40} ", "From COMMIT ", text, flags=re.M)
+    text = re.sub(r"^index [0-9a-f]+\.\.[0-9a-f]+ ", "index BLOBS ", text, flags=re.M)
+    text = re.sub(r"(Debian linux-source-[0-9.]+ )[^)\s]+\)", r"\1REVISION)", text)
     return text.rsplit("\n-- \n", 1)[0]
 
 
