@@ -91,7 +91,9 @@ def patches_page(patch_root: Path, dest: Path, root: Path) -> str:
     dest.mkdir(parents=True, exist_ok=True)
     every = expected(root)
     known = {n for n, _ in every}
-    extra = sorted(d.name for d in patch_root.iterdir() if d.is_dir() and d.name not in known) \
+    # Other directories with patches; not the proof's guests and helpers.
+    extra = sorted(d.name for d in patch_root.iterdir()
+                   if d.is_dir() and d.name not in known and any(d.glob("*.patch"))) \
         if patch_root.is_dir() else []
     for name, what in (*every, *((n, "series") for n in extra)):
         out += series_section(name, what, patch_root / name, dest)
