@@ -49,7 +49,9 @@ def test_backports_take_what_they_do_not_say_from_the_mainline_patch() -> None:
     fix, test = SERIES["linux-6.12.y"].patches
     main_fix, main_test = SERIES["linux-mainline"].patches
     assert fix.subject == main_fix.subject and fix.claims == main_fix.claims
-    assert test.subject == main_test.subject and test.selftest == main_test.selftest
+    assert test.subject == main_test.subject and test.selftest is not None
+    assert main_test.selftest is not None and test.selftest.cflags == ("-Wall", "-Werror")
+    assert test.selftest.source == main_test.selftest.source
     # Patch 1: the same sum, from the helper 6.12 has.
     assert [r.function for r in fix.requires] == ["get_mm_counter_sum"]
     assert "get_mm_rss_sum" not in fix.edits[0].text

@@ -142,12 +142,14 @@ def also_cc(s: SeriesSpec, every: Sequence[SeriesSpec], opts: Options,
                                    opts.date)
 
 
-def _compile(src: Path, out: Path, includes: Sequence[Path] = ()) -> Path:
+def _compile(src: Path, out: Path, includes: Sequence[Path] = (),
+             cflags: Sequence[str] = ()) -> Path:
     if out.is_file() and out.stat().st_mtime >= src.stat().st_mtime:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    argv = [repro_build.find_compiler(), *repro_build.CFLAGS, *(f"-I{i}" for i in includes),
+    flags = ["-static", "-O2", "-pthread", *cflags] if cflags else repro_build.CFLAGS
+    argv = [repro_build.find_compiler(), *flags, *(f"-I{i}" for i in includes),
             "-o", str(tmp), str(src)]
     proc = subprocess.run(argv, capture_output=True, text=True, cwd=src.parent,
                           timeout=repro_build.COMPILE_TIMEOUT_S)
@@ -163,12 +165,12 @@ def build_selftest(s: SeriesSpec, tree: sources.Tree, test: SelftestSpec, cache:
     with sources.kernel_worktree(tree, sparse=(*series.sparse_paths(s), *test.headers)) as wt:
         for p in s.patches:
             apply_edits(wt, p.edits, p.requires)
-        h = hashlib.sha256()
+        h = hashlib.sha256(" ".join(test.cflags).encode())
         for f in (test.source, *test.headers):
             h.update((wt / f).read_bytes())
         out = cache / "kbuild" / f"selftest-{h.hexdigest()[:16]}" / test.name
         if not out.is_file():
-            _compile(wt / test.source, out, [wt / i for i in test.includes])
+            _compile(wt / test.source, out, [wt / i for i in test.includes], test.cflags)
     return out
 
 

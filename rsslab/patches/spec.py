@@ -34,6 +34,9 @@ class SelftestSpec:
     source: str
     headers: tuple[str, ...]
     includes: tuple[str, ...]
+    # Warning flags as the tree's selftests Makefile has them; () = rsslab's
+    # own (-Wall -Wextra -Werror).  The build is static either way.
+    cflags: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -140,7 +143,7 @@ def _selftest(raw: Any) -> SelftestSpec | None:
     if raw is None:
         return None
     return SelftestSpec(str(raw["source"]), tuple(raw.get("headers", ())),
-                        tuple(raw.get("includes", ())))
+                        tuple(raw.get("includes", ())), tuple(raw.get("cflags", ())))
 
 
 # What a patch that is ``like`` another takes from it unless it says itself.
