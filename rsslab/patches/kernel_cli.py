@@ -10,6 +10,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from rich import box
 from rich.console import RenderableType
 from rich.table import Table
 
@@ -74,39 +75,38 @@ def _proof_table(r: kernel.Report) -> Table:
 
 
 def proof_cell(r: kernel.Report) -> str:
-    """``-207..-20 -> exact (40/40 runs)``: the focus claims' errors in
-    pages on the base kernel, then on the patched one."""
+    """``-24..-20 -> exact, 90 runs``: the error in pages of the patch's
+    claims on the base kernel, then on the patched one."""
     if r.proof is None or not r.proof.rows:
         return "not measured (--draft)" if r.output.draft or r.proof is None else "no runs"
 
     def side(errs: list[float]) -> str:
-        if not errs:
-            return "no runs"
         exact = sum(1 for e in errs if e == 0)
         if exact == len(errs):
-            return f"exact ({exact}/{len(errs)} runs)"
+            return "exact"
         lo, hi = (f"{x:+g}" if x else "0" for x in (min(errs), max(errs)))
-        span = lo if lo == hi else f"{lo}..{hi}"
-        return f"{span} pages ({exact}/{len(errs)} exact)"
+        return (lo if lo == hi else f"{lo}..{hi}") + (f" ({exact} exact)" if exact else "")
 
     before = [e for row in r.proof.rows for e in row.before]
     after = [e for row in r.proof.rows for e in row.after]
-    return f"{side(before)} -> {side(after)}"
+    if not before or not after:
+        return "no runs"
+    return f"{side(before)} -> {side(after)}, {len(after)} runs"
 
 
 def summary_table(reports: list[kernel.Report]) -> Table:
     """One row per tree: what was generated, checked and proven."""
-    t = Table(title="Kernel series: build/patches/<tree>/ (proof: focus claims' error in "
-                    "pages, base kernel -> patched kernel)")
-    for col in ("tree", "base", "patches", "checkpatch --strict", "git am", "proof"):
-        t.add_column(col, no_wrap=col in ("tree", "git am"))
+    t = Table(title="Kernel series in build/patches/<tree>/; proof: the patch's claims' "
+                    "error in pages, base kernel -> patched kernel",
+              box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("tree", "base", "patches", "checkpatch", "git am", "proof"):
+        t.add_column(col, no_wrap=col in ("tree", "patches", "checkpatch", "git am"))
     for r in reports:
         o = r.output
         counts = ((o.check.errors, "error"), (o.check.warnings, "warning"),
                   (o.check.checks, "check"))
         check = ", ".join(f"{n} {w}{'s' if n > 1 else ''}" for n, w in counts if n) or "clean"
-        where = "Debian" if r.tree.debian else "tree"
-        t.add_row(r.series.name, f"{r.tree.version} ({where} {r.tree.base[:12]})",
+        t.add_row(r.series.name, f"{r.tree.version} {r.tree.base[:12]}",  # wraps before the id
                   str(len(o.files) - 1), check if check == "clean" else f"[red]{check}[/]",
                   "applies" if o.applies else "[red]FAILS[/]", proof_cell(r))
     return t
