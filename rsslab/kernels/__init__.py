@@ -23,7 +23,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rsslab import kversion, paths
@@ -146,13 +146,21 @@ def resolve(word: str, cache: Path, refresh: bool = False,
     if "/" in word or Path(word).exists():
         return resolve_path(Path(word))
     if word in fixtures():
-        return resolve_path(_build_fixture(word, cache, refresh, progress))
+        return _built(_build_fixture(word, cache, refresh, progress))
     if word in series_kernels():
-        return resolve_path(_build_series_kernel(word, cache, refresh, progress))
+        return _built(_build_series_kernel(word, cache, refresh, progress))
     series = [s for s in series_kernels() if not s.endswith("-base")]
     raise BadInput(f"unknown kernel '{word}'; use {', '.join([*NAMES, *fixtures(), *series])}"
                    " (a series name, or that name with -base), or the path of a kernel image "
                    "(e.g. ./bzImage)")
+
+
+def _built(image_path: Path) -> Kernel:
+    """A kernel rsslab built (``rsslab.patches.kbuild``): its .config is
+    kept beside the image as ``config``."""
+    k = resolve_path(image_path)
+    config = image_path.with_name("config")
+    return replace(k, config=config) if config.is_file() else k
 
 
 def _build_progress(word: str, progress: debian.Progress | None) -> kbuild_progress:
