@@ -279,12 +279,21 @@ class Claim:
         for the cgroup peak needs an observation that measured it; any other
         run is served by observations with or without it (QEMU guests always
         measure it)."""
-        for run in self.runs_at(obs.ncpus, obs.page_size, features):
-            if (run.scenario == obs.scenario
-                    and all(str(obs.params.get(k)) == str(v) for k, v in run.params.items())
-                    and (not run.cgroup or obs.cgroup_version is not None)):
-                return True
-        return False
+        return any(_same_run(run, obs) and (not run.cgroup or obs.cgroup_version is not None)
+                   for run in self.runs_at(obs.ncpus, obs.page_size, features))
+
+    def unavailable(self, runs: Iterable[Observation],
+                    features: frozenset[str] = frozenset()) -> str:
+        """Why this kernel cannot give the claim's runs, or "": its cgroup
+        runs ran, but the kernel has no memory cgroup peak to read."""
+        return next((o.cgroup_unavailable for o in runs if o.cgroup_unavailable
+                     and any(r.cgroup and _same_run(r, o)
+                             for r in self.runs_at(o.ncpus, o.page_size, features))), "")
+
+
+def _same_run(run: RunSpec, obs: Observation) -> bool:
+    return (run.scenario == obs.scenario
+            and all(str(obs.params.get(k)) == str(v) for k, v in run.params.items()))
 
 
 def _sized(run: RunSpec, name: str) -> bool:
@@ -337,6 +346,9 @@ class Verdict:
     # Every run held, but none showed what the claim says must show (an
     # inexact run, an error beyond one CPU's residue).
     shortfall: bool = False
+    # Not a failure: the kernel lacks what the claim's runs need (the
+    # memory cgroup peak before Linux 5.19); says what.
+    unavailable: str = ""
 
     @property
     def ok(self) -> bool:
@@ -447,9 +459,12 @@ def _exceeds(claim: Claim, checks: Sequence[Check]) -> list[str]:
 def evaluate(claim: Claim, runs: Iterable[Observation], features: frozenset[str],
              label: str) -> Verdict:
     """Check every matching observation; say what is wrong, if anything."""
+    runs = tuple(runs)
     checks = tuple(_check(claim, o, features) for o in runs if claim.matches(o, features))
     problems = [c.problem for c in checks if c.problem]
     shortfall: list[str] = []
+    if not checks and (why := claim.unavailable(runs, features)):
+        return Verdict(claim, label, (), (), unavailable=f"not available here: {why}")
     if not checks:
         problems.append("no observations of its runs: "
                         + "; ".join(r.describe() for r in claim.runs))
@@ -464,6 +479,16 @@ def evaluate(claim: Claim, runs: Iterable[Observation], features: frozenset[str]
     if claim.exceeds and not problems and not shortfall and checks:
         shortfall += _exceeds(claim, checks)
     return Verdict(claim, label, checks, tuple(problems + shortfall), bool(shortfall))
+
+
+def unavailable_of(label: str, verdicts: Iterable[Verdict]) -> list[str]:
+    """One line per thing a kernel or machine lacks: the claims it could not
+    check, and why."""
+    why: dict[str, list[str]] = {}
+    for v in verdicts:
+        if v.unavailable:
+            why.setdefault(v.unavailable, []).append(v.claim.id)
+    return [f"{label}: {', '.join(ids)}: {reason}" for reason, ids in why.items()]
 
 
 # --- loading ---------------------------------------------------------------

@@ -119,19 +119,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     all_claims = claims_mod.load(root / "claims", args.repeat or DEFAULT_REPEAT)
     features = regimes.of_host(regimes.load(root / "claims"), bin_dir)
     ncpus = len(os.sched_getaffinity(0))
-    lacking: dict[str, str] = {}
     specs = chosen_specs or claims_mod.plan(all_claims, features, ncpus)
-    if not chosen_specs:
-        if args.repeat:
-            specs = [RunSpec(s.scenario, s.params, s.cgroup, args.repeat) for s in specs]
-        lacking = observe.lacking(bin_dir, specs)
-        specs = [s for s in specs if not (s.cgroup and observe.MEMORY_CGROUP in lacking)]
+    if args.repeat and not chosen_specs:
+        specs = [RunSpec(s.scenario, s.params, s.cgroup, args.repeat) for s in specs]
     err = Console(stderr=True, quiet=args.quiet)
     total = sum(s.repeat for s in specs)
     with Progress(console=err, transient=True,
                   disable=args.json or args.quiet or not err.is_terminal) as bar:
         task = bar.add_task("host: running scenarios", total=total)
-        runs = observe.run_specs(bin_dir, specs, "host", lambda _s: bar.advance(task))
+        runs = observe.run_specs(bin_dir, specs, "host", lambda _s: bar.advance(task),
+                                 observe.REQUIRED if chosen_specs else observe.IF_AVAILABLE)
     observe.save_host(paths.results_dir(root), runs, features)
     if args.json:
         for o in runs:
@@ -144,13 +141,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0 if all(v.ok for v in cov.judged) else 1
     applicable = [c for c in all_claims if c.applies(features, ncpus)]
     verdicts = [claims_mod.evaluate(c, runs, features, label) for c in applicable]
-    unchecked = [v.claim.id for v in verdicts if not v.checks]
-    verdicts = [v for v in verdicts if v.checks]
-    _print_report(label, runs, verdicts)
-    for what, why in lacking.items():
-        print(f"rsslab: {what}: not available here ({why}); not checked: "
-              f"{', '.join(unchecked) or 'none'}", file=sys.stderr)
-    return 0 if all(v.ok for v in verdicts) else 1
+    _print_report(label, runs, [v for v in verdicts if v.checks])
+    for line in claims_mod.unavailable_of(label, verdicts):
+        print(f"rsslab: {line}", file=sys.stderr)
+    return 0 if all(v.ok for v in verdicts if v.checks) else 1
 
 
 def _print_report(label: str, runs: Sequence[Observation],
@@ -315,6 +309,8 @@ def _matrix_report(outcomes: Sequence[Any], as_json: bool, summary: Any,
             for v in o.verdicts:
                 if not v.ok:
                     show(Text(v.explain(), style="red"))
+        for line in summary.unavailable_lines(outcomes):
+            show(Text(line))
         show(Text(f"Every run is in {paths.shown(results_dir)}/<kernel>-smp<N>.json."))
     bad = _problems(outcomes)
     return 1 if bad or not all(v.ok for o in outcomes for v in o.verdicts) else 0

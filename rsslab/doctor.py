@@ -170,13 +170,17 @@ def summarize(info: MetricInfo, claims: Sequence[Claim], runs: Sequence[Observat
 
 
 def battery(claims: Sequence[Claim], features: frozenset[str], ncpus: int,
-            cgroup: bool, page_size: int | None = None) -> list[RunSpec]:
-    """The runs of every claim doctor reports on, at this CPU count, without
-    cgroup runs if no cgroup can be made here."""
+            page_size: int | None = None) -> list[RunSpec]:
+    """The runs of every claim doctor reports on, at this CPU count (cgroup
+    runs too: where no memory cgroup can be made, they say why)."""
     wanted = {m.metric for m in METRICS}
     mine = [c for c in claims if c.metric in wanted and c.applies(features, ncpus)]
-    return [s for s in claims_mod.plan(mine, features, ncpus, page_size)
-            if cgroup or not s.cgroup]
+    return claims_mod.plan(mine, features, ncpus, page_size)
+
+
+def _no_cgroup(runs: Sequence[Observation]) -> str:
+    """Why the runs have no memory cgroup peak, or "" where they have one."""
+    return next((o.cgroup_unavailable for o in runs if o.cgroup_unavailable), "")
 
 
 def judge(kernel: str, ncpus: int, features: frozenset[str], claims: Sequence[Claim],
@@ -205,15 +209,13 @@ def run(repeat: int = DEFAULT_REPEAT, root: Path | None = None,
     claims = claims_mod.load(root / "claims", repeat)
     features = regimes.of_host(regimes.load(root / "claims"), bin_dir)
     ncpus = len(os.sched_getaffinity(0))
-    no_cgroup = observe.lacking(bin_dir, [RunSpec("touch", cgroup=True)]).get(
-        observe.MEMORY_CGROUP, "")
-    specs = battery(claims, features, ncpus, not no_cgroup)
+    specs = battery(claims, features, ncpus)
     missing = sorted({s.scenario for s in specs if not (bin_dir / s.scenario).is_file()})
     specs = [s for s in specs if s.scenario not in missing]
     runs = observe.run_specs(bin_dir, specs, "host", progress)
     problems = [f"{m}: no binary build/bin/{m} (repro/{m}.c is missing)" for m in missing]
     report = judge("host", ncpus, features, claims, runs, time.monotonic() - start,
-                   problems, no_cgroup)
+                   problems, _no_cgroup(runs))
     return report if runs else replace(report, kernel_release=os.uname().release)
 
 
@@ -256,8 +258,8 @@ def run_guest(word: str, ncpus: int, repeat: int = DEFAULT_REPEAT, root: Path | 
               progress: Callable[[str, str, int, int], None] | None = None,
               fetched: Callable[[str, float], None] | None = None) -> DoctorReport:
     """The same battery in a QEMU guest booting a matrix kernel (6.1, 6.12,
-    7, or an image path), through the matrix runner; the guest always
-    measures the memory cgroup."""
+    7, or an image path), through the matrix runner; the guest measures
+    the memory cgroup where the kernel has a peak for it (5.19+)."""
     from rsslab import kernels, matrix
     from rsslab.kernels import qemu
 
@@ -272,10 +274,10 @@ def run_guest(word: str, ncpus: int, repeat: int = DEFAULT_REPEAT, root: Path | 
     regs = regimes.load(root / "claims")
     matrix.check_regimes(kernel, regs)
     target = matrix.Target(kernel, ncpus)
-    specs = [*battery(claims, matrix.candidates(kernel, regs), ncpus, True, qemu.PAGE_SIZE),
+    specs = [*battery(claims, matrix.candidates(kernel, regs), ncpus, qemu.PAGE_SIZE),
              regimes.PROBE_RUN]
     settings = matrix.Settings(bin_dir, paths.build_dir(root), paths.results_dir(root))
     out = matrix.run_guest(target, specs, settings, progress or (lambda *_: None))
     features = matrix.features_of(kernel, regs, out.runs)
     return judge(kernel.name, ncpus, features, claims, out.runs, time.monotonic() - start,
-                 out.problems)
+                 out.problems, _no_cgroup(out.runs))

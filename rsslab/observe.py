@@ -57,11 +57,19 @@ def require_exact_reference(obs: Observation) -> None:
         )
 
 
-def observe_once(bin_dir: Path, spec: RunSpec, workdir: Path, kernel: str = "host") -> Observation:
+# A planned cgroup run where no memory cgroup can be made (a container, a
+# read-only cgroup mount, a kernel before 5.19) still runs, and its result
+# says why it has no cgroup peak; a cgroup the user asked for is required.
+IF_AVAILABLE = "--cgroup-if-available"
+REQUIRED = "--cgroup"
+
+
+def observe_once(bin_dir: Path, spec: RunSpec, workdir: Path, kernel: str = "host",
+                 cgroup_flag: str = IF_AVAILABLE) -> Observation:
     """One run of one scenario on the host kernel."""
     scenario = scenarios.get(spec.scenario)
     out = workdir / "observe.json"
-    argv = observer_argv(spec, str(bin_dir), str(out))
+    argv = observer_argv(spec, str(bin_dir), str(out), cgroup_flag)
     data = scenario.stdin_bytes(spec.params)
     stdin_path = workdir / "stdin"
     stdin_path.write_bytes(data or b"")
@@ -89,33 +97,17 @@ def observe_once(bin_dir: Path, spec: RunSpec, workdir: Path, kernel: str = "hos
 
 
 def run_specs(bin_dir: Path, specs: Iterable[RunSpec], kernel: str = "host",
-              progress: Callable[[RunSpec], None] | None = None) -> list[Observation]:
+              progress: Callable[[RunSpec], None] | None = None,
+              cgroup_flag: str = IF_AVAILABLE) -> list[Observation]:
     """Every spec, ``spec.repeat`` times, in a scratch directory."""
     runs: list[Observation] = []
     with tempfile.TemporaryDirectory(prefix="rsslab-run-") as tmp:
         for spec in specs:
             for _ in range(spec.repeat):
-                runs.append(observe_once(bin_dir, spec, Path(tmp), kernel))
+                runs.append(observe_once(bin_dir, spec, Path(tmp), kernel, cgroup_flag))
                 if progress:
                     progress(spec)
     return runs
-
-
-# What a run may need that a machine can lack, by the name users see.
-MEMORY_CGROUP = "memory cgroup"
-
-
-def lacking(bin_dir: Path, specs: Iterable[RunSpec]) -> dict[str, str]:
-    """What the specs need and this machine lacks, each with why: a memory
-    cgroup the observer can create and write (``--cgroup`` runs), probed
-    with one empty run."""
-    if not any(s.cgroup for s in specs):
-        return {}
-    try:
-        run_specs(bin_dir, [RunSpec("touch", {"pages": 0}, cgroup=True)])
-    except ObserverError as e:
-        return {MEMORY_CGROUP: str(e)}
-    return {}
 
 
 def save_host(results_dir: Path, runs: Iterable[Observation],

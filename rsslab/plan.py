@@ -35,12 +35,15 @@ class RunSpec:
         return f"{self.scenario} {args}".strip() + (" [cgroup]" if self.cgroup else "")
 
 
-def observer_argv(spec: RunSpec, bin_dir: str, out: str) -> list[str]:
-    """``observe [--cgroup] --report --out OUT -- BIN/scenario ARGS``."""
+def observer_argv(spec: RunSpec, bin_dir: str, out: str,
+                  cgroup_flag: str = "--cgroup") -> list[str]:
+    """``observe [--cgroup] --report --out OUT -- BIN/scenario ARGS``; a
+    cgroup run passes ``cgroup_flag`` (``--cgroup-if-available``: a kernel
+    without a memory cgroup peak still runs the scenario)."""
     scenario = scenarios.get(spec.scenario)
     argv = [f"{bin_dir}/observe", "--report", "--out", out]
     if spec.cgroup:
-        argv.append("--cgroup")
+        argv.append(cgroup_flag)
     return [*argv, "--", *scenario.argv(f"{bin_dir}/{spec.scenario}", spec.params)]
 
 

@@ -78,6 +78,9 @@ class Observation:
     children_maxrss_kib: int | None = None
     cgroup_peak_kib: int | None = None
     cgroup_version: int | None = None
+    # Why a run that asked for the cgroup peak if available has none: the
+    # kernel offers no memory cgroup peak (v2 memory.peak is Linux 5.19+).
+    cgroup_unavailable: str | None = None
     exec_floor_kib: int | None = None
     faults_since_exec: int | None = None  # stat minflt + majflt at exit, less pre-exec
     exit_code: int | None = None
@@ -179,6 +182,7 @@ def from_observer(
         children_maxrss_kib=_int(obj.get("children_maxrss_kib")),
         cgroup_peak_kib=_int(cg.get("peak_kib")),
         cgroup_version=_int(cg.get("version")),
+        cgroup_unavailable=str(cg["unavailable"]) if cg.get("unavailable") else None,
         exec_floor_kib=_int(obj.get("exec_floor_kib")),
         faults_since_exec=_faults_since_exec(obj, stop),
         exit_code=_int(obj.get("exit_code")),

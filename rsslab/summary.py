@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
-from rsslab.claims import Check, short_metric
+from rsslab.claims import Check, short_metric, unavailable_of
 from rsslab.kernels import Kernel
 from rsslab.matrix import Outcome
 
@@ -61,10 +61,13 @@ def metrics_table(outcomes: Sequence[Outcome]) -> Table:
             table.add_row(o.target.label, o.target.kernel.upstream, "",
                           "[red]the guest failed[/]", "")
             continue
-        held = sum(v.ok for v in o.verdicts)
-        colour = "green" if held == len(o.verdicts) else "red"
+        checked = [v for v in o.verdicts if not v.unavailable]
+        held = sum(v.ok for v in checked)
+        colour = "green" if held == len(checked) else "red"
+        na = len(o.verdicts) - len(checked)
         table.add_row(o.target.label, o.target.kernel.upstream, *_row(o),
-                      f"[{colour}]{held}/{len(o.verdicts)} hold[/]")
+                      f"[{colour}]{held}/{len(checked)} hold[/]"
+                      + (f", {na} not available" if na else ""))
     return table
 
 
@@ -109,6 +112,11 @@ def metrics_grid(outcomes: Sequence[Outcome]) -> Table:
         table.add_row(o.target.label, *(_cell(o, m) for m in shown),
                       f"{held}/{len(o.verdicts)}")
     return table
+
+
+def unavailable_lines(outcomes: Sequence[Outcome]) -> list[str]:
+    """``claims.unavailable_of`` for every kernel and CPU count."""
+    return [line for o in outcomes for line in unavailable_of(o.target.label, o.verdicts)]
 
 
 def seed_table(outcomes: Sequence[Outcome]) -> Table:

@@ -106,4 +106,6 @@ def test_claim(claim: Claim, target: Target, measured: Callable[[Target], Measur
         pytest.skip(f"the regime probe shows {target.label} is not in "
                     f"{', '.join(claim.regimes)}")
     verdict = claims.evaluate(claim, runs, features, target.label)
+    if verdict.unavailable:
+        pytest.skip(f"{target.label}: {verdict.unavailable}")
     assert verdict.ok, verdict.explain()

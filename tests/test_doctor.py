@@ -140,11 +140,11 @@ def test_a_scenario_own_miss_is_judged_but_not_the_worst_here() -> None:
 
 def test_battery_keeps_only_the_metrics_doctor_reports() -> None:
     all_claims = claims.load(ROOT / "claims")
-    specs = doctor.battery(all_claims, PERCPU, 2, cgroup=False)
-    assert specs and not any(s.cgroup for s in specs)
+    specs = doctor.battery(all_claims, PERCPU, 2, 4096)
+    assert specs and any(s.cgroup for s in specs)
     wanted = {m.metric for m in doctor.METRICS}
     needed = {s.key() for c in all_claims if c.metric in wanted and c.applies(PERCPU, 2)
-              for s in c.runs_at(2, 4096, PERCPU) if not s.cgroup}
+              for s in c.runs_at(2, 4096, PERCPU)}
     assert {s.key() for s in specs} == needed
 
 

@@ -37,15 +37,29 @@ def trees(root: Path) -> dict[str, Tree]:
 
 
 @pytest.fixture(scope="module")
-def drafts(root: Path, trees: dict[str, Tree],
+def mainline_fix_recipients(root: Path, trees: dict[str, Tree]) -> list[str]:
+    """Whom the mainline fix goes to, on the mainline tree."""
+    return series.patch_recipients(_series(root, "linux-mainline"), trees["linux-mainline"],
+                                   "maxrss-sum", AUTHOR, DATE)
+
+
+@pytest.fixture(scope="module")
+def drafts(root: Path, trees: dict[str, Tree], mainline_fix_recipients: list[str],
            tmp_path_factory: pytest.TempPathFactory) -> dict[str, series.SeriesOutput]:
-    """Each series generated once, as a draft (no kernels booted)."""
+    """Each series generated once, as a draft (no kernels booted); a
+    stable series Cc's whom the mainline fix goes to, as `rsslab patches`
+    does."""
     tmp = tmp_path_factory.mktemp("series")
-    return {name: series.generate(_series(root, name), t, tmp / name, {}, AUTHOR, DATE,
-                                  draft=True) for name, t in trees.items()}
+    out = {}
+    for name, t in trees.items():
+        s = _series(root, name)
+        cc = mainline_fix_recipients if s.cc_recipients_of == "maxrss-sum" else []
+        out[name] = series.generate(s, t, tmp / name, {}, AUTHOR, DATE, draft=True, also_cc=cc)
+    return out
 
 
-@pytest.mark.parametrize("name", ["linux-mainline", "linux-6.1.y"])
+@pytest.mark.parametrize("name", ["linux-mainline", "linux-6.12.y", "linux-6.1.y",
+                                  "linux-5.10.y"])
 def test_series_is_checkpatch_clean_and_applies(root: Path, trees: dict[str, Tree],
                                                 drafts: dict[str, series.SeriesOutput],
                                                 name: str) -> None:
@@ -102,10 +116,52 @@ def test_mainline_fix_cites_and_goes_to_mm(drafts: dict[str, series.SeriesOutput
     assert "+TEST_HARNESS_MAIN" in test and "tools/testing/selftests/mm/ksft_rss.sh" in test
 
 
+@pytest.mark.parametrize("name", ["linux-6.12.y", "linux-6.1.y", "linux-5.10.y"])
+def test_stable_series_go_to_stable_and_cc_the_mainline_recipients(
+        drafts: dict[str, series.SeriesOutput], mainline_fix_recipients: list[str],
+        name: str) -> None:
+    out = drafts[name]
+    assert out.to == ("stable@vger.kernel.org",)
+    assert "Andrew Morton <akpm@linux-foundation.org>" in mainline_fix_recipients
+    assert set(mainline_fix_recipients) <= set(out.cc)
+    prefix = name.removeprefix("linux-")
+    for f in out.files:
+        subject = re.search(r"^Subject: (.*)$", f.read_text(), re.M)
+        assert subject and subject[1].startswith(f"[PATCH {prefix} "), f.name
+
+
+def test_backport_names_its_mainline_commit_and_how_it_differs(
+        drafts: dict[str, series.SeriesOutput]) -> None:
+    out = drafts["linux-6.12.y"]
+    cover, fix, test = (f.read_text() for f in out.files)
+    for patch in (fix, test):
+        body = patch.split("\n\n", 1)[1]
+        assert body.startswith("commit <mainline-sha1> upstream.\n\n")
+        assert "[ Backport: " in body
+    assert "How this differs from mainline:" in cover
+    assert "+\treturn max(mm->hiwater_rss, get_mm_counter_sum(mm, MM_FILEPAGES) +" in fix
+    assert "get_mm_rss_sum(mm)" not in fix.split("\n---\n", 1)[1]
+    assert "+TEST_HARNESS_MAIN" in test and "ksft_rss.sh" not in test
+    assert "+CATEGORY=\"rss\" run_test ./exit_maxrss" in test
+
+
+def test_the_mainline_fix_does_not_fit_6_12(root: Path, trees: dict[str, Tree],
+                                           tmp_path: Path) -> None:
+    """Why 6.12.y needs a backport: 6.12 has no get_mm_rss_sum()."""
+    with pytest.raises(sources.UserError) as excinfo:
+        series.generate(_series(root, "linux-mainline"), trees["linux-6.12.y"],
+                        tmp_path / "x", {}, AUTHOR, DATE, True)
+    assert "include/linux/mm.h: no get_mm_rss_sum()" in str(excinfo.value)
+
+
 def _strip_volatile(text: str) -> str:
     """Message-Id and threading headers hold the time of generation; the
-    signature holds git's version."""
+    signature holds git's version; the commit id, the blob ids' abbreviation
+    and the Debian revision depend on the source package downloaded."""
     text = re.sub(r"^(Message-Id|In-Reply-To|References): .*\n", "", text, flags=re.M)
+    text = re.sub(r"^From [0-9a-f]{40} ", "From COMMIT ", text, flags=re.M)
+    text = re.sub(r"^index [0-9a-f]+\.\.[0-9a-f]+ ", "index BLOBS ", text, flags=re.M)
+    text = re.sub(r"(Debian linux-source-[0-9.]+ )[^)\s]+\)", r"\1REVISION)", text)
     return text.rsplit("\n-- \n", 1)[0]
 
 

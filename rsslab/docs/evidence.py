@@ -35,6 +35,9 @@ class KernelRuns:
     results: ResultSet
     features: frozenset[str]
     verdicts: tuple[Verdict, ...]  # only claims that apply and were observed
+    # Claims that apply but whose runs this kernel cannot give (no memory
+    # cgroup peak before 5.19): each says why.
+    unavailable: tuple[Verdict, ...] = ()
 
     @property
     def label(self) -> str:
@@ -100,11 +103,10 @@ def gather(claim_list: Sequence[Claim], regs: Sequence[Regime],
     kernels = []
     for rs in sorted(sets, key=_order):
         feats = rs.features
-        verdicts = tuple(
-            v for v in (claims_mod.evaluate(c, rs.runs, feats, rs.label)
-                        for c in claim_list if c.applies(feats, rs.ncpus))
-            if v.checks)
-        kernels.append(KernelRuns(rs, feats, verdicts))
+        every = [claims_mod.evaluate(c, rs.runs, feats, rs.label)
+                 for c in claim_list if c.applies(feats, rs.ncpus)]
+        kernels.append(KernelRuns(rs, feats, tuple(v for v in every if v.checks),
+                                  tuple(v for v in every if v.unavailable)))
     return Evidence(tuple(claim_list), tuple(regs), tuple(kernels), reproducers)
 
 

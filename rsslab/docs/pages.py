@@ -118,6 +118,9 @@ def kernel_section(ev: Evidence, k: KernelRuns) -> str:
     unchecked = [name for m, name, _ in METRIC_ROWS if not metric_verdicts(k, m)]
     if unchecked:
         out += f"Not checked on {k.label}: {', '.join(unchecked)}.\n\n"
+    for why in dict.fromkeys(v.unavailable for v in k.unavailable):
+        ids = ", ".join(rst.claim_ref(v.claim.id) for v in k.unavailable if v.unavailable == why)
+        out += f"{ids}: {rst.esc(why)}.\n\n"
     return out
 
 

@@ -83,7 +83,8 @@ def generate(lay: Layout, notes: Sequence[str]) -> tuple[evidence.Evidence, list
     gen = lay.src / "_generated"
     _write(lay.src / "metrics.rst", pages.metrics_page(ev))
     _write(lay.src / "plots.rst", pages.plots_page(figs, missing))
-    _write(lay.src / "patches.rst", patchpages.patches_page(lay.patches, lay.src / "_patches"))
+    _write(lay.src / "patches.rst",
+           patchpages.patches_page(lay.patches, lay.src / "_patches", lay.root))
     _write(gen / "status.rst", pages.status_include(ev, notes))
     _write(gen / "overview.rst", pages.overview_table(ev))
     _write(gen / "scenarios.rst", pages.scenarios_table(have))

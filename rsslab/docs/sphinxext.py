@@ -85,13 +85,16 @@ def _value(run: Mapping[str, Any], expr: str) -> int | None:
 
 
 def pick_runs(evidence: Mapping[str, Any], select: str, scenario: str,
-              params: Mapping[str, str]) -> tuple[str, list[Mapping[str, Any]]]:
-    """The kernel (2 CPUs preferred) whose runs answer an ``obs`` query."""
+              params: Mapping[str, str], expr: str = "") -> tuple[str, list[Mapping[str, Any]]]:
+    """The kernel (2 CPUs preferred) whose runs answer an ``obs`` query:
+    runs of the scenario that measured ``expr`` (a kernel without a
+    metric, e.g. without a memory cgroup peak before 5.19, is passed over)."""
     kernels = [k for k in evidence.get("kernels", [])
                if select in ("any", k["label"]) or select in k["features"]]
     kernels.sort(key=lambda k: (k["ncpus"] != 2, k["ncpus"]))
     for k in kernels:
-        runs = [r for r in evidence["runs"].get(k["label"], []) if _matches(r, scenario, params)]
+        runs = [r for r in evidence["runs"].get(k["label"], []) if _matches(r, scenario, params)
+                and (not expr or _value(r, expr) is not None)]
         if runs:
             return k["label"], runs
     return "", []
@@ -121,7 +124,7 @@ class ObsRole(SphinxRole):
             return [nodes.inline(self.text, "?")], []
         select, scenario, expr = words[0], words[1], words[-1]
         params = dict(w.split("=", 1) for w in words[2:-1])
-        label, runs = pick_runs(self.config.rsslab_evidence, select, scenario, params)
+        label, runs = pick_runs(self.config.rsslab_evidence, select, scenario, params, expr)
         values: list[float] = [v for v in (_value(r, expr) for r in runs) if v is not None]
         if not values:
             log.warning("no measured %s for '%s' (select %s): run `make repro` first",

@@ -1,10 +1,12 @@
 """Kernels rsslab can run on: the host's, Debian's by name, a fixture, or an image path.
 
 ``resolve`` turns a ``--kernel`` word into a ``Kernel``: ``host`` (no
-QEMU), ``6.1``, ``6.12`` or ``7`` (Debian packages, see ``debian``), a
-fixture kernel of ``kernelpatches/fixtures.toml`` such as ``6.12-nosum``
-(built once, see ``rsslab.patches.fixture``), or the path of a bzImage,
-such as a patched build.  An image may declare what it is in a sidecar
+QEMU), ``5.10``, ``6.1``, ``6.12`` or ``7`` (Debian packages, see
+``debian``), a fixture kernel of ``kernelpatches/fixtures.toml`` such as
+``6.12-nosum`` (built once, see ``rsslab.patches.fixture``), a series'
+patched kernel such as ``linux-6.12.y`` or its base ``linux-6.12.y-base``
+(built once, see ``rsslab.patches.series_kernels``), or the path of a
+bzImage.  An image may declare what it is in a sidecar
 ``<image>.rsslab.json``::
 
     {"name": "6.12-nosum", "regimes": ["status-approx"], "without": ["status-sum"]}
@@ -20,8 +22,8 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rsslab import kversion, paths
@@ -32,6 +34,8 @@ from rsslab.results import Origin
 
 SIDECAR_SUFFIX = ".rsslab.json"
 NAMES = ("host", *debian.FLAVOURS)
+# kbuild's progress callback: (lines of make output, lines of the last build).
+kbuild_progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +127,13 @@ def fixtures() -> tuple[str, ...]:
     return fixture.names(paths.project_root())
 
 
+def series_kernels() -> tuple[str, ...]:
+    """The series' kernels: ``linux-6.12.y`` and ``linux-6.12.y-base``, ..."""
+    from rsslab.patches import series_kernels as sk
+
+    return sk.names(paths.project_root())
+
+
 def resolve(word: str, cache: Path, refresh: bool = False,
             progress: debian.Progress | None = None) -> Kernel:
     """``--kernel WORD``: a name rsslab knows, or the path of an image."""
@@ -135,20 +146,45 @@ def resolve(word: str, cache: Path, refresh: bool = False,
     if "/" in word or Path(word).exists():
         return resolve_path(Path(word))
     if word in fixtures():
-        return resolve_path(_build_fixture(word, cache, refresh, progress))
-    raise BadInput(f"unknown kernel '{word}'; use {', '.join([*NAMES, *fixtures()])} or the "
-                   "path of a kernel image (e.g. ./bzImage)")
+        return _built(_build_fixture(word, cache, refresh, progress))
+    if word in series_kernels():
+        return _built(_build_series_kernel(word, cache, refresh, progress))
+    series = [s for s in series_kernels() if not s.endswith("-base")]
+    raise BadInput(f"unknown kernel '{word}'; use {', '.join([*NAMES, *fixtures(), *series])}"
+                   " (a series name, or that name with -base), or the path of a kernel image "
+                   "(e.g. ./bzImage)")
+
+
+def _built(image_path: Path) -> Kernel:
+    """A kernel rsslab built (``rsslab.patches.kbuild``): its .config is
+    kept beside the image as ``config``."""
+    k = resolve_path(image_path)
+    config = image_path.with_name("config")
+    return replace(k, config=config) if config.is_file() else k
+
+
+def _build_progress(word: str, progress: debian.Progress | None) -> kbuild_progress:
+    def built(lines: int, expected: int) -> None:
+        if progress and expected:
+            progress(f"build {word}", min(99.0, 100.0 * lines / expected))
+
+    return built
 
 
 def _build_fixture(word: str, cache: Path, refresh: bool,
                    progress: debian.Progress | None) -> Path:
     from rsslab.patches import fixture
 
-    def built(lines: int, expected: int) -> None:
-        if progress and expected:
-            progress(f"build {word}", min(99.0, 100.0 * lines / expected))
-
-    return fixture.build(word, paths.project_root(), cache, refresh, built)
+    return fixture.build(word, paths.project_root(), cache, refresh,
+                         _build_progress(word, progress))
 
 
-__all__ = ["Kernel", "KernelError", "NAMES", "fixtures", "host", "resolve", "resolve_path"]
+def _build_series_kernel(word: str, cache: Path, refresh: bool,
+                         progress: debian.Progress | None) -> Path:
+    from rsslab.patches import series_kernels as sk
+
+    return sk.build(word, paths.project_root(), cache, refresh, _build_progress(word, progress))
+
+
+__all__ = ["Kernel", "KernelError", "NAMES", "fixtures", "host", "resolve", "resolve_path",
+           "series_kernels"]

@@ -1,7 +1,9 @@
 """Debian kernels by name: find the newest package, fetch it once, keep the image.
 
-``6.1``: bookworm's ``linux-image-6.1.0-N-amd64-unsigned`` (per-thread split
-counters); ``6.12``: ``linux-image-6.12.N+deb12-amd64-unsigned`` (per-CPU
+``5.10``: bullseye's (or bullseye-security's)
+``linux-image-5.10.0-N-amd64-unsigned`` (per-thread split counters, as
+Debian 11 runs them); ``6.1``: bookworm's
+``linux-image-6.1.0-N-amd64-unsigned`` (per-thread split counters); ``6.12``: ``linux-image-6.12.N+deb12-amd64-unsigned`` (per-CPU
 counters, exact /proc status); ``7``: trixie-backports'
 ``linux-binary-7.X.Y+deb13-amd64`` (the image; its config is in
 ``linux-base-7.X.Y+deb13-amd64``).
@@ -51,10 +53,25 @@ class Flavour:
     suite: str
     package: re.Pattern[str]  # group "abi": the directory/ABI name
     config_package: str = ""  # "{abi}" is filled in; "" = config in the image package
+    suites: tuple[str, ...] = ()  # the private configuration's; () = SUITES
 
+    def apt_suites(self) -> tuple[str, ...]:
+        return self.suites or SUITES
+
+    def apt_dir(self, kdir: Path) -> Path:
+        """Where its private apt configuration lives: one per suite set."""
+        return kdir / ("apt" if not self.suites else f"apt-{self.suite}")
+
+
+# The suites in the default private configuration: bookworm's and
+# trixie-backports' flavours, plus security.
+SUITES = ("bookworm", "bookworm-security", "trixie-backports")
 
 FLAVOURS: Mapping[str, Flavour] = {
     f.name: f for f in (
+        Flavour("5.10", "bullseye",
+                re.compile(r"linux-image-(?P<abi>5\.10\.0-\d+-amd64)-unsigned"),
+                suites=("bullseye", "bullseye-security")),
         Flavour("6.1", "bookworm",
                 re.compile(r"linux-image-(?P<abi>6\.1\.0-\d+-amd64)-unsigned")),
         Flavour("6.12", "bookworm",
@@ -64,8 +81,6 @@ FLAVOURS: Mapping[str, Flavour] = {
                 config_package="linux-base-{abi}"),
     )
 }
-# The suites in the private configuration: each flavour's, plus security.
-SUITES = ("bookworm", "bookworm-security", "trixie-backports")
 
 
 def upstream(version: str) -> str:
@@ -218,7 +233,8 @@ def provision(name: str, cache: Path, refresh: bool = False,
         pin = None if refresh else read_pin(cache, name)
         if pin:
             return pin
-        private = apt.private_apt(kdir / "apt", SUITES, "pass --kernel PATH")
+        private = apt.private_apt(flavour.apt_dir(kdir), flavour.apt_suites(),
+                                  "pass --kernel PATH")
         private.update()
         abi, pkgs = _packages(private, flavour)
         old = read_pin(cache, name)

@@ -3,7 +3,8 @@
 The plan is the host's run specs, each repetition one line of ``/plan``
 (``repro/init.c`` documents the format): the same
 ``rsslab.plan.observer_argv`` as on the host, with ``/bin`` as the binary
-directory, always measuring the memory cgroup.  The results come back on
+directory, always measuring the memory cgroup where the kernel has a
+peak for it (``--cgroup-if-available``: Linux 5.19+ for memory.peak).  The results come back on
 the guest's second serial port as frames, each the observer's JSON (parsed
 by ``rsslab.observe.parse_observer_output``, as on the host) or the reason a
 run failed.
@@ -23,6 +24,8 @@ from rsslab.results import Observation
 
 GUEST_BIN = "/bin"
 GUEST_OUT = "/tmp/observe.json"
+# Every guest run measures the cgroup peak, where the kernel has one.
+CGROUP_FLAG = "--cgroup-if-available"
 
 _FRAME = re.compile(rb"@run (\d+) (\d+) (\d+) (\d+)\n")
 _DONE = re.compile(rb"@done (\d+)\n")
@@ -66,7 +69,7 @@ def make_plan(specs: Sequence[RunSpec]) -> GuestPlan:
             name = str(len(inputs))
             inputs[name] = data
             stdin = f"/in/{name}"
-        argv = observer_argv(spec, GUEST_BIN, GUEST_OUT)
+        argv = observer_argv(spec, GUEST_BIN, GUEST_OUT, CGROUP_FLAG)
         if any("\t" in a or "\n" in a for a in argv):
             raise UserError(f"{spec.describe()}: a parameter holds a tab or newline")
         for _ in range(spec.repeat):

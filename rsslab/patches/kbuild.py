@@ -91,11 +91,27 @@ def fragment_options(fragment: str) -> dict[str, str]:
     return out
 
 
-def missing_options(fragment: str, final: str) -> list[str]:
-    """Options the fragment asks for that the final .config does not have."""
+def missing_options(fragment: str, final: str,
+                    defined: frozenset[str] | None = None) -> list[str]:
+    """Options the fragment asks for that the final .config does not have;
+    with ``defined`` (the tree's Kconfig symbols), only those the tree
+    knows: an older tree lacks some symbols (DEBUG_INFO_NONE is v5.18+)."""
     have = fragment_options(final)
     return [f"{k}={v}" for k, v in fragment_options(fragment).items()
-            if have.get(k, "n") != v]
+            if have.get(k, "n") != v
+            and (defined is None or k.removeprefix("CONFIG_") in defined)]
+
+
+_KCONFIG_SYMBOL = re.compile(r"^\s*(?:menu)?config\s+(\w+)", re.M)
+
+
+def kconfig_symbols(src: Path) -> frozenset[str]:
+    """Every symbol the tree's Kconfig files define (without CONFIG_)."""
+    out: set[str] = set()
+    for f in src.rglob("Kconfig*"):
+        if f.is_file():
+            out.update(_KCONFIG_SYMBOL.findall(f.read_text(errors="replace")))
+    return frozenset(out)
 
 
 def _make(argv: Sequence[str], src: Path, log_path: Path, timeout: int,
@@ -134,7 +150,12 @@ def _configure(src: Path, obj: Path, fragment: str, log_path: Path) -> str:
            str(frag)], src, log_path, CONFIG_TIMEOUT_S)
     _make(["make", f"O={obj}", "olddefconfig"], src, log_path, CONFIG_TIMEOUT_S)
     final = (obj / ".config").read_text()
-    missing = missing_options(fragment, final)
+    defined = kconfig_symbols(src)
+    unknown = [k for k in fragment_options(fragment) if k.removeprefix("CONFIG_") not in defined]
+    if unknown:
+        with log_path.open("a") as logf:
+            logf.write(f"# not in this tree's Kconfig, skipped: {' '.join(unknown)}\n")
+    missing = missing_options(fragment, final, defined)
     if missing:
         raise KernelError(f"the kernel config lacks {', '.join(missing[:5])} after olddefconfig "
                           f"(unmet dependencies); fix kernelpatches/ fragments (log: {log_path})")

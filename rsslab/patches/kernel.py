@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING
 from rsslab import build as repro_build
 from rsslab import kversion, paths
 from rsslab.errors import UserError
-from rsslab.patches import git, kbuild, series, sources
+from rsslab.patches import git, kbuild, series, series_kernels, sources
 from rsslab.patches.edit import apply_edits
 from rsslab.patches.series import SeriesOutput
-from rsslab.patches.spec import SelftestSpec, SeriesSpec, load_series, pick
+from rsslab.patches.spec import SelftestSpec, SeriesSpec, load_series, pick, series_of_patch
 
 if TYPE_CHECKING:  # the QEMU side loads only when kernels are booted
     from rsslab import kernels
@@ -100,22 +100,56 @@ class Report:
     problems: tuple[str, ...] = field(default=())
 
 
+def for_version(s: SeriesSpec, version: str) -> bool:
+    """Is ``version`` one of the series' tree versions (``versions``)?"""
+    return kversion.in_range(kversion.parse(version), *s.versions)
+
+
+def span(s: SeriesSpec) -> str:
+    """``6.12 up to 6.13`` (the upper end excluded), or ``6.13 and later``."""
+    lo, hi = s.versions
+    return f"{lo} up to {hi}" if hi else f"{lo} and later"
+
+
 def tree_for(s: SeriesSpec, opts: Options) -> sources.Tree:
     """The user's tree for the series of its version, else Debian's."""
     if opts.tree is not None:
         t = sources.user_tree(opts.tree, opts.base)
-        split = kversion.parse(t.version) < kversion.parse("6.2")
-        if split == (s.regime == "exit-stop-synced"):
+        if for_version(s, t.version):
             return t
     return sources.debian_tree(opts.cache, s.debian, s.suites, opts.refresh)
 
 
-def _compile(src: Path, out: Path, includes: Sequence[Path] = ()) -> Path:
+def check_user_tree(chosen: Sequence[SeriesSpec], opts: Options) -> None:
+    """A --kernel-tree must be of the version of some chosen series."""
+    if opts.tree is None:
+        return
+    t = sources.user_tree(opts.tree, opts.base)
+    if not any(for_version(s, t.version) for s in chosen):
+        spans = ", ".join(f"{s.name} ({span(s)})" for s in chosen)
+        raise UserError(f"{opts.tree} at {opts.base} is Linux {t.version}, which no chosen "
+                        f"series is for: {spans}")
+
+
+def also_cc(s: SeriesSpec, every: Sequence[SeriesSpec], opts: Options,
+            author: git.Ident) -> list[str]:
+    """A stable series' extra Cc: whom the mainline patch it names goes to
+    (``cc_recipients_of``), addressed on that patch's own tree."""
+    if not s.cc_recipients_of:
+        return []
+    other = series_of_patch(list(every), s.cc_recipients_of)
+    return series.patch_recipients(other, tree_for(other, opts), s.cc_recipients_of, author,
+                                   opts.date)
+
+
+def _compile(src: Path, out: Path, includes: Sequence[Path] = (),
+             cflags: Sequence[str] = ()) -> Path:
     if out.is_file() and out.stat().st_mtime >= src.stat().st_mtime:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    argv = [repro_build.find_compiler(), *repro_build.CFLAGS, *(f"-I{i}" for i in includes),
+    flags = ["-static", "-O2", "-pthread", *cflags] if cflags else repro_build.CFLAGS
+    argv = [repro_build.find_compiler(), *flags, *(f"-I{i}" for i in includes),
             "-o", str(tmp), str(src)]
     proc = subprocess.run(argv, capture_output=True, text=True, cwd=src.parent,
                           timeout=repro_build.COMPILE_TIMEOUT_S)
@@ -131,12 +165,12 @@ def build_selftest(s: SeriesSpec, tree: sources.Tree, test: SelftestSpec, cache:
     with sources.kernel_worktree(tree, sparse=(*series.sparse_paths(s), *test.headers)) as wt:
         for p in s.patches:
             apply_edits(wt, p.edits, p.requires)
-        h = hashlib.sha256()
+        h = hashlib.sha256(" ".join(test.cflags).encode())
         for f in (test.source, *test.headers):
             h.update((wt / f).read_bytes())
         out = cache / "kbuild" / f"selftest-{h.hexdigest()[:16]}" / test.name
         if not out.is_file():
-            _compile(wt / test.source, out, [wt / i for i in test.includes])
+            _compile(wt / test.source, out, [wt / i for i in test.includes], test.cflags)
     return out
 
 
@@ -193,15 +227,12 @@ def guest_helpers(root: Path) -> dict[str, Path]:
 
 def build_pair(s: SeriesSpec, tree: sources.Tree, opts: Options,
                 notify: Notify) -> tuple[kbuild.Built, kbuild.Built]:
-    cfg = s.config_fragment()
     built = []
-    for label, patches, regs in ((f"{s.name}-base", (), ()),
-                                 (f"{s.name}-{s.regime}", s.patches, (s.regime,))):
-        def step(n: int, total: int, label: str = label) -> None:
+    for spec in (series_kernels.base_spec(s, tree), series_kernels.patched_spec(s, tree)):
+        def step(n: int, total: int, label: str = spec.label) -> None:
             notify(f"building {label}: {n}/{total or '?'} lines of make output")
-        notify(f"building {label} (tinyconfig + kernelpatches fragments)")
-        built.append(kbuild.build(kbuild.BuildSpec(label, tree, patches, cfg, regs),
-                                  opts.cache, step))
+        notify(f"building {spec.label} (tinyconfig + kernelpatches fragments)")
+        built.append(kbuild.build(spec, opts.cache, step))
     return built[0], built[1]
 
 
@@ -231,8 +262,9 @@ def prove_series(s: SeriesSpec, tree: sources.Tree, opts: Options,
         for k in (kb, kp):
             notify(f"selftest {t.name} on {k.name}")
             tests += run_selftests(k, binary, helpers, init, work, opts.selftest_cpus)
-    costs = (cost.measure(kb, kp, opts.cost_cpus, helpers, init, work / "cost", notify)
-             if s.cost and opts.cost else [])
+    cost_cpus = s.cost_cpus(opts.cost_cpus)
+    costs = (cost.measure(kb, kp, cost_cpus, helpers, init, work / "cost", notify)
+             if s.cost and opts.cost and cost_cpus else [])
     rep = Report(s, tree, _placeholder_output(s), pr, tuple(tests), tuple(costs), (b, p),
                  tuple(problems(pr, tests, s)))
     return values_for(s, pr, tests, costs, opts.cpus), rep
@@ -274,7 +306,11 @@ def run(opts: Options, notify: Notify) -> list[Report]:
     """Every chosen series, one after another."""
     reports = []
     root_out = opts.out_root or paths.build_dir(opts.root) / "patches"
-    for s in pick(load_series(opts.root), list(opts.series)):
+    every = load_series(opts.root)
+    chosen = pick(every, list(opts.series))
+    check_user_tree(chosen, opts)
+    ccs: dict[str, list[str]] = {}  # the stable series share the mainline patch's
+    for s in chosen:
         notify(f"{s.name}: source tree")
         tree = tree_for(s, opts)
         author = git.identity(tree.git_dir, opts.author)
@@ -284,7 +320,10 @@ def run(opts: Options, notify: Notify) -> list[Report]:
         else:
             values, rep = prove_series(s, tree, opts, notify)
         notify(f"{s.name}: series, checkpatch, git am")
-        out = series.generate(s, tree, out_dir, values, author, opts.date, draft=opts.draft)
+        if s.cc_recipients_of not in ccs:
+            ccs[s.cc_recipients_of] = also_cc(s, every, opts, author)
+        out = series.generate(s, tree, out_dir, values, author, opts.date, draft=opts.draft,
+                              also_cc=ccs[s.cc_recipients_of])
         (out_dir / "proof.json").write_text(json.dumps(
             {"tree": tree.describe, "base": tree.base, "values": values,
              "problems": list(rep.problems) if rep else []}, indent=1) + "\n")

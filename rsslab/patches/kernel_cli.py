@@ -10,6 +10,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from rich import box
 from rich.console import RenderableType
 from rich.table import Table
 
@@ -32,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("kernel series")
     g.add_argument("--kernel-series", action="append", default=[], metavar="NAME",
                    help="only this series of kernelpatches/series.toml (repeatable): "
-                        "linux-mainline, linux-6.1.y")
+                        "linux-mainline, linux-6.12.y, linux-6.1.y, linux-5.10.y")
     g.add_argument("--kernel-tree", type=Path, metavar="DIR",
                    help="a kernel git tree to base the series of its version on "
                         "(default: the Debian source package, imported into the cache)")
@@ -73,6 +74,44 @@ def _proof_table(r: kernel.Report) -> Table:
     return t
 
 
+def proof_cell(r: kernel.Report) -> str:
+    """``-24..-20 -> exact, 90 runs``: the error in pages of the patch's
+    claims on the base kernel, then on the patched one."""
+    if r.proof is None or not r.proof.rows:
+        return "not measured (--draft)" if r.output.draft or r.proof is None else "no runs"
+
+    def side(errs: list[float]) -> str:
+        exact = sum(1 for e in errs if e == 0)
+        if exact == len(errs):
+            return "exact"
+        lo, hi = (f"{x:+g}" if x else "0" for x in (min(errs), max(errs)))
+        return (lo if lo == hi else f"{lo}..{hi}") + (f" ({exact} exact)" if exact else "")
+
+    before = [e for row in r.proof.rows for e in row.before]
+    after = [e for row in r.proof.rows for e in row.after]
+    if not before or not after:
+        return "no runs"
+    return f"{side(before)} -> {side(after)}, {len(after)} runs"
+
+
+def summary_table(reports: list[kernel.Report]) -> Table:
+    """One row per tree: what was generated, checked and proven."""
+    t = Table(title="Kernel series in build/patches/<tree>/; proof: the patch's claims' "
+                    "error in pages, base kernel -> patched kernel",
+              box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("tree", "base", "patches", "checkpatch", "git am", "proof"):
+        t.add_column(col, no_wrap=col in ("tree", "patches", "checkpatch", "git am"))
+    for r in reports:
+        o = r.output
+        counts = ((o.check.errors, "error"), (o.check.warnings, "warning"),
+                  (o.check.checks, "check"))
+        check = ", ".join(f"{n} {w}{'s' if n > 1 else ''}" for n, w in counts if n) or "clean"
+        t.add_row(r.series.name, f"{r.tree.version} {r.tree.base[:12]}",  # wraps before the id
+                  str(len(o.files) - 1), check if check == "clean" else f"[red]{check}[/]",
+                  "applies" if o.applies else "[red]FAILS[/]", proof_cell(r))
+    return t
+
+
 def report(reports: list[kernel.Report]) -> list[RenderableType]:
     out: list[RenderableType] = []
     for r in reports:
@@ -98,6 +137,8 @@ def report(reports: list[kernel.Report]) -> list[RenderableType]:
         if o.draft:
             out.append("  [yellow]draft: numbers not measured yet are marked \\[not measured][/]")
         out += [f"  [red]{p}[/]" for p in r.problems]
+    if reports:
+        out.append(summary_table(reports))
     return out
 
 

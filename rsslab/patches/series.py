@@ -195,9 +195,29 @@ def sparse_paths(series: SeriesSpec) -> tuple[str, ...]:
     return tuple(sorted(paths | set(series.also_maintainers_of)))
 
 
+def patch_recipients(series: SeriesSpec, tree: Tree, patch: str, author: Ident,
+                     date: str) -> list[str]:
+    """Everyone ``patch`` of ``series`` goes to (To, then Cc), as
+    :func:`generate` addresses it on ``tree``; its message as a draft (the
+    numbers do not change who maintains the files it touches)."""
+    names = [p.name for p in series.patches]
+    upto = series.patches[:names.index(patch) + 1]
+    with kernel_worktree(tree, sparse=sparse_paths(series)) as wt:
+        for p in upto:
+            _commit(wt, p, render(p.message, {}, True, f"{p.name}/message.txt"), author, date)
+        with tempfile.TemporaryDirectory(prefix="rsslab-fp-") as tmp:
+            files = gitseries.format_patch(wt, tree.base, Path(tmp), series.subject_prefix,
+                                           author, date)
+            to, cc = recipients(wt, files[-1:], series.to, series.also_maintainers_of)
+    return to + cc
+
+
 def generate(series: SeriesSpec, tree: Tree, out: Path, values: Mapping[str, str],
-             author: Ident, date: str, draft: bool = False) -> SeriesOutput:
-    """Build the series in a temporary worktree and write it to ``out``."""
+             author: Ident, date: str, draft: bool = False,
+             also_cc: Sequence[str] = ()) -> SeriesOutput:
+    """Build the series in a temporary worktree and write it to ``out``;
+    ``also_cc`` are added to the Cc the tree's get_maintainer.pl gives (a
+    stable series: whom the mainline patch goes to)."""
     vals = {**values, "base_describe": tree.describe, "base_version": tree.version}
     bodies = [render(p.message, vals, draft, f"{p.name}/message.txt") for p in series.patches]
     cover = render(series.cover, vals, draft, f"{series.name} cover letter")
@@ -211,6 +231,7 @@ def generate(series: SeriesSpec, tree: Tree, out: Path, values: Mapping[str, str
             plain = gitseries.format_patch(wt, tree.base, Path(tmp), series.subject_prefix,
                                            author, date)[1:]
             to, cc = recipients(wt, plain, series.to, series.also_maintainers_of)
+        cc += [a for a in also_cc if a not in cc and a not in to]
         staging = out.with_name(out.name + ".tmp")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)

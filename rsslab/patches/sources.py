@@ -133,9 +133,13 @@ def _pick(private: apt.PrivateApt, package: str, version: str) -> apt.Package:
 
 
 def _from_manifest(path: Path) -> Tree | None:
+    """The import a manifest describes; its repository is looked up beside
+    the manifest, so a cache copied or moved elsewhere still works (and
+    never writes into the one it was copied from)."""
     try:
         d = json.loads(path.read_text())
-        tree = Tree(Path(d["git_dir"]), d["base"], d["version"], d["describe"], d["debian"])
+        tree = Tree(path.parent / Path(d["git_dir"]).name, d["base"], d["version"],
+                    d["describe"], d["debian"])
     except (OSError, ValueError, KeyError):
         return None
     if not (tree.git_dir / "HEAD").is_file():

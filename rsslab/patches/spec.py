@@ -3,8 +3,11 @@
 A patch directory holds ``patch.toml`` (subject, edits, requirements,
 targets, the claims it changes), ``message.txt`` (a ``string.Template``
 whose ``${names}`` are filled from measured results) and, for code patches,
-``config.fragment`` for the verification build.  ``series.toml`` groups
-patches per kind of tree.  A patch marked ``fixture = true`` is a test
+``config.fragment`` for the verification build.  A patch may be ``like``
+another: the same change for another tree (a stable backport), which takes
+every part it does not define itself (subject, edits, requirements,
+config, claims, selftest) from that patch.  ``series.toml`` groups patches
+per kind of tree.  A patch marked ``fixture = true`` is a test
 fixture (it has no message and no series may send it); ``fixtures.toml``
 builds kernels with such patches for the matrix.
 """
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +34,9 @@ class SelftestSpec:
     source: str
     headers: tuple[str, ...]
     includes: tuple[str, ...]
+    # Warning flags as the tree's selftests Makefile has them; () = rsslab's
+    # own (-Wall -Wextra -Werror).  The build is static either way.
+    cflags: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -74,6 +80,17 @@ class SeriesSpec:
     guest_config: str
     also_maintainers_of: tuple[str, ...] = ()
     cost: bool = False
+    # The kernel versions [since, until) whose trees the series is for: a
+    # user's --kernel-tree of such a version is used instead of Debian's.
+    versions: tuple[str, str] = ("0", "")
+    # A stable series: Cc whom this patch (of another series) goes to.
+    cc_recipients_of: str = ""
+    # The most CPUs its kernels boot with under QEMU -icount (0: no limit).
+    cost_max_cpus: int = 0
+
+    def cost_cpus(self, wanted: Sequence[int]) -> tuple[int, ...]:
+        """The CPU counts of ``wanted`` the cost benchmark can boot."""
+        return tuple(n for n in wanted if not self.cost_max_cpus or n <= self.cost_max_cpus)
 
     def focus_claims(self) -> tuple[str, ...]:
         return tuple(c for p in self.patches for c in p.claims)
@@ -126,18 +143,41 @@ def _selftest(raw: Any) -> SelftestSpec | None:
     if raw is None:
         return None
     return SelftestSpec(str(raw["source"]), tuple(raw.get("headers", ())),
-                        tuple(raw.get("includes", ())))
+                        tuple(raw.get("includes", ())), tuple(raw.get("cflags", ())))
+
+
+# What a patch that is ``like`` another takes from it unless it says itself.
+INHERITED = ("subject", "edit", "require", "config", "claims", "selftest")
+
+
+def _with_like(directory: Path, raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Path]]:
+    """The patch's table with what it inherits, and the directory each
+    inherited file-naming key (``edit``, ``config``) is relative to."""
+    where = {k: directory for k in INHERITED}
+    like = raw.get("like")
+    if not like:
+        return raw, where
+    other_dir = directory.parent / str(like)
+    other = _toml(other_dir / "patch.toml")
+    if other.get("like") or other.get("fixture"):
+        raise UserError(f"{directory}/patch.toml: like = {like!r} must name a patch that "
+                        "is neither a fixture nor like another")
+    merged = dict(raw)
+    for key in INHERITED:
+        if key not in raw and key in other:
+            merged[key], where[key] = other[key], other_dir
+    return merged, where
 
 
 def load_patch(directory: Path) -> PatchSpec:
-    raw = _toml(directory / "patch.toml")
+    raw, where = _with_like(directory, _toml(directory / "patch.toml"))
     try:
         fixture = bool(raw.get("fixture", False))
         msg = "" if fixture else (directory / raw["message"]).read_text()
-        cfg = (directory / raw["config"]).read_text() if raw.get("config") else ""
+        cfg = (where["config"] / raw["config"]).read_text() if raw.get("config") else ""
         return PatchSpec(
             name=raw["name"], subject=raw["subject"], message=msg,
-            edits=tuple(edit_from_toml(e, directory) for e in raw["edit"]),
+            edits=tuple(edit_from_toml(e, where["edit"]) for e in raw["edit"]),
             requires=tuple(Requirement(r["file"], r["function"], r.get("why", ""))
                            for r in raw.get("require", ())),
             targets=raw.get("targets", ""), config=cfg,
@@ -165,7 +205,17 @@ def _series(kp: Path, guest: str, s: dict[str, Any]) -> SeriesSpec:
         cover=(kp / s["cover"]).read_text(), subject_prefix=s["subject_prefix"],
         to=tuple(s.get("to", ())), regime=s["regime"], guest_config=guest,
         also_maintainers_of=tuple(s.get("also_maintainers_of", ())),
-        cost=bool(s.get("cost", False)))
+        cost=bool(s.get("cost", False)), versions=_versions(s),
+        cc_recipients_of=str(s.get("cc_recipients_of", "")),
+        cost_max_cpus=int(s.get("cost_max_cpus", 0)))
+
+
+def _versions(s: dict[str, Any]) -> tuple[str, str]:
+    v = s.get("versions", ["0", ""])
+    if not (isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) for x in v)):
+        raise UserError(f"series {s.get('name', '?')}: versions must be [since, until], "
+                        'e.g. ["6.12", "6.13"]')
+    return v[0], v[1]
 
 
 def _fixture(kp: Path, guest: str, k: dict[str, Any]) -> FixtureSpec:
@@ -194,7 +244,19 @@ def _load(root: Path, file: str, key: str, make: Callable[[Path, str, dict[str, 
 
 def load_series(root: Path) -> list[SeriesSpec]:
     """Every series in ``kernelpatches/series.toml``."""
-    return _load(root, "series.toml", "series", _series)
+    out = _load(root, "series.toml", "series", _series)
+    for s in out:
+        if s.cc_recipients_of and not any(p.name == s.cc_recipients_of for o in out
+                                          if o is not s for p in o.patches):
+            raise UserError(f"{root}/kernelpatches/series.toml: series {s.name}: "
+                            f"cc_recipients_of = {s.cc_recipients_of!r} is no patch of "
+                            "another series")
+    return out
+
+
+def series_of_patch(series: list[SeriesSpec], patch: str) -> SeriesSpec:
+    """The series that sends ``patch``."""
+    return next(s for s in series if any(p.name == patch for p in s.patches))
 
 
 def load_fixtures(root: Path) -> list[FixtureSpec]:
