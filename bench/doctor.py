@@ -18,9 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-from rsslab import doctor, paths
-from rsslab.build import build_all
+from rsslab import paths
 
+from rsslab.judges import doctor
+from rsslab.run.build import build_all
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 120
 

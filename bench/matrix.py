@@ -26,9 +26,8 @@ from rich.console import Console
 from rich.table import Table
 
 from rsslab import kernels, paths
-from rsslab.build import build_all
+from rsslab.run.build import build_all
 from rsslab.kernels import initramfs, qemu
-
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_S = 90.0
 

@@ -23,7 +23,7 @@ author = "the rsslab authors"
 copyright = "the rsslab authors, GPL-2.0-only"
 release = _settings["project"]["version"]
 
-extensions = ["rsslab.docs.sphinxext"]
+extensions = ["rsslab.site.sphinxext"]
 exclude_patterns = ["_generated", "_repro", "_data", "_patches", "plots"]
 templates_path: list[str] = []
 html_static_path = ["_static"]

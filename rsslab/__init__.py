@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rsslab.measurement import Measurement, Measurer, measure
-
+    from rsslab.judges.measure import Measurement, Measurer, measure
 __version__ = "0.1.0"
 __all__ = ["Measurement", "Measurer", "__version__", "measure"]
 
@@ -17,7 +16,6 @@ _API = frozenset({"Measurement", "Measurer", "measure"})
 
 def __getattr__(name: str) -> Any:
     if name in _API:
-        from rsslab import measurement
-
+        from rsslab.judges import measure as measurement
         return getattr(measurement, name)
     raise AttributeError(f"module 'rsslab' has no attribute {name!r}")

@@ -2,6 +2,6 @@
 
 import sys
 
-from rsslab.cli import main
+from rsslab.cli.commands import main
 
 sys.exit(main())

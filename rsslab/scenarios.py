@@ -17,7 +17,6 @@ from types import MappingProxyType
 
 from rsslab import paths
 from rsslab.errors import BadInput, UserError
-
 Value = int | str
 Params = Mapping[str, Value]
 

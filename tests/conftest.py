@@ -9,12 +9,11 @@ from typing import TYPE_CHECKING
 import pytest
 
 import guests
-from rsslab import claims, matrix
-from rsslab.build import build_all
-
+from rsslab import claims
+from rsslab.run import matrix
+from rsslab.run.build import build_all
 if TYPE_CHECKING:
-    from rsslab.docs.site import Built, Layout
-
+    from rsslab.site.build import Built, Layout
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -34,16 +33,15 @@ def bin_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def layout(root: Path) -> "Layout":
-    from rsslab.docs.site import Layout
-
+    from rsslab.site.build import Layout
     return Layout.of(root)
 
 
 @pytest.fixture(scope="session")
 def built(layout: "Layout", bin_dir: Path) -> "Built":
     """The site, built as `make docs` builds it (host runs it lacks first)."""
-    from rsslab.docs import site, sweeps
-
+    from rsslab.site import build as site
+    from rsslab.site import sweeps
     plan = sweeps.plan_host(layout.root, layout.results, bin_dir)
     skipped = sweeps.run_host(plan, layout.results, bin_dir)
     return site.build(layout, [*plan.notes, *skipped])

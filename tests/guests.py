@@ -20,10 +20,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from rsslab import claims, kernels, matrix, paths, regimes
+from rsslab import claims, kernels, paths
+
+from rsslab.run import matrix
+
+from rsslab.claims import regimes
 from rsslab.errors import UserError
 from rsslab.kernels import Kernel
-
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL_NAMES = os.environ.get("RSSLAB_TEST_KERNELS", "5.10 6.1 6.12 6.12-nosum 7").split()
 CPU_COUNTS = [int(c) for c in os.environ.get("RSSLAB_TEST_CPUS", "1,2,4").split(",") if c]

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from rsslab import apt
+from rsslab.debian import apt
 from rsslab.errors import AptError
-
 DEB822 = """\
 Types: deb
 # a comment inside the stanza

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from rsslab import chosen, matrix, regimes
+from rsslab.run import chosen
+
+from rsslab.run import matrix
+
+from rsslab.claims import regimes
 from rsslab.claims import Claim
 from rsslab.kernels import Kernel
 from rsslab.plan import RunSpec
 from rsslab.results import Observation
-
 SEED = RunSpec("seed").resolved()
 SEED_64 = RunSpec("seed", {"input_kib": 64}).resolved()
 TOUCH = RunSpec("touch", {"pages": 1000}).resolved()

@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 
 import guests
-from rsslab import claims, kversion, matrix, observe, regimes, results
+from rsslab import claims, kversion, results
+from rsslab.run import matrix
+from rsslab.run import host as observe
+from rsslab.claims import regimes
 from rsslab.claims import Claim
 from rsslab.results import Observation
-
 ROOT = Path(__file__).resolve().parents[1]
 CLAIMS = claims.load(ROOT / "claims")
 REGIMES = regimes.load(ROOT / "claims")

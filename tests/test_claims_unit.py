@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from rsslab import claims, regimes
+from rsslab import claims
+
+from rsslab.claims import regimes
 from rsslab.claims import Claim, interval
 from rsslab.plan import RunSpec
 from rsslab.results import Observation
-
 PERCPU = frozenset({"percpu-rss", "status-sum"})
 SPLIT = frozenset({"split-rss"})
 
@@ -184,8 +185,7 @@ def scenario_pages(run: RunSpec, ncpus: int) -> int:
 
 
 def test_size_formulas() -> None:
-    from rsslab import sizing
-
+    from rsslab.claims import sizing
     names = {"ncpus": 64, "batch": 128, "bound": 24384, "floor": 256, "page_kib": 4}
     assert sizing.evaluate("bound + floor + 1", names) == 24641
     assert sizing.evaluate("(bound + floor) // 16 + 1", names) == 1541

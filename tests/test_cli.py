@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from rsslab import cli, paths
+from rsslab import paths
 
+from rsslab.cli import commands as cli
 RSSLAB = [sys.executable, "-m", "rsslab.cli"]
 
 

@@ -18,8 +18,7 @@ from typing import Any
 
 import pytest
 
-from rsslab.docs.site import Built
-
+from rsslab.site.build import Built
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--disable-background-networking", "--allow-file-access-from-files")
 TIMEOUT_S = 120

@@ -17,9 +17,10 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from rsslab.docs import evidence, site
-from rsslab.docs.site import Built, DocsError, Layout
+from rsslab.site import evidence
 
+from rsslab.site import build as site
+from rsslab.site.build import Built, DocsError, Layout
 PAGES = ("index", "story", "metrics", "plots", "advice", "patches", "reproduce")
 
 
@@ -183,18 +184,22 @@ def test_every_value_query_in_the_pages_resolves(layout: Layout, built: Built,
     for info in data["claims"].values():
         info["state"] = evidence.HOLDS
     features = [r.id for r in evidence.load(layout.root, layout.results).regimes]
-    data["kernels"].append({"label": "standin-smp2", "kernel": "standin", "release": "0",
-                            "ncpus": 2, "features": features})
-    runs = []
+    runs: dict[str, list[dict[str, object]]] = {}
     for page in Path(layout.root / "docs").glob("*.rst"):
         for query in OBS.findall(page.read_text()):
             words = [w for w in query.split() if w not in ("pages", "kib")]
             run = {"scenario": words[1], "page_size": 4096,
                    "params": dict(w.split("=", 1) for w in words[2:-1])}
             run.update({name: 8 for name in words[-1].split("-")})
-            runs.append(run)
+            # A query that selects a kernel by label gets a stand-in of that label.
+            label = words[0] if "-smp" in words[0] else "standin-smp2"
+            runs.setdefault(label, []).append(run)
     assert runs, "the pages quote measured values"
-    data["runs"]["standin-smp2"] = runs
+    for label, kernel_runs in runs.items():
+        name, _, ncpus = label.rpartition("-smp")
+        data["kernels"].append({"label": label, "kernel": name, "release": "0",
+                                "ncpus": int(ncpus), "features": features})
+        data["runs"][label] = kernel_runs
     data_file.write_text(json.dumps(data))
     site.run_sphinx(src, tmp_path / "html")
     story = (tmp_path / "html" / "story.html").read_text()

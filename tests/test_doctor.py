@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from rsslab import claims, doctor
+from rsslab import claims
+
+from rsslab.judges import doctor
 from rsslab.claims import Claim
 from rsslab.plan import RunSpec
 from rsslab.results import Observation
-
 ROOT = Path(__file__).resolve().parents[1]
 PERCPU = frozenset({"percpu-rss", "status-sum"})
 RUN = RunSpec("touch", {"pages": 1000})
@@ -200,7 +201,6 @@ def _guest_kernels() -> list[object]:
 def test_doctor_in_a_guest(name: str, bin_dir: Path) -> None:
     """`rsslab doctor --kernel NAME`: the same battery through the matrix runner."""
     from rsslab import kernels, kversion, paths
-
     kernel = kernels.resolve(name, paths.cache_dir())
     report = doctor.run_guest(name, 2, repeat=1, root=ROOT)
     assert report.kernel == name and report.ncpus == 2 and report.runs > 0

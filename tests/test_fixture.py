@@ -12,13 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from rsslab import apt, kernels, matrix, paths, regimes
+from rsslab import kernels, paths
+
+from rsslab.debian import apt
+
+from rsslab.run import matrix
+
+from rsslab.claims import regimes
 from rsslab.errors import UserError
 from rsslab.kernels import debian
-from rsslab.patches import fixture, kbuild, sources
-from rsslab.patches.edit import EditError, apply_edits
-from rsslab.patches.spec import load_fixtures, load_series
-
+from rsslab.kernels import fixtures as fixture
+from rsslab.kernels import build as kbuild
+from rsslab.debian import sources
+from rsslab.kernels.edits import EditError, apply_edits
+from rsslab.kernels.specs import load_fixtures, load_series
 ROOT = Path(__file__).resolve().parents[1]
 NOSUM = next(f for f in load_fixtures(ROOT) if f.name == "6.12-nosum")
 

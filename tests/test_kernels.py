@@ -12,12 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from rsslab import apt, matrix, paths, regimes, results
+from rsslab import paths, results
+
+from rsslab.debian import apt
+
+from rsslab.run import matrix
+
+from rsslab.claims import regimes
 from rsslab.errors import BadInput, KernelError, UserError
 from rsslab.kernels import console, debian, guest, image, initramfs, qemu
 from rsslab.kernels.initramfs import CpioWriter
 from rsslab.plan import RunSpec
-
 DATA = Path(__file__).resolve().parent / "data"
 
 
@@ -165,7 +170,6 @@ def test_upstream_versions() -> None:
 def cached_kernel() -> Path:
     """A real Debian image from the cache (fetched on first use)."""
     from rsslab import kernels
-
     try:
         k = kernels.resolve("7", paths.cache_dir())
     except UserError as e:
@@ -177,7 +181,6 @@ def cached_kernel() -> Path:
 def test_a_cache_hit_runs_no_apt(cached_kernel: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With the kernel pinned in the cache, nothing is run: no apt, no network."""
     from rsslab import kernels
-
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.setattr(subprocess, "Popen", None)
     k = kernels.resolve("7", paths.cache_dir())
@@ -200,8 +203,7 @@ def test_truncated_image_is_one_clear_line(cached_kernel: Path, tmp_path: Path) 
 
 
 def test_not_an_image_via_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from rsslab.cli import main
-
+    from rsslab.cli.commands import main
     junk = tmp_path / "bzImage"
     junk.write_bytes(os.urandom(4096))
     assert main(["run", "--kernel", str(junk), "--cpus", "1"]) == 2
@@ -211,7 +213,6 @@ def test_not_an_image_via_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 def test_sidecar_declares_name_and_regimes(cached_kernel: Path, tmp_path: Path) -> None:
     from rsslab import kernels
-
     img = tmp_path / "bzImage"
     shutil.copy(cached_kernel, img)
     (tmp_path / "bzImage.rsslab.json").write_text(

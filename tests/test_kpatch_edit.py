@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rsslab.patches.edit import (Edit, EditError, Requirement, apply_edits, apply_text,
+from rsslab.kernels.edits import (Edit, EditError, Requirement, apply_edits, apply_text,
                                  function_span)
 
 SRC = '''\

@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 
 from rsslab import paths
-from rsslab.patches import kernel
-from rsslab.patches.git import Ident
-
+from rsslab.series.kernel import run as kernel
+from rsslab.repo.git import Ident
 pytestmark = [pytest.mark.slow, pytest.mark.guest]
 
 AUTHOR = Ident("Rsslab Tester", "tester@example.org")
@@ -24,8 +23,8 @@ AUTHOR = Ident("Rsslab Tester", "tester@example.org")
 
 @pytest.fixture(scope="module", autouse=True)
 def _matrix() -> None:
-    if importlib.util.find_spec("rsslab.matrix") is None:
-        pytest.skip("no rsslab.matrix (the QEMU guest runner) in this checkout; merge it")
+    if importlib.util.find_spec("rsslab.run.matrix") is None:
+        pytest.skip("no rsslab.run.matrix (the QEMU guest runner) in this checkout; merge it")
 
 
 @pytest.mark.parametrize("name", ["linux-mainline", "linux-6.12.y", "linux-6.1.y",

@@ -15,10 +15,12 @@ import pytest
 
 from gitstate import snapshot
 from rsslab import paths
-from rsslab.patches import kernel, series, sources, spec
-from rsslab.patches.git import Ident
-from rsslab.patches.sources import Tree
-
+from rsslab.series.kernel import run as kernel
+from rsslab.series.kernel import series
+from rsslab.debian import sources
+from rsslab.kernels import specs as spec
+from rsslab.repo.git import Ident
+from rsslab.debian.sources import Tree
 AUTHOR = Ident("Rsslab Tester", "tester@example.org")
 DATE = "2026-01-01T00:00:00Z"
 DATA = Path(__file__).resolve().parent / "data" / "kpatches"
@@ -251,8 +253,7 @@ def test_user_tree_stays_byte_identical(root: Path, trees: dict[str, Tree],
 
 def test_bad_kernel_tree_is_one_line_and_status_2(tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    from rsslab.cli import main
-
+    from rsslab.cli.commands import main
     assert main(["patches", "--only", "kernel", "--draft", "--kernel-tree",
                  str(tmp_path)]) == 2
     err = capsys.readouterr().err
@@ -265,7 +266,6 @@ def test_bad_kernel_tree_is_one_line_and_status_2(tmp_path: Path,
 
 
 def test_unknown_series_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    from rsslab.cli import main
-
+    from rsslab.cli.commands import main
     assert main(["patches", "--only", "kernel", "--draft", "--kernel-series", "linux-5.4"]) == 2
     assert "unknown series 'linux-5.4'" in capsys.readouterr().err

@@ -14,9 +14,18 @@ from pathlib import Path
 import pytest
 from rich.table import Table
 
-from rsslab import claims, kernels, matrix, observe, plain, regimes, steps, summary
-from rsslab.report import runs_table, verdict_table
+from rsslab import claims, kernels, steps
 
+from rsslab.run import matrix
+
+from rsslab.run import host as observe
+
+from rsslab.cli import plain
+
+from rsslab.claims import regimes
+
+from rsslab.cli import summary
+from rsslab.cli.report import runs_table, verdict_table
 ROOT = Path(__file__).resolve().parents[1]
 
 

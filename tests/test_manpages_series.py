@@ -19,12 +19,16 @@ from pathlib import Path
 import pytest
 
 from gitstate import snapshot
-from rsslab import matrix, paths, regimes
-from rsslab.patches import man_base, man_evidence, man_roff, manpages
-from rsslab.patches.man_edit import EditFailed
-from rsslab.patches.git import git
-from rsslab.patches.man_spec import load_series
-
+from rsslab import paths
+from rsslab.run import matrix
+from rsslab.claims import regimes
+from rsslab.series.manpages import base as man_base
+from rsslab.series.manpages import evidence as man_evidence
+from rsslab.series.manpages import roff as man_roff
+from rsslab.series.manpages import run as manpages
+from rsslab.series.manpages.edit import EditFailed
+from rsslab.repo.git import git
+from rsslab.series.manpages.spec import load_series
 ROOT = Path(__file__).resolve().parents[1]
 SERIES = load_series(ROOT / "manpatches")
 SIGN = "Jane Doe <jane@example.org>"

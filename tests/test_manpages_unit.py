@@ -8,12 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from rsslab import regimes
-from rsslab.patches import man_base, man_edit, man_lint, man_message, man_roff
-from rsslab.patches import man_evidence, man_sidecar
-from rsslab.patches.man_spec import Edit, Figure, ManPatch, Measure, Sentence
+from rsslab.claims import regimes
+from rsslab.series.manpages import base as man_base
+from rsslab.series.manpages import edit as man_edit
+from rsslab.series.manpages import lint as man_lint
+from rsslab.series.manpages import message as man_message
+from rsslab.series.manpages import roff as man_roff
+from rsslab.series.manpages import evidence as man_evidence
+from rsslab.series.manpages import sidecar as man_sidecar
+from rsslab.series.manpages.spec import Edit, Figure, ManPatch, Measure, Sentence
 from rsslab.results import Observation, Origin, ResultSet
-
 ROOT = Path(__file__).resolve().parents[1]
 
 PAGE = r"""'\" t
@@ -275,8 +279,7 @@ def test_claims_block_lists_ids_under_each_sentence() -> None:
 
 def test_a_part_missing_from_the_checkout(monkeypatch: pytest.MonkeyPatch,
                                           capsys: pytest.CaptureFixture[str]) -> None:
-    from rsslab import cli
-
+    from rsslab.cli import commands as cli
     monkeypatch.setattr(cli, "_patch_part", lambda part: None)
     assert cli.main(["patches", "--only", "kernel"]) == 2
     err = capsys.readouterr().err.strip()

@@ -9,9 +9,9 @@ from collections.abc import Callable
 import pytest
 
 import guests
-from rsslab import kversion, matrix, results
+from rsslab import kversion, results
+from rsslab.run import matrix
 from rsslab.kernels import kconfig
-
 pytestmark = pytest.mark.guest
 
 FOUND, _ = guests.resolve_all()

@@ -6,9 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from rsslab import claims, kernels, matrix, paths, regimes, results
-from rsslab.errors import UserError
+from rsslab import claims, kernels, paths, results
 
+from rsslab.run import matrix
+
+from rsslab.claims import regimes
+from rsslab.errors import UserError
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -18,11 +18,13 @@ from pathlib import Path
 import pytest
 
 import rsslab
-from rsslab import bounds, claims, measurement, observe
-from rsslab.measurement import METHOD_EXIT_RSS, METHOD_HWM, Measurer, assess
+from rsslab import claims
+from rsslab.claims import limits as bounds
+from rsslab.judges import measure as measurement
+from rsslab.run import host as observe
+from rsslab.judges.measure import METHOD_EXIT_RSS, METHOD_HWM, Measurer, assess
 from rsslab.plan import RunSpec
 from rsslab.results import Observation, from_observer
-
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 CLAIMS = tuple(claims.load(ROOT / "claims"))
@@ -226,8 +228,8 @@ def test_launcher_floor_is_not_the_callers_peak(bin_dir: Path, measurer: Measure
 # --- on the matrix kernels, from the runs the matrix tests boot once ----------
 
 def _check_guest_runs(out: object, wanted: list[RunSpec], until_exit: bool) -> int:
-    from rsslab import matrix, results
-
+    from rsslab import results
+    from rsslab.run import matrix
     assert isinstance(out, matrix.Outcome)
     assert not out.error, out.error
     keys = {s.resolved().key()[:2] for s in wanted}

@@ -9,7 +9,6 @@ import pytest
 
 from rsslab import paths
 from rsslab.errors import UserError
-
 ROOT = Path(__file__).resolve().parents[1]
 
 

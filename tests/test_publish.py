@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 import gitstate
-from rsslab.docs import publish
-
+from rsslab.site import publish
 ENV = {"GIT_AUTHOR_NAME": "U", "GIT_AUTHOR_EMAIL": "u@example.org",
        "GIT_COMMITTER_NAME": "U", "GIT_COMMITTER_EMAIL": "u@example.org"}
 

@@ -20,9 +20,8 @@ from typing import Any
 
 import pytest
 
-from rsslab.build import build_all
+from rsslab.run.build import build_all
 from rsslab.errors import ToolMissing
-
 ROOT = Path(__file__).resolve().parent.parent
 RUN_TIMEOUT_S = 120
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024

@@ -10,9 +10,8 @@ import pytest
 from conftest import DATA
 from rsslab import results
 from rsslab.errors import ObserverError, UserError
-from rsslab.observe import require_exact_reference
+from rsslab.run.host import require_exact_reference
 from rsslab.results import METRICS, Observation, Origin, from_observer
-
 REQUIRED = ("kernel_release", "ncpus", "scenario", "params", *METRICS)
 
 

@@ -11,15 +11,22 @@ from pathlib import Path
 
 import pytest
 
-from rsslab import claims, kernels, summary
+from rsslab import claims, kernels
+
+from rsslab.cli import summary
 from rsslab.claims import Claim
 from rsslab.errors import UserError
 from rsslab.kernels import Kernel, debian
-from rsslab.matrix import Outcome, Target
-from rsslab.patches import kbuild, kernel, kernel_cli, series, series_kernels, spec, sources
+from rsslab.run.matrix import Outcome, Target
+from rsslab.kernels import build as kbuild
+from rsslab.series.kernel import run as kernel
+from rsslab.series.kernel import cli as kernel_cli
+from rsslab.series.kernel import series
+from rsslab.kernels import series as series_kernels
+from rsslab.kernels import specs as spec
+from rsslab.debian import sources
 from rsslab.plan import RunSpec
 from rsslab.results import Observation
-
 ROOT = Path(__file__).resolve().parents[1]
 SERIES = {s.name: s for s in spec.load_series(ROOT)}
 NO_PEAK = "no memory cgroup with a peak to create"
@@ -176,8 +183,7 @@ def test_the_matrix_summary_counts_claims_not_available_apart() -> None:
 # --- the summary of `rsslab patches` ---------------------------------------------
 
 def _report(name: str, before: tuple[float, ...], after: tuple[float, ...]) -> kernel.Report:
-    from rsslab.patches import proof
-
+    from rsslab.series.kernel import proof
     s = SERIES[name]
     tree = sources.Tree(Path("/t"), "ab" * 20, "6.12.117", "Linux 6.12.117 (Debian x)", True)
     out = series.SeriesOutput(name, Path("/o"), (Path("0000"), Path("0001"), Path("0002")),

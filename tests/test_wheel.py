@@ -25,7 +25,6 @@ import pytest
 import gitstate
 from rsslab import kernels, paths
 from rsslab.errors import UserError
-
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,9 +3,9 @@
 ``resolve`` turns a ``--kernel`` word into a ``Kernel``: ``host`` (no
 QEMU), ``5.10``, ``6.1``, ``6.12`` or ``7`` (Debian packages, see
 ``debian``), a fixture kernel of ``kernelpatches/fixtures.toml`` such as
-``6.12-nosum`` (built once, see ``rsslab.patches.fixture``), a series'
+``6.12-nosum`` (built once, see ``rsslab.kernels.fixtures``), a series'
 patched kernel such as ``linux-6.12.y`` or its base ``linux-6.12.y-base``
-(built once, see ``rsslab.patches.series_kernels``), or the path of a
+(built once, see ``rsslab.kernels.series``), or the path of a
 bzImage.  An image may declare what it is in a sidecar
 ``<image>.rsslab.json``::
 
@@ -27,15 +27,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rsslab import kversion, paths
-from rsslab.apt import sha256_file
+from rsslab.debian.apt import sha256_file
 from rsslab.errors import BadInput, KernelError
-from rsslab.kernels import debian, image
+from rsslab.kernels import debian, fixtures, image, series
 from rsslab.results import Origin
-
 SIDECAR_SUFFIX = ".rsslab.json"
 NAMES = ("host", *debian.FLAVOURS)
 # kbuild's progress callback: (lines of make output, lines of the last build).
-kbuild_progress = Callable[[int, int], None]
+BuildProgress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,18 +119,14 @@ def resolve_path(path: Path, name: str = "", regimes: Sequence[str] = ()) -> Ker
                   without_regimes=tuple(without), built_from=str(side.get("built_from", "")))
 
 
-def fixtures() -> tuple[str, ...]:
+def fixture_names() -> tuple[str, ...]:
     """The fixture kernels' names (``kernelpatches/fixtures.toml``)."""
-    from rsslab.patches import fixture
-
-    return fixture.names(paths.project_root())
+    return fixtures.names(paths.project_root())
 
 
-def series_kernels() -> tuple[str, ...]:
+def series_names() -> tuple[str, ...]:
     """The series' kernels: ``linux-6.12.y`` and ``linux-6.12.y-base``, ..."""
-    from rsslab.patches import series_kernels as sk
-
-    return sk.names(paths.project_root())
+    return series.names(paths.project_root())
 
 
 def resolve(word: str, cache: Path, refresh: bool = False,
@@ -145,25 +140,27 @@ def resolve(word: str, cache: Path, refresh: bool = False,
                       pin.sha256, cache / pin.config)
     if "/" in word or Path(word).exists():
         return resolve_path(Path(word))
-    if word in fixtures():
-        return _built(_build_fixture(word, cache, refresh, progress))
-    if word in series_kernels():
-        return _built(_build_series_kernel(word, cache, refresh, progress))
-    series = [s for s in series_kernels() if not s.endswith("-base")]
-    raise BadInput(f"unknown kernel '{word}'; use {', '.join([*NAMES, *fixtures(), *series])}"
+    if word in fixture_names():
+        return _built(fixtures.build(word, paths.project_root(), cache, refresh,
+                                     _build_progress(word, progress)))
+    if word in series_names():
+        return _built(series.build(word, paths.project_root(), cache, refresh,
+                                   _build_progress(word, progress)))
+    patched = [s for s in series_names() if not s.endswith("-base")]
+    raise BadInput(f"unknown kernel '{word}'; use {', '.join([*NAMES, *fixture_names(), *patched])}"
                    " (a series name, or that name with -base), or the path of a kernel image "
                    "(e.g. ./bzImage)")
 
 
 def _built(image_path: Path) -> Kernel:
-    """A kernel rsslab built (``rsslab.patches.kbuild``): its .config is
+    """A kernel rsslab built (``rsslab.kernels.build``): its .config is
     kept beside the image as ``config``."""
     k = resolve_path(image_path)
     config = image_path.with_name("config")
     return replace(k, config=config) if config.is_file() else k
 
 
-def _build_progress(word: str, progress: debian.Progress | None) -> kbuild_progress:
+def _build_progress(word: str, progress: debian.Progress | None) -> BuildProgress:
     def built(lines: int, expected: int) -> None:
         if progress and expected:
             progress(f"build {word}", min(99.0, 100.0 * lines / expected))
@@ -171,20 +168,5 @@ def _build_progress(word: str, progress: debian.Progress | None) -> kbuild_progr
     return built
 
 
-def _build_fixture(word: str, cache: Path, refresh: bool,
-                   progress: debian.Progress | None) -> Path:
-    from rsslab.patches import fixture
-
-    return fixture.build(word, paths.project_root(), cache, refresh,
-                         _build_progress(word, progress))
-
-
-def _build_series_kernel(word: str, cache: Path, refresh: bool,
-                         progress: debian.Progress | None) -> Path:
-    from rsslab.patches import series_kernels as sk
-
-    return sk.build(word, paths.project_root(), cache, refresh, _build_progress(word, progress))
-
-
-__all__ = ["Kernel", "KernelError", "NAMES", "fixtures", "host", "resolve", "resolve_path",
-           "series_kernels"]
+__all__ = ["Kernel", "KernelError", "NAMES", "fixture_names", "host", "resolve", "resolve_path",
+           "series_names"]

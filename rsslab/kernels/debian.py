@@ -9,7 +9,7 @@ counters, exact /proc status); ``7``: trixie-backports'
 ``linux-base-7.X.Y+deb13-amd64``).
 
 The index comes from a private apt configuration on the system's own
-mirrors (``rsslab.apt``).  The chosen version is pinned in
+mirrors (``rsslab.debian.apt``).  The chosen version is pinned in
 ``<cache>/kernels/<name>.json``; later runs read the pin and touch no
 network until asked to refresh.  apt checks each download against the
 signed index; rsslab checks size and SHA-256 again before it extracts, and
@@ -33,11 +33,10 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from rsslab import apt
-from rsslab.apt import Package, PrivateApt, sha256_file
+from rsslab.debian import apt
+from rsslab.debian.apt import Package, PrivateApt, sha256_file
 from rsslab.errors import KernelError
 from rsslab.kernels import image
-
 log = logging.getLogger(__name__)
 
 EXTRACT_TIMEOUT_S = 300

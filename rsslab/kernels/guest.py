@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 
 from rsslab import scenarios
 from rsslab.errors import KernelError, UserError
-from rsslab.observe import parse_observer_output
+from rsslab.run.host import parse_observer_output
 from rsslab.plan import RunSpec, observer_argv
 from rsslab.results import Observation
-
 GUEST_BIN = "/bin"
 GUEST_OUT = "/tmp/observe.json"
 # Every guest run measures the cgroup peak, where the kernel has one.

@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 from rsslab.errors import KernelError
-
 _LINE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$", re.M)
 
 

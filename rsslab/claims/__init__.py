@@ -1,0 +1,30 @@
+"""The documented behaviour of each kernel regime, as data, and its check.
+
+A claim (``claims/*.toml``) says how one metric relates to an exact
+reference on the kernels of some regimes, with a bound derived from the
+mechanism.  ``formulas`` holds the mechanism's bounds, ``model`` the claim,
+``load`` reads the TOML files (strictly), ``judge`` checks observed runs
+against a claim, ``sizing`` sizes its runs per CPU count, ``regimes`` says
+which kernels a claim speaks of, and ``limits`` gives each metric's bound on
+one kernel for ``measure`` and ``doctor``.
+"""
+
+from rsslab.claims.formulas import (FAULT_AROUND_BYTES, FLOOR_ALLOWANCE_KIB, INF,
+                                    PERCPU_MIN_BATCH, RSS_COUNTERS, TASK_RSS_EVENTS_THRESH,
+                                    Interval, events_per_sync, fault_around_pages,
+                                    floor_allowance_pages, interval, one_cpu_residue,
+                                    percpu_batch, percpu_residue, thread_cache)
+from rsslab.claims.judge import (CONTRADICTED, HOLDS, UNDECIDED, Check, Verdict, evaluate,
+                                 plan, reference_value, unavailable_of)
+from rsslab.claims.load import load, short_metric
+from rsslab.claims.model import Claim, Tag, size_names
+from rsslab.errors import UserError
+
+__all__ = [
+    "CONTRADICTED", "FAULT_AROUND_BYTES", "FLOOR_ALLOWANCE_KIB", "HOLDS", "INF",
+    "PERCPU_MIN_BATCH", "RSS_COUNTERS", "TASK_RSS_EVENTS_THRESH", "UNDECIDED", "Check", "Claim",
+    "Interval", "Tag", "UserError", "Verdict", "evaluate", "events_per_sync",
+    "fault_around_pages", "floor_allowance_pages", "interval", "load", "one_cpu_residue",
+    "percpu_batch", "percpu_residue", "plan", "reference_value", "short_metric", "size_names",
+    "thread_cache", "unavailable_of",
+]

@@ -1,0 +1,96 @@
+"""Loading ``claims/*.toml`` into claims."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rsslab.claims import sizing
+from rsslab.claims.model import Claim, Tag, _sized
+from rsslab.errors import UserError
+from rsslab.plan import RunSpec
+
+_SHORT = {
+    "vmrss_kib": "vmrss", "vmhwm_kib": "vmhwm", "statm_rss_kib": "statm",
+    "stat_rss_kib": "stat-rss", "rss_anon_kib": "rssanon", "wait4_maxrss_kib": "wait4",
+    "children_maxrss_kib": "children", "smaps_rss_kib": "smaps", "cgroup_peak_kib": "cgroup-peak",
+    "self_maxrss_kib": "self", "child_maxrss_kib": "child-maxrss",
+}
+
+
+def short_metric(metric: str) -> str:
+    return _SHORT.get(metric, metric.removesuffix("_kib").replace("_", "-"))
+
+
+def _tags(raw: Sequence[Sequence[str]]) -> tuple[Tag, ...]:
+    return tuple(Tag(*t) for t in raw)
+
+
+def _runs(raw: Sequence[Mapping[str, Any]], repeat: int, where: str) -> tuple[RunSpec, ...]:
+    """The runs as written; sizes given as formulas are checked here and
+    evaluated per kernel (``Claim.runs_at``)."""
+    out = []
+    for r in raw:
+        spec = RunSpec(r["scenario"], dict(r.get("params", {})), bool(r.get("cgroup", False)),
+                       repeat)
+        try:
+            sized = [k for k in spec.params if _sized(spec, k)]
+            for name in sized:
+                sizing.check(str(spec.params[name]))
+            fixed = {k: v for k, v in spec.params.items() if k not in sized}
+            RunSpec(spec.scenario, fixed, spec.cgroup).resolved()  # names and values checked
+        except UserError as e:
+            raise UserError(f"{where}: {e}") from None
+        out.append(spec)
+    return tuple(out)
+
+
+def _expand(raw: Mapping[str, Any], source: str, default_repeat: int) -> list[Claim]:
+    metrics = raw.get("metrics") or [raw["metric"]]
+    if len(metrics) > 1 and "{metric}" not in raw["id"]:
+        raise UserError(f"{source}: claim {raw['id']} lists several metrics, its id needs {{metric}}")
+    runs = _runs(raw["runs"], int(raw.get("repeat", default_repeat)), f"{source}: {raw['id']}")
+    refs = raw["reference"]
+    return [
+        Claim(
+            id=raw["id"].replace("{metric}", short_metric(m)),
+            says=" ".join(raw["says"].split()),
+            metric=m,
+            reference=tuple(refs if isinstance(refs, list) else [refs]),
+            bound=dict(raw["bound"]),
+            runs=runs,
+            regimes=tuple(raw.get("regimes", ())),
+            unless=tuple(raw.get("unless", ())),
+            min_cpus=int(raw.get("min_cpus", 1)),
+            inexact=bool(raw.get("inexact", False)),
+            above=bool(raw.get("above", False)),
+            exceeds=dict(raw.get("exceeds", {})),
+            floor_below_reference=bool(raw.get("floor_below_reference", False)),
+            tags=_tags(raw.get("tags", ())),
+            source=source,
+        )
+        for m in metrics
+    ]
+
+
+def load(claims_dir: Path, default_repeat: int = 5) -> list[Claim]:
+    """Every claim in ``claims/*.toml`` except the regimes file."""
+    out: list[Claim] = []
+    for path in sorted(claims_dir.glob("*.toml")):
+        if path.name == "regimes.toml":
+            continue
+        try:
+            doc = tomllib.loads(path.read_text())
+            for raw in doc.get("claim", []):
+                out.extend(_expand(raw, path.name, default_repeat))
+        except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as e:
+            raise UserError(f"claims file {path} is invalid: {e}") from None
+    ids = [c.id for c in out]
+    dup = {i for i in ids if ids.count(i) > 1}
+    if dup:
+        raise UserError(f"duplicate claim ids: {', '.join(sorted(dup))}")
+    return out
+
+

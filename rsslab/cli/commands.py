@@ -1,0 +1,598 @@
+"""The ``rsslab`` command: argparse, then dispatch.
+
+Only this module prints to the user or exits.  A ``UserError`` becomes one
+line on stderr (``rsslab: ...``) and its exit status; anything else is a bug
+and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, RenderableType
+from rich.progress import Progress, TaskID, TimeElapsedColumn
+from rich.text import Text
+
+from rsslab import claims as claims_mod
+from rsslab.judges import doctor as doctor_mod
+from rsslab import paths, results, scenarios, steps
+from rsslab.run import chosen
+from rsslab.run import host as observe
+from rsslab.cli import plain
+from rsslab.claims import regimes
+from rsslab.cli import render
+from rsslab.run.build import build_all
+from rsslab.errors import BadInput, UserError
+from rsslab.judges.measure import MeasureError, Measurer, MeasureUsage
+from rsslab.series import options as patch_options
+from rsslab.plan import RunSpec
+from rsslab.cli.report import print_report, runs_table, verdict_table
+from rsslab.results import Observation
+DEFAULT_REPEAT = 5
+MAX_CPUS = 256
+# The parts of `rsslab patches`: rsslab/series/<part>/cli.py.
+PATCH_PARTS = ("manpages", "kernel")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (what is wrong, where to look), exit 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        print(f"rsslab: {self.prog}: {message}; see `{self.prog} --help`", file=sys.stderr)
+        sys.exit(2)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
+    if not 1 <= v <= 1000:
+        raise argparse.ArgumentTypeError(f"{v} is out of range [1, 1000]")
+    return v
+
+
+def _cpu_list(text: str) -> list[int]:
+    try:
+        cpus = [int(x) for x in text.split(",") if x]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a list like 1,2,4") from None
+    if not cpus or any(not 1 <= c <= MAX_CPUS for c in cpus):
+        raise argparse.ArgumentTypeError(f"'{text}': CPU counts must be in [1, {MAX_CPUS}]")
+    return cpus
+
+
+def explicit_specs(names: Sequence[str], assignments: Sequence[str], repeat: int,
+                   cgroup: bool) -> list[RunSpec]:
+    """``--scenario``/``--param`` on the command line as run specs."""
+    chosen = [scenarios.get(n) for n in names]
+    given = scenarios.parse_assignments(assignments)
+    for name in given:
+        if not any(name in {p.name for p in s.params} for s in chosen):
+            raise BadInput(f"no chosen scenario has a parameter '{name}' "
+                           f"({', '.join(s.name for s in chosen)})")
+    specs = []
+    for s in chosen:
+        mine = {k: v for k, v in given.items() if k in {p.name for p in s.params}}
+        specs += [RunSpec(s.name, values, cgroup, repeat) for values in scenarios.expand(s, mine)]
+    return specs
+
+
+def show(renderable: RenderableType) -> None:
+    """A report on stdout: rich's tables on a terminal, plain text in a log."""
+    if sys.stdout.isatty():
+        Console(highlight=False).print(renderable)
+    else:
+        sys.stdout.write(plain.for_log(renderable))
+        sys.stdout.flush()
+
+
+def _chosen_specs(args: argparse.Namespace) -> list[RunSpec]:
+    """``--scenario``/``--param`` as specs; [] without --scenario."""
+    if not args.scenario:
+        if args.param:
+            raise BadInput("--param needs --scenario")
+        return []
+    return explicit_specs(args.scenario, args.param, args.repeat or 1, args.cgroup)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.wide:
+        from rsslab.run import matrix
+        if args.kernel or args.cpus:
+            raise BadInput("--wide chooses its kernels and CPU counts; drop --kernel and --cpus")
+        return cmd_run_matrix(args, [name for name, _ in matrix.WIDE_LANE], _chosen_specs(args))
+    kernels = args.kernel or ["host"]
+    chosen_specs = _chosen_specs(args)
+    if kernels != ["host"]:
+        return cmd_run_matrix(args, kernels, chosen_specs)
+    root = paths.project_root()
+    bin_dir = paths.build_dir(root) / "bin"
+    build_all(root, bin_dir)
+    all_claims = claims_mod.load(root / "claims", args.repeat or DEFAULT_REPEAT)
+    features = regimes.of_host(regimes.load(root / "claims"), bin_dir)
+    ncpus = len(os.sched_getaffinity(0))
+    specs = chosen_specs or claims_mod.plan(all_claims, features, ncpus)
+    if args.repeat and not chosen_specs:
+        specs = [RunSpec(s.scenario, s.params, s.cgroup, args.repeat) for s in specs]
+    err = Console(stderr=True, quiet=args.quiet)
+    total = sum(s.repeat for s in specs)
+    with Progress(console=err, transient=True,
+                  disable=args.json or args.quiet or not err.is_terminal) as bar:
+        task = bar.add_task("host: running scenarios", total=total)
+        runs = observe.run_specs(bin_dir, specs, "host", lambda _s: bar.advance(task),
+                                 observe.REQUIRED if chosen_specs else observe.IF_AVAILABLE)
+    observe.save_host(paths.results_dir(root), runs, features)
+    if args.json:
+        for o in runs:
+            print(json.dumps(o.to_flat(), sort_keys=False))
+        return 0
+    label = results.label_for("host", runs[0].ncpus) if runs else "host"
+    if chosen_specs:
+        cov = chosen.judge(label, runs, all_claims, features, ncpus)
+        _chosen_report(cov)
+        return 0 if all(v.ok for v in cov.judged) else 1
+    applicable = [c for c in all_claims if c.applies(features, ncpus)]
+    verdicts = [claims_mod.evaluate(c, runs, features, label) for c in applicable]
+    _print_report(label, runs, [v for v in verdicts if v.checks])
+    for line in claims_mod.unavailable_of(label, verdicts):
+        print(f"rsslab: {line}", file=sys.stderr)
+    return 0 if all(v.ok for v in verdicts if v.checks) else 1
+
+
+def _print_report(label: str, runs: Sequence[Observation],
+                  verdicts: Sequence[claims_mod.Verdict]) -> None:
+    if sys.stdout.isatty():
+        print_report(Console(), label, runs, verdicts)
+        return
+    if runs:
+        show(runs_table(label, runs, verdicts))
+    if verdicts:
+        show(verdict_table(label, verdicts))
+        for v in verdicts:
+            if not v.ok:
+                show(Text(v.explain()))
+
+
+def _chosen_report(cov: chosen.Coverage) -> None:
+    _print_report(cov.label, cov.runs, cov.judged)
+    show(Text(chosen.not_checked_line(cov)))
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    """Measure what the site lacks on the host, then build it with sphinx-build -W."""
+    from rsslab.site import pages
+    from rsslab.site import build as site
+    from rsslab.site import sweeps
+    root = paths.project_root()
+    lay = site.Layout.of(root)
+    bin_dir = paths.build_dir(root) / "bin"
+    err = Console(stderr=True, quiet=args.quiet)
+    notes: list[str] = []
+    if not args.no_measure:
+        build_all(root, bin_dir)
+        plan = sweeps.plan_host(root, lay.results, bin_dir)
+        for line in plan.notes:
+            err.print(f"rsslab docs: {line}", highlight=False)
+        with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
+            task = bar.add_task("host: measuring for the site", total=plan.total)
+            skipped = sweeps.run_host(plan, lay.results, bin_dir, lambda _s: bar.advance(task))
+        for line in skipped:
+            err.print(f"rsslab docs: {line}", highlight=False)
+        notes = [*plan.notes, *skipped]
+    if not args.no_measure and not args.no_guests:
+        from rsslab.run import matrix
+        gplan = sweeps.plan_guests(lay.results, pages.MATRIX_KERNELS, matrix.WIDE_LANE)
+        for line in gplan.notes:
+            err.print(f"rsslab docs: {line}", highlight=False)
+        with err.status("guests: measuring the touch sweep"):
+            failed = sweeps.run_guests(gplan, root, lay.results, bin_dir)
+        for line in failed:
+            err.print(f"rsslab docs: {line}", highlight=False)
+        notes += [*gplan.notes, *failed]
+    built = site.build(lay, notes)
+    for line in built.missing:
+        err.print(f"rsslab docs: {line}", highlight=False)
+    print(f"site: {built.html / 'index.html'} ({len(built.kernels)} kernel result sets, "
+          f"{len(built.figures)} plots)")
+    if args.publish:
+        from rsslab.site import publish
+        done = publish.publish(built.html, args.publish, _source(root))
+        what = "updated" if done.changed else "unchanged, already published"
+        print(f"published: {done.remote} {publish.BRANCH} {done.commit[:12]} ({what})")
+    return 0
+
+
+def _source(root: Path) -> str:
+    """What the site is built from: the checkout's commit, or the installed version."""
+    from rsslab.repo.git import git, ok
+    if paths.checkout() == root and ok(root, ["rev-parse", "--verify", "--quiet", "HEAD"]):
+        head = git(root, ["--no-optional-locks", "rev-parse", "HEAD"]).strip()
+        dirty = git(root, ["--no-optional-locks", "status", "--porcelain",
+                           "--untracked-files=no"]).strip()
+        return f"commit {head}" + (" with local changes" if dirty else "")
+    return ""
+
+
+def cmd_run_matrix(args: argparse.Namespace, words: Sequence[str],
+                   chosen_specs: Sequence[RunSpec] = ()) -> int:
+    """``run --kernel K ... --cpus LIST``: every kernel at every CPU count,
+    running the claims' plan, or the chosen specs (``--scenario``)."""
+    from rsslab import kernels
+    from rsslab.run import matrix
+    from rsslab.cli import summary
+    root = paths.project_root()
+    err = Console(stderr=True, quiet=args.quiet)
+    with Progress(console=err, transient=True,
+                  disable=args.quiet or not err.is_terminal) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def fetched(name: str, pct: float) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(f"download {name}", total=100)
+            bar.update(tasks[name], completed=pct)
+
+        chosen_kernels = [kernels.resolve(w, paths.cache_dir(), args.refresh_kernels, fetched)
+                          for w in dict.fromkeys(words)]
+    per_kernel = dict(matrix.WIDE_LANE) if args.wide else {}
+    bin_dir = paths.build_dir(root) / "bin"
+    build_all(root, bin_dir)
+    all_claims = claims_mod.load(root / "claims", args.repeat or DEFAULT_REPEAT)
+    settings = matrix.Settings(bin_dir, paths.build_dir(root), paths.results_dir(root))
+    targets = matrix.targets(chosen_kernels, args.cpus or [1, 2, 4], per_kernel)
+    planner = chosen.planner(chosen_specs) if chosen_specs else None
+    with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=err,
+                  transient=True,
+                  disable=args.json or args.quiet or not err.is_terminal) as bar:
+        ids = {t.label: bar.add_task(f"{t.label}: waiting", total=None) for t in targets}
+
+        def progress(label: str, state: str, done: int, total: int) -> None:
+            bar.update(ids[label], description=f"{label}: {state}", completed=done,
+                       total=total or None)
+
+        outcomes = matrix.run_all(targets, all_claims, regimes.load(root / "claims"),
+                                  settings, progress, planner)
+    if not args.json:
+        show(summary.kernels_table(chosen_kernels))
+    if chosen_specs:
+        return _chosen_matrix_report(outcomes, chosen_specs, all_claims, args.json)
+    return _matrix_report(outcomes, args.json, summary, settings.results_dir)
+
+
+def _problems(outcomes: Sequence[Any]) -> bool:
+    """Say what went wrong in each target on stderr; was anything wrong?"""
+    bad = False
+    for o in outcomes:
+        for p in o.problems:
+            print(f"rsslab: {o.target.label}: {p}", file=sys.stderr)
+        if o.error:
+            print(f"rsslab: {o.error}", file=sys.stderr)
+        bad = bad or bool(o.error or o.problems)
+    return bad
+
+
+def _chosen_matrix_report(outcomes: Sequence[Any], specs: Sequence[RunSpec],
+                          all_claims: Sequence[Any], as_json: bool) -> int:
+    """The chosen runs of each target, the claims they cover, the rest not checked."""
+    covs = [chosen.judge(o.target.label, chosen.only_chosen(o.runs, specs), all_claims,
+                         o.features, o.runs[0].ncpus if o.runs else o.target.ncpus)
+            for o in outcomes if not o.error]
+    for cov in covs:
+        if as_json:
+            for r in cov.runs:
+                print(json.dumps(r.to_flat(), sort_keys=False))
+        else:
+            _chosen_report(cov)
+    bad = _problems(outcomes)
+    return 1 if bad or not all(v.ok for c in covs for v in c.judged) else 0
+
+
+def _matrix_report(outcomes: Sequence[Any], as_json: bool, summary: Any,
+                   results_dir: Path) -> int:
+    if as_json:
+        for o in outcomes:
+            for r in o.runs:
+                print(json.dumps(r.to_flat(), sort_keys=False))
+    else:
+        tty = sys.stdout.isatty()
+        show(summary.metrics_table(outcomes) if tty else summary.metrics_grid(outcomes))
+        show(summary.seed_table(outcomes))
+        for o in outcomes:
+            for v in o.verdicts:
+                if not v.ok:
+                    show(Text(v.explain(), style="red"))
+        for line in summary.unavailable_lines(outcomes):
+            show(Text(line))
+        show(Text(f"Every run is in {paths.shown(results_dir)}/<kernel>-smp<N>.json."))
+    bad = _problems(outcomes)
+    return 1 if bad or not all(v.ok for o in outcomes for v in o.verdicts) else 0
+
+
+def _patch_part(part: str) -> Any:
+    """The module of one part of ``rsslab patches``."""
+    if part == "manpages":
+        from rsslab.series.manpages import cli as manpages_cli
+
+        return manpages_cli
+    from rsslab.series.kernel import cli as kernel_cli
+
+    return kernel_cli
+
+
+def cmd_patches(args: argparse.Namespace) -> int:
+    """Every series part present (or those --only names), one after another."""
+    err = Console(stderr=True, quiet=args.quiet)
+    status = 0
+    for part in args.only or PATCH_PARTS:
+        module = _patch_part(part)
+        with err.status(f"{part}: starting") as spinner:
+            code, shown = module.run(args, lambda msg: spinner.update(f"{part}: {msg}"))
+        for item in shown:
+            show(item)
+        status = max(status, code)
+    return status
+
+
+def _build_dir(text: str) -> Path:
+    path = Path(text).expanduser().absolute()
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"'{text}' is not a directory")
+    return path
+
+
+def _common_options(parser: argparse.ArgumentParser, default: object) -> None:
+    """Options every command takes, before or after its name."""
+    parser.add_argument("-v", "--verbose", action="store_true", default=default,
+                        help="log every command run")
+    parser.add_argument("-q", "--quiet", action="store_true", default=default,
+                        help="no progress bars or step lines on stderr (for scripts)")
+    parser.add_argument("--build-dir", type=_build_dir, default=default, metavar="DIR",
+                        help="where binaries, results, the site and the patches go "
+                             f"(${paths.BUILD_DIR_ENV}; default: build/ in a checkout, "
+                             "else ${XDG_STATE_HOME:-~/.local/state}/rsslab)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="rsslab", description="Reproduce and measure Linux's approximate "
+                    "RSS counters the way judges read them.")
+    _common_options(parser, None)
+    # The subcommands take them too; SUPPRESS keeps a value given before the name.
+    common = Parser(add_help=False)
+    _common_options(common, argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", parents=[common],
+                         help="run scenarios through the observer and check the claims")
+    run.add_argument("--scenario", action="append", default=[], metavar="NAME",
+                     help=f"scenario to run (repeatable): {', '.join(scenarios.SCENARIOS)}")
+    run.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE",
+                     help="scenario parameter; VALUE may be a list a,b,c or a sweep START:STOP[:STEP]")
+    run.add_argument("--repeat", type=_positive_int, metavar="R", help="runs of each scenario")
+    run.add_argument("--kernel", action="append", metavar="K",
+                     help="host (default), 6.1, 6.12, 7, or a kernel image path (repeatable)")
+    run.add_argument("--cpus", type=_cpu_list, default=None, metavar="LIST",
+                     help="CPU counts for QEMU guests, e.g. 1,2,4 (default); the host "
+                          "runs at its own")
+    run.add_argument("--wide", action="store_true",
+                     help="the wide lane: Debian's 7 at 16, 64, 128 CPUs and the patched "
+                          "mainline kernel at 1 to 128")
+    run.add_argument("--cgroup", action="store_true",
+                     help="also measure each run's memory cgroup peak")
+    run.add_argument("--refresh-kernels", action="store_true",
+                     help="look for newer Debian kernels than the ones pinned in the cache")
+    run.add_argument("--json", action="store_true", help="JSON lines on stdout, one per run")
+    run.set_defaults(func=cmd_run)
+    add_tool_parsers(sub, common)
+    docs = sub.add_parser("docs", parents=[common],
+                          help="build the site from the results into build/docs/html")
+    docs.add_argument("--no-measure", action="store_true",
+                      help="use only stored results; measure nothing")
+    docs.add_argument("--no-guests", action="store_true",
+                      help="measure what is missing on the host only, boot no guest")
+    docs.add_argument("--publish", metavar="REMOTE",
+                      help="then commit the site to the gh-pages branch of REMOTE (a URL, a "
+                           "path, or a remote of the repository here) and push it; no "
+                           "local branch or file changes")
+    docs.set_defaults(func=cmd_docs)
+    pat = sub.add_parser("patches", parents=[common],
+                         help="prepare the patch series (man-pages, kernel)")
+    pat.add_argument("--only", action="append", choices=PATCH_PARTS,
+                     help="only this part (repeatable; default: every part present)")
+    patch_options.add_arguments(pat)
+    for part in PATCH_PARTS:
+        _patch_part(part).add_arguments(pat)
+    pat.set_defaults(func=cmd_patches)
+    return parser
+
+
+# --- rsslab measure and rsslab doctor ----------------------------------------
+
+MEASURE_USAGE = "rsslab measure [--json] [--out FILE] [--cgroup] [--timeout S] [--] CMD [ARGS...]"
+MEASURE_EPILOG = """\
+exit status: the command's own status; 128+N when signal N killed it (its
+peak is still reported); 122 rsslab could not measure; 123 not permitted
+here (ptrace denied, e.g. under strace or gdb, or no memory cgroup for
+--cgroup); 124 --timeout expired; 125 bad usage (no command, unknown
+option); 126 the command is not executable; 127 command not found."""
+DOCTOR_EPILOG = """\
+exit status: 0 every metric judges commonly read (VmHWM at the exit stop,
+wait4 and RUSAGE_CHILDREN ru_maxrss) is exact on this kernel; 1 at least
+one of them is not; 3 the kernel disagreed with a claim (rsslab's
+documentation is wrong here); 4 some case of the battery could not run
+and none showed an error; 2 rsslab could not run at all (usage, compiler,
+ptrace, a guest that hung)."""
+
+
+class _MeasureParser(argparse.ArgumentParser):
+    """measure's options; its usage errors exit 125, not the command's 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        raise MeasureUsage(f"{message}; usage: {MEASURE_USAGE}")
+
+
+def _cpu_count(text: str) -> int:
+    counts = _cpu_list(text)
+    if len(counts) != 1:
+        raise argparse.ArgumentTypeError(f"'{text}': give one CPU count")
+    return counts[0]
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if not 0 < v < 1e9:
+        raise argparse.ArgumentTypeError(f"{text} seconds is out of range")
+    return v
+
+
+def measure_parser() -> argparse.ArgumentParser:
+    p = _MeasureParser(prog="rsslab measure", usage=MEASURE_USAGE, epilog=MEASURE_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Run CMD as a judge would (stdin, stdout and exit "
+                                   "status kept) and report its peak RSS by the most "
+                                   "accurate method this kernel allows.")
+    p.add_argument("--json", action="store_true", help="one JSON object instead of the table")
+    p.add_argument("--out", metavar="FILE", help="write the report to FILE instead of stderr")
+    p.add_argument("--cgroup", action="store_true",
+                   help="also record the peak of a fresh memory cgroup around CMD")
+    p.add_argument("--timeout", type=_positive_seconds, metavar="S",
+                   help="kill CMD after S seconds (exit 124)")
+    p.add_argument("command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return p
+
+
+# Text reports of measure (to stderr or --out) and doctor (when piped).
+MEASURE_WIDTH = 110
+DOCTOR_WIDTH = 120
+
+
+def _write_report(renderable: object, as_json: bool, out: str | None) -> None:
+    text = json.dumps(renderable) + "\n" if as_json else None
+    if out is None:
+        if text is None and sys.stderr.isatty():
+            Console(stderr=True, highlight=False).print(renderable)
+        else:
+            sys.stderr.write(text or plain.text(renderable, MEASURE_WIDTH))
+        return
+    try:
+        with open(out, "w", encoding="utf-8") as f:
+            f.write(text or plain.text(renderable, MEASURE_WIDTH))
+    except OSError as e:
+        raise MeasureError(f"cannot write the report to {out}: {e.strerror}") from None
+
+
+def cmd_measure(args: argparse.Namespace) -> int:
+    opts = measure_parser().parse_args(args.rest)
+    command = opts.command[1:] if opts.command[:1] == ["--"] else opts.command
+    if not command:
+        raise MeasureUsage(f"no command to measure; usage: {MEASURE_USAGE}")
+    try:
+        measurer = Measurer.here()
+    except MeasureError:
+        raise
+    except UserError as e:
+        raise MeasureError(str(e)) from None
+    m = measurer.measure(command, cgroup=opts.cgroup, timeout=opts.timeout)
+    _write_report(m.to_json() if opts.json else render.measurement(m), opts.json, opts.out)
+    if m.exit_signal is not None:
+        print(f"rsslab: {render.outcome(m)}; exit status {m.returncode}", file=sys.stderr)
+    return m.returncode
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    err = Console(stderr=True, quiet=args.quiet)
+    with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=err,
+                  transient=True,
+                  disable=args.json or args.quiet or not err.is_terminal) as bar:
+        task = bar.add_task(f"doctor: {args.kernel}", total=None)
+        if args.kernel == "host":
+            report = doctor_mod.run(args.repeat, progress=lambda _s: bar.advance(task))
+        else:
+            def show(label: str, state: str, done: int, total: int) -> None:
+                bar.update(task, description=f"doctor: {label} {state}", completed=done,
+                           total=total or None)
+
+            def fetched(name: str, pct: float) -> None:
+                bar.update(task, description=f"doctor: download {name}", completed=pct,
+                           total=100)
+
+            report = doctor_mod.run_guest(args.kernel, args.cpus, args.repeat, progress=show,
+                                          fetched=fetched)
+    if args.json:
+        print(json.dumps(doctor_mod.to_json(report)))
+    else:
+        if sys.stdout.isatty():
+            Console(highlight=False).print(render.doctor(report))
+        else:
+            sys.stdout.write(plain.text(render.doctor(report), DOCTOR_WIDTH))
+    for p in report.problems:
+        print(f"rsslab: {report.kernel}: {p}", file=sys.stderr)
+    return report.status
+
+
+def add_tool_parsers(sub: argparse._SubParsersAction[Parser],
+                     common: Parser) -> None:
+    """``measure`` and ``doctor``."""
+    # Everything after `measure` goes to measure_parser() (no string holds NUL,
+    # so nothing here is an option), so that its usage errors exit 125.
+    m = sub.add_parser("measure", help="run a command and report its peak RSS",
+                       add_help=False, prefix_chars="\0")
+    m.add_argument("rest", nargs=argparse.REMAINDER)
+    m.set_defaults(func=cmd_measure)
+    d = sub.add_parser("doctor", parents=[common],
+                       help="which memory metrics are exact on this kernel",
+                       epilog=DOCTOR_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    d.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    d.add_argument("--repeat", type=_positive_int, default=doctor_mod.DEFAULT_REPEAT,
+                   metavar="R", help="runs of each battery case")
+    d.add_argument("--kernel", default="host", metavar="K",
+                   help="host (default), or a kernel booted in QEMU: 6.1, 6.12, 7, or an image")
+    d.add_argument("--cpus", type=_cpu_count, default=len(os.sched_getaffinity(0)),
+                   metavar="N", help="CPUs of the QEMU guest (default: this machine's)")
+    d.set_defaults(func=cmd_doctor)
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to sys.stderr as it is now, so that a progress bar showing on
+    the terminal prints the line above itself."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.setStream(sys.stderr)
+        super().emit(record)
+
+
+def setup_logging(verbose: bool, quiet: bool) -> None:
+    """``rsslab: ...`` lines on stderr: warnings, the steps unless quiet, and
+    every command run with --verbose.  Where logging is set up already (a
+    program calling ``main``), only the steps' level is set."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="rsslab: %(message)s", handlers=[_StderrHandler()])
+    logging.getLogger(steps.__name__).setLevel(logging.WARNING if quiet else logging.INFO)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.verbose, args.quiet = bool(args.verbose), bool(args.quiet)
+    setup_logging(args.verbose, args.quiet)
+    if args.build_dir is not None:
+        os.environ[paths.BUILD_DIR_ENV] = str(args.build_dir)
+    try:
+        status: int = args.func(args)
+    except UserError as e:
+        print(f"rsslab: {e}", file=sys.stderr)
+        return e.exit_status
+    except KeyboardInterrupt:
+        print("rsslab: interrupted", file=sys.stderr)
+        return 130
+    return status

@@ -1,0 +1,139 @@
+"""``rsslab measure`` and ``rsslab doctor`` reports as rich renderables.
+
+Nothing here prints: ``cli.py`` sends the renderables to stderr or a file,
+never to the measured program's standard output.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+import signal
+from collections.abc import Sequence
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from rsslab.judges.doctor import DoctorReport
+from rsslab.judges.measure import METHOD_EXIT_RSS, METHOD_HWM, Measurement
+# The rows of the text report, in order (JSON carries every raw metric).
+LABELS = {
+    "smaps_rss_kib": "smaps_rollup Rss (exit stop)",
+    "vmhwm_kib": "VmHWM (exit stop)",
+    "vmrss_kib": "VmRSS (exit stop)",
+    "statm_rss_kib": "statm resident",
+    "stat_rss_kib": "stat rss",
+    "wait4_maxrss_kib": "wait4 ru_maxrss",
+    "children_maxrss_kib": "RUSAGE_CHILDREN ru_maxrss",
+    "cgroup_peak_kib": "memory cgroup peak",
+    "exec_floor_kib": "observer copy before execve",
+}
+
+REFERENCE_WORDS = {
+    ("smaps_rss_kib",): "vs exit RSS",
+    ("smaps_rss_kib", "peak_exact_kib"): "vs true peak",
+    ("exec_floor_kib", "smaps_rss_kib"): "vs max(copy, exit RSS)",
+    ("peak_anon_kib",): "vs anon peak",
+}
+
+
+def signal_name(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
+
+
+def outcome(m: Measurement) -> str:
+    cmd = shlex.join(m.argv)
+    if m.exit_signal is not None:
+        return f"{cmd} was killed by signal {m.exit_signal} ({signal_name(m.exit_signal)})"
+    return f"{cmd} exited {m.exit_code}"
+
+
+def _peak_line(m: Measurement) -> str:
+    if m.method == METHOD_EXIT_RSS:
+        how = "the exact RSS at the exit stop (smaps_rollup page walk)"
+        if m.bound_kib:
+            how += (f";\n  exact if the peak lasted until exit, else the true peak is at most "
+                    f"{m.peak_max_kib} KiB (+{m.bound_kib})")
+        elif m.bound_kib is None:
+            how += ";\n  a peak released before exit is not bounded on this kernel"
+    elif m.method == METHOD_HWM:
+        how = (f"VmHWM at the exit stop: a higher peak was released before exit;\n  the true "
+               f"peak is {m.peak_min_kib}..{m.peak_max_kib} KiB")
+    else:
+        how = m.method
+    return f"peak RSS {m.peak_kib} KiB ({m.method}): {how}"
+
+
+def measurement(m: Measurement) -> RenderableType:
+    """The human-readable report of one measured command."""
+    head = Text(f"rsslab measure: {outcome(m)}\n{_peak_line(m)}\n"
+                f"Linux {m.kernel_release}, {m.ncpus} CPUs, regimes "
+                f"{', '.join(m.regimes) or 'none'}\n")
+    table = Table(box=None, pad_edge=False)
+    for col in ("KiB", "metric", "bound here", "claim"):
+        table.add_column(col, justify="right" if col == "KiB" else "left", no_wrap=True)
+    for metric, label in LABELS.items():
+        value = m.metrics.get(metric)
+        if value is None:
+            continue
+        mine = [b for b in m.bounds if b.metric == metric]
+        shown = [f"{b.show()} {REFERENCE_WORDS.get(b.reference, '')}".strip() for b in mine]
+        if metric == "smaps_rss_kib":
+            shown = ["exact (page walk)"]
+        table.add_row(str(value), label, "\n".join(shown), "\n".join(b.claim_id for b in mine))
+    return Group(head, table, Text("\nlimits:"), bullets(m.limits))
+
+
+def bullets(items: Sequence[str]) -> Table:
+    """A list whose wrapped lines stay indented under their item."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    for item in items:
+        grid.add_row("  -", item)
+    return grid
+
+
+def _kib(x: float | None) -> str:
+    if x is None:
+        return ""
+    if math.isinf(x):
+        return "inf"
+    return f"{x:+g} KiB"
+
+
+DOCTOR_VERDICT = {
+    0: "Every metric judges commonly read (VmHWM at the exit stop, wait4 and RUSAGE_CHILDREN "
+       "ru_maxrss) is exact on this kernel.",
+    1: "Metrics judges commonly read are inaccurate on this kernel: take the peak from "
+       "smaps_rollup at the exit stop (`rsslab measure`).",
+    3: "The kernel disagreed with a claim: rsslab's documentation is wrong here.",
+    4: "Some cases could not run or could not decide a claim here (see above); no metric "
+       "showed an error.",
+}
+STATE_COLOR = {"exact": "green", "approximate": "yellow", "CLAIM FAILED": "red",
+               "undecided": "magenta"}
+
+
+def doctor(r: DoctorReport) -> RenderableType:
+    """Per metric: exact here?, largest error, bound with claim, instead."""
+    where = "" if r.kernel == "host" else f"{r.kernel} guest: "
+    table = Table(title=f"rsslab doctor: {where}Linux {r.kernel_release}, {r.ncpus} CPUs, "
+                        f"regimes {', '.join(sorted(r.features)) or 'none'} "
+                        f"({r.runs} runs, {r.seconds:.1f} s)",
+                  box=box.SIMPLE_HEAD)
+    for col in ("metric (read by)", "here", "worst seen", "bound here (claim)", "use instead"):
+        table.add_column(col, justify="right" if col == "worst seen" else "left")
+    for m in r.metrics:
+        color = STATE_COLOR.get(m.state, "dim")
+        instead = m.available or ("" if m.exact else m.info.instead)
+        name = m.info.name + (f"\n[dim]({m.info.read_by})[/]" if m.info.read_by else "")
+        bound = f"{m.bound.show()}\n[dim]{m.bound.claim_id}[/]" if m.bound else ""
+        table.add_row(name, f"[{color}]{m.state}[/]", _kib(m.worst_kib), bound, instead)
+    failed = [v.explain() for m in r.metrics for v in m.verdicts if not v.ok]
+    return Group(table, Text("\n".join([*failed, f"exit {r.status}: {DOCTOR_VERDICT[r.status]}"])))

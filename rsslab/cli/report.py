@@ -1,0 +1,104 @@
+"""Readable tables of runs and claim verdicts (rich)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from rsslab.claims import Verdict
+from rsslab.results import Observation, run_key
+# Metric shown, the exact value it is compared with, and a label.
+ROWS: tuple[tuple[str, str, str], ...] = (
+    ("vmrss_kib", "smaps_rss_kib", "status VmRSS"),
+    ("vmhwm_kib", "smaps_rss_kib", "status VmHWM"),
+    ("statm_rss_kib", "smaps_rss_kib", "statm resident"),
+    ("stat_rss_kib", "smaps_rss_kib", "stat rss (24)"),
+    ("wait4_maxrss_kib", "smaps_rss_kib", "wait4 ru_maxrss"),
+    ("children_maxrss_kib", "smaps_rss_kib", "RUSAGE_CHILDREN"),
+    ("self_maxrss_kib", "self_exact_kib", "RUSAGE_SELF"),
+    ("child_maxrss_kib", "child_exact_kib", "child ru_maxrss"),
+    ("cgroup_peak_kib", "peak_exact_kib", "cgroup peak"),
+)
+
+
+def _span(values: Sequence[float]) -> str:
+    """Signed errors: ``-3`` or ``-5..+2``."""
+    lo, hi = min(values), max(values)
+    return f"{lo:+g}" if lo == hi else f"{lo:+g}..{hi:+g}"
+
+
+def _plain_span(values: Sequence[int]) -> str:
+    lo, hi = min(values), max(values)
+    return str(lo) if lo == hi else f"{lo}..{hi}"
+
+
+def _verdicts_for(metric: str, runs: Sequence[Observation],
+                  verdicts: Iterable[Verdict]) -> str:
+    keys = {run_key(o) for o in runs}
+    out = []
+    for v in verdicts:
+        if v.claim.metric != metric:
+            continue
+        if any(run_key(c.obs) in keys for c in v.checks):
+            mine = [c for c in v.checks if run_key(c.obs) in keys]
+            ok = all(c.ok for c in mine) and (v.ok or any(not c.ok for c in v.checks))
+            out.append(f"[{'green' if ok else 'red'}]{v.claim.id}[/]")
+    return "\n".join(out)
+
+
+def runs_table(label: str, runs: Sequence[Observation], verdicts: Sequence[Verdict]) -> Table:
+    """Per scenario and metric: reported, exact, error in pages, claims."""
+    first = runs[0]
+    table = Table(title=f"{label}: Linux {first.kernel_release}, {first.ncpus} CPUs "
+                        f"(KiB; error in {first.page_kib} KiB pages; ranges over repeats)")
+    for col in ("scenario", "metric", "reported", "exact", "error", "claims"):
+        table.add_column(col, justify="right" if col in ("reported", "exact", "error") else "left")
+    groups: dict[object, list[Observation]] = {}
+    for o in runs:
+        groups.setdefault(run_key(o), []).append(o)
+    for group in groups.values():
+        o = group[0]
+        name = o.scenario + "".join(f" {k}={v}" for k, v in o.params.items())
+        if o.cgroup_version is not None:
+            name += " [cgroup]"
+        for metric, ref, label_ in ROWS:
+            pairs = [(g.value(metric), g.value(ref)) for g in group]
+            pairs_ok = [(m, r) for m, r in pairs if m is not None and r is not None]
+            if not pairs_ok:
+                continue
+            errs = [(m - r) / o.page_kib for m, r in pairs_ok]
+            table.add_row(name, label_, _plain_span([m for m, _ in pairs_ok]),
+                          _plain_span([r for _, r in pairs_ok]), _span(errs),
+                          _verdicts_for(metric, group, verdicts))
+            name = ""
+        table.add_section()
+    return table
+
+
+def verdict_table(label: str, verdicts: Sequence[Verdict]) -> Table:
+    table = Table(title=f"{label}: claims")
+    for col in ("claim", "verdict", "runs", "worst error", "bound"):
+        table.add_column(col)
+    for v in verdicts:
+        worst = v.worst()
+        table.add_row(
+            v.claim.id,
+            "[green]holds[/]" if v.ok else "[red]FAILS[/]",
+            str(len(v.checks)),
+            "" if worst is None or worst.err_pages is None else f"{worst.err_pages:+g} pages",
+            "" if worst is None else worst.interval.show(),
+        )
+    return table
+
+
+def print_report(console: Console, label: str, runs: Sequence[Observation],
+                 verdicts: Sequence[Verdict]) -> None:
+    if runs:
+        console.print(runs_table(label, runs, verdicts))
+    if verdicts:
+        console.print(verdict_table(label, verdicts))
+        for v in verdicts:
+            if not v.ok:
+                console.print(f"[red]{v.explain()}[/]", highlight=False)

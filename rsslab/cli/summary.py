@@ -1,0 +1,162 @@
+"""The matrix at a glance: per kernel and CPU count, which metrics were
+exact and the largest error seen next to the claim's bound; and the
+judge's seed case on each kernel."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.table import Table
+
+from rsslab.claims import Check, short_metric, unavailable_of
+from rsslab.kernels import Kernel
+from rsslab.run.matrix import Outcome
+# The metrics a judge reads, in the order of the summary's columns.
+COLUMNS = ("vmhwm_kib", "vmrss_kib", "rss_anon_kib", "statm_rss_kib", "stat_rss_kib",
+           "wait4_maxrss_kib", "children_maxrss_kib", "self_maxrss_kib", "child_maxrss_kib",
+           "cgroup_peak_kib")
+
+
+def _side(x: float) -> str:
+    return "inf" if x == float("inf") else "-inf" if x == float("-inf") else f"{x:g}"
+
+
+def _bound(lo: float, hi: float) -> str:
+    return f"+-{_side(hi)}" if lo == -hi else f"[{_side(lo)},{_side(hi)}]"
+
+
+def _metric_checks(outcome: Outcome, metric: str) -> tuple[list[Check], bool]:
+    verdicts = [v for v in outcome.verdicts if v.claim.metric == metric and v.checks]
+    checks = [c for v in verdicts for c in v.checks if c.err_pages is not None]
+    return checks, all(v.ok for v in verdicts)
+
+
+def _row(outcome: Outcome) -> tuple[str, str]:
+    """Which metrics were exact; the others' largest error and bound."""
+    exact, off = [], []
+    for m in COLUMNS:
+        checks, ok = _metric_checks(outcome, m)
+        if not checks:
+            continue
+        name = short_metric(m) if ok else f"[red]{short_metric(m)}[/]"
+        if all(c.err_pages == 0 for c in checks):
+            exact.append(name)
+            continue
+        worst = max(checks, key=lambda c: abs(c.err_pages or 0))
+        off.append(f"{name} {worst.err_pages:+g} of {_bound(worst.interval.lo, worst.interval.hi)}")
+    return ", ".join(exact), "; ".join(off)
+
+
+def metrics_table(outcomes: Sequence[Outcome]) -> Table:
+    table = Table(title="Each kernel: metrics exact in every run, and the others' largest "
+                        "error in pages next to the claim's bound")
+    table.add_column("kernel", no_wrap=True)
+    table.add_column("Linux", no_wrap=True)
+    table.add_column("exact")
+    table.add_column("off by (largest error of bound)")
+    table.add_column("claims", no_wrap=True)
+    for o in outcomes:
+        if o.error:
+            table.add_row(o.target.label, o.target.kernel.upstream, "",
+                          "[red]the guest failed[/]", "")
+            continue
+        checked = [v for v in o.verdicts if not v.unavailable]
+        held = sum(v.ok for v in checked)
+        colour = "green" if held == len(checked) else "red"
+        na = len(o.verdicts) - len(checked)
+        table.add_row(o.target.label, o.target.kernel.upstream, *_row(o),
+                      f"[{colour}]{held}/{len(checked)} hold[/]"
+                      + (f", {na} not available" if na else ""))
+    return table
+
+
+def _span(lo: float, hi: float) -> str:
+    """A bound in few characters: ``±186``, ``-1056..0``, ``≥0``, ``≤1056``."""
+    if lo == -hi:
+        return f"±{_side(hi)}"
+    if hi == float("inf"):
+        return f"≥{_side(lo)}"
+    if lo == float("-inf"):
+        return f"≤{_side(hi)}"
+    return f"{_side(lo)}..{_side(hi)}"
+
+
+def _cell(outcome: Outcome, metric: str) -> str:
+    """``exact``, or the largest error over the bound; ``!`` where a claim failed."""
+    checks, ok = _metric_checks(outcome, metric)
+    if not checks:
+        return ""
+    mark = "" if ok else "!"
+    if all(c.err_pages == 0 for c in checks):
+        return f"exact{mark}"
+    worst = max(checks, key=lambda c: abs(c.err_pages or 0))
+    return f"{worst.err_pages:+g}{mark}\n{_span(worst.interval.lo, worst.interval.hi)}"
+
+
+def metrics_grid(outcomes: Sequence[Outcome]) -> Table:
+    """``metrics_table`` with a column per metric, for logs: each row two
+    lines at most, whatever the number of metrics off."""
+    table = Table(title="Each kernel: each metric exact in every run, or its largest error in "
+                        "pages over the claim's bound (!: a claim on it failed)")
+    table.add_column("kernel", no_wrap=True)
+    shown = [m for m in COLUMNS if any(_metric_checks(o, m)[0] for o in outcomes)]
+    for m in shown:
+        table.add_column(short_metric(m), justify="right")
+    table.add_column("claims", justify="right")
+    for o in outcomes:
+        if o.error:
+            table.add_row(o.target.label, *([""] * len(shown)), "guest failed")
+            continue
+        held = sum(v.ok for v in o.verdicts)
+        table.add_row(o.target.label, *(_cell(o, m) for m in shown),
+                      f"{held}/{len(o.verdicts)}")
+    return table
+
+
+def unavailable_lines(outcomes: Sequence[Outcome]) -> list[str]:
+    """``claims.unavailable_of`` for every kernel and CPU count."""
+    return [line for o in outcomes for line in unavailable_of(o.target.label, o.verdicts)]
+
+
+def seed_table(outcomes: Sequence[Outcome]) -> Table:
+    """The judge's program at its exit stop: what a judge reads, what is true."""
+    table = Table(title="The seed program (128 KiB input) at its exit stop, KiB")
+    for col in ("kernel", "VmHWM", "VmRSS", "smaps_rollup (exact)", "wait4 ru_maxrss"):
+        table.add_column(col, justify="left" if col == "kernel" else "right")
+    for o in outcomes:
+        seeds = [r for r in o.runs if r.scenario == "seed"]
+        if not seeds:
+            continue
+
+        def span(name: str) -> str:
+            vals = [v for r in seeds if (v := r.value(name)) is not None]
+            if not vals:
+                return ""
+            return str(vals[0]) if min(vals) == max(vals) else f"{min(vals)}..{max(vals)}"
+
+        table.add_row(o.target.label, span("vmhwm_kib"), span("vmrss_kib"),
+                      span("smaps_rss_kib"), span("wait4_maxrss_kib"))
+    return table
+
+
+def _origin(k: Kernel) -> str:
+    """A Debian package and its version, what an image was built from, or its path."""
+    if k.package:
+        return f"{k.package} {k.version}"
+    if k.image is None:
+        return "the running kernel"
+    return f"built from {k.built_from}" if k.built_from else str(k.image)
+
+
+def kernels_table(kernels: Sequence[Kernel]) -> Table:
+    """Where each kernel came from: upstream version, package or build, checksum."""
+    table = Table(title="Kernels")
+    table.add_column("kernel", no_wrap=True)
+    table.add_column("Linux")
+    table.add_column("from", min_width=20, overflow="fold")
+    table.add_column("sha256", no_wrap=True)
+    for k in kernels:
+        declared = [f"+{r}" for r in k.extra_regimes] + [f"-{r}" for r in k.without_regimes]
+        extra = f" ({', '.join(declared)})" if declared else ""
+        table.add_row(k.name, k.upstream + extra, _origin(k), k.sha256[:16])
+    return table

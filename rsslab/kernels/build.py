@@ -1,0 +1,216 @@
+"""Verification kernels: ``make tinyconfig`` + fragments, built once, cached.
+
+A build is keyed by the tree's base commit, the patches' edits (none for
+the base kernel), the config fragments and the compiler, so a warm run
+finds its ``bzImage`` in ``cache/kbuild/<key>/`` and builds nothing.  The
+build runs in a temporary full worktree with ``O=`` in the same temporary
+directory; only the image, its config and the log are kept.  Each image
+gets the sidecar the matrix reads (``<image>.rsslab.json``: its name, what
+it was built from, the regimes it provides and those it lacks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rsslab import steps
+from rsslab.errors import KernelError, ToolMissing
+from rsslab.kernels.edits import apply_edits
+from rsslab.debian.sources import Tree, kernel_worktree
+from rsslab.kernels.specs import PatchSpec
+log = logging.getLogger(__name__)
+
+BUILD_TIMEOUT_S = 3600
+CONFIG_TIMEOUT_S = 300
+SIDECAR_SUFFIX = ".rsslab.json"
+BUILD_TOOLS = ("make", "gcc", "flex", "bison", "bc", "perl")
+# Progress: (lines of make output so far, lines of the last build or 0)
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class BuildSpec:
+    """What to build: a tree at its base, with some patches, one config."""
+
+    label: str                      # e.g. linux-mainline-base
+    tree: Tree
+    patches: tuple[PatchSpec, ...]  # () for the base kernel
+    config: str                     # the fragments, concatenated
+    regimes: tuple[str, ...] = ()   # what the image provides (sidecar)
+    without: tuple[str, ...] = ()   # regimes of its version it lacks (sidecar)
+
+    def key(self, compiler: str) -> str:
+        h = hashlib.sha256()
+        for part in (self.tree.base, self.config, compiler,
+                     *(p.fingerprint() for p in self.patches)):
+            h.update(part.encode() + b"\0")
+        return h.hexdigest()[:20]
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    label: str
+    image: Path
+    config: Path
+    log: Path
+    cached: bool
+
+
+def compiler_version() -> str:
+    for tool in BUILD_TOOLS:
+        if shutil.which(tool) is None:
+            raise ToolMissing(f"{tool} not found; kernel builds need flex bison bc libelf-dev "
+                              "libssl-dev perl: `make repro` or `make patches` installs them")
+    out = subprocess.run(["gcc", "--version"], capture_output=True, text=True, timeout=30,
+                         cwd="/").stdout
+    return out.splitlines()[0] if out else "gcc"
+
+
+def fragment_options(fragment: str) -> dict[str, str]:
+    """``CONFIG_X=v`` and ``# CONFIG_X is not set`` lines of a fragment."""
+    out: dict[str, str] = {}
+    for line in fragment.splitlines():
+        m = re.match(r"^(CONFIG_\w+)=(.*)$", line.strip())
+        n = re.match(r"^# (CONFIG_\w+) is not set$", line.strip())
+        if m:
+            out[m[1]] = m[2]
+        elif n:
+            out[n[1]] = "n"
+    return out
+
+
+def missing_options(fragment: str, final: str,
+                    defined: frozenset[str] | None = None) -> list[str]:
+    """Options the fragment asks for that the final .config does not have;
+    with ``defined`` (the tree's Kconfig symbols), only those the tree
+    knows: an older tree lacks some symbols (DEBUG_INFO_NONE is v5.18+)."""
+    have = fragment_options(final)
+    return [f"{k}={v}" for k, v in fragment_options(fragment).items()
+            if have.get(k, "n") != v
+            and (defined is None or k.removeprefix("CONFIG_") in defined)]
+
+
+_KCONFIG_SYMBOL = re.compile(r"^\s*(?:menu)?config\s+(\w+)", re.M)
+
+
+def kconfig_symbols(src: Path) -> frozenset[str]:
+    """Every symbol the tree's Kconfig files define (without CONFIG_)."""
+    out: set[str] = set()
+    for f in src.rglob("Kconfig*"):
+        if f.is_file():
+            out.update(_KCONFIG_SYMBOL.findall(f.read_text(errors="replace")))
+    return frozenset(out)
+
+
+def _make(argv: Sequence[str], src: Path, log_path: Path, timeout: int,
+          progress: Progress | None = None, expected: int = 0) -> int:
+    """Run make, log everything, report progress by output lines."""
+    log.info("%s", shlex.join(argv))
+    lines = 0
+    with log_path.open("a") as logf:
+        logf.write(f"$ {shlex.join(argv)}\n")
+        logf.flush()
+        proc = subprocess.Popen(list(argv), cwd=src, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        assert proc.stdout is not None
+        try:
+            for line in proc.stdout:
+                logf.write(line)
+                lines += 1
+                if progress:
+                    progress(lines, expected)
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise KernelError(f"{argv[0]} ran over {timeout} s; see {log_path}") from None
+    if proc.returncode != 0:
+        tail = " | ".join(log_path.read_text(errors="replace").strip().splitlines()[-4:])
+        raise KernelError(f"{shlex.join(argv[:4])} failed: {tail} (log: {log_path})")
+    return lines
+
+
+def _configure(src: Path, obj: Path, fragment: str, log_path: Path) -> str:
+    frag = obj / "rsslab.config"
+    obj.mkdir(parents=True, exist_ok=True)
+    frag.write_text(fragment)
+    _make(["make", f"O={obj}", "tinyconfig"], src, log_path, CONFIG_TIMEOUT_S)
+    _make(["sh", "scripts/kconfig/merge_config.sh", "-m", "-O", str(obj), str(obj / ".config"),
+           str(frag)], src, log_path, CONFIG_TIMEOUT_S)
+    _make(["make", f"O={obj}", "olddefconfig"], src, log_path, CONFIG_TIMEOUT_S)
+    final = (obj / ".config").read_text()
+    defined = kconfig_symbols(src)
+    unknown = [k for k in fragment_options(fragment) if k.removeprefix("CONFIG_") not in defined]
+    if unknown:
+        with log_path.open("a") as logf:
+            logf.write(f"# not in this tree's Kconfig, skipped: {' '.join(unknown)}\n")
+    missing = missing_options(fragment, final, defined)
+    if missing:
+        raise KernelError(f"the kernel config lacks {', '.join(missing[:5])} after olddefconfig "
+                          f"(unmet dependencies); fix kernelpatches/ fragments (log: {log_path})")
+    return final
+
+
+def build(spec: BuildSpec, cache: Path, progress: Progress | None = None,
+          jobs: int = 0) -> Built:
+    """The cached image of ``spec``, building it first if needed."""
+    key = spec.key(compiler_version())
+    home = cache / "kbuild" / key
+    image, config, log_path = home / "bzImage", home / "config", home / "build.log"
+    meta = home / "meta.json"
+    if image.is_file() and meta.is_file():
+        _sidecar(image, spec)
+        return Built(spec.label, image, config, log_path, True)
+    expected = _expected_lines(cache)
+    with steps.step(f"build kernel {spec.label} from {spec.tree.describe}"), \
+            tempfile.TemporaryDirectory(prefix="rsslab-kbuild-", dir=cache) as tmp, \
+            kernel_worktree(spec.tree) as src:
+        obj, work_log = Path(tmp) / "obj", Path(tmp) / "build.log"
+        for p in spec.patches:
+            apply_edits(src, p.edits, p.requires)
+        final = _configure(src, obj, spec.config, work_log)
+        n = _make(["make", f"O={obj}", f"-j{jobs or os.cpu_count() or 1}", "bzImage"], src,
+                  work_log, BUILD_TIMEOUT_S, progress, expected)
+        staging = Path(tmp) / "out"
+        staging.mkdir()
+        shutil.copy2(obj / "arch" / "x86" / "boot" / "bzImage", staging / "bzImage")
+        (staging / "config").write_text(final)
+        shutil.copy2(work_log, staging / "build.log")
+        (staging / "meta.json").write_text(json.dumps(
+            {"label": spec.label, "describe": spec.tree.describe, "base": spec.tree.base,
+             "patches": [p.name for p in spec.patches], "lines": n}, indent=1) + "\n")
+        shutil.rmtree(home, ignore_errors=True)
+        home.parent.mkdir(parents=True, exist_ok=True)
+        staging.rename(home)
+    _sidecar(image, spec)
+    return Built(spec.label, image, config, log_path, False)
+
+
+def _sidecar(image: Path, spec: BuildSpec) -> None:
+    side = image.with_name(image.name + SIDECAR_SUFFIX)
+    built_from = " + ".join([spec.tree.describe, *(p.name for p in spec.patches)])
+    doc = {"name": spec.label, "built_from": built_from, "regimes": list(spec.regimes),
+           "without": list(spec.without)}
+    if not side.is_file() or json.loads(side.read_text() or "{}") != doc:
+        side.write_text(json.dumps(doc) + "\n")
+
+
+def _expected_lines(cache: Path) -> int:
+    """Lines of make output of the last cold build, for a progress total."""
+    counts = []
+    for meta in (cache / "kbuild").glob("*/meta.json"):
+        try:
+            counts.append(int(json.loads(meta.read_text()).get("lines", 0)))
+        except (OSError, ValueError):
+            continue
+    return max(counts, default=0)

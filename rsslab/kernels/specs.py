@@ -1,0 +1,273 @@
+"""``kernelpatches/`` as records: each patch defined once, the series, the fixtures.
+
+A patch directory holds ``patch.toml`` (subject, edits, requirements,
+targets, the claims it changes), ``message.txt`` (a ``string.Template``
+whose ``${names}`` are filled from measured results) and, for code patches,
+``config.fragment`` for the verification build.  A patch may be ``like``
+another: the same change for another tree (a stable backport), which takes
+every part it does not define itself (subject, edits, requirements,
+config, claims, selftest) from that patch.  ``series.toml`` groups patches
+per kind of tree.  A patch marked ``fixture = true`` is a test
+fixture (it has no message and no series may send it); ``fixtures.toml``
+builds kernels with such patches for the matrix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from rsslab.errors import BadInput, UserError
+from rsslab.kernels.edits import Edit, Requirement, edit_from_toml
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class SelftestSpec:
+    """A kselftest the patch adds: built static for the guests."""
+
+    source: str
+    headers: tuple[str, ...]
+    includes: tuple[str, ...]
+    # Warning flags as the tree's selftests Makefile has them; () = rsslab's
+    # own (-Wall -Wextra -Werror).  The build is static either way.
+    cflags: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return Path(self.source).stem
+
+
+@dataclass(frozen=True, slots=True)
+class PatchSpec:
+    name: str
+    subject: str
+    message: str          # template text
+    edits: tuple[Edit, ...]
+    requires: tuple[Requirement, ...]
+    targets: str
+    config: str           # fragment text ("" for none)
+    claims: tuple[str, ...]
+    directory: Path
+    selftest: SelftestSpec | None = None
+    fixture: bool = False  # a test fixture: built for the matrix, never sent
+
+    def fingerprint(self) -> str:
+        """Hash of what changes the kernel: the edits and the config."""
+        h = hashlib.sha256()
+        for e in self.edits:
+            h.update(repr((e.file, e.kind, e.function, e.find, e.after_line, e.text)).encode())
+        h.update(self.config.encode())
+        return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesSpec:
+    name: str
+    describe: str
+    debian: str
+    suites: tuple[str, ...]
+    patches: tuple[PatchSpec, ...]
+    cover: str
+    subject_prefix: str
+    to: tuple[str, ...]
+    regime: str
+    guest_config: str
+    also_maintainers_of: tuple[str, ...] = ()
+    cost: bool = False
+    # The kernel versions [since, until) whose trees the series is for: a
+    # user's --kernel-tree of such a version is used instead of Debian's.
+    versions: tuple[str, str] = ("0", "")
+    # A stable series: Cc whom this patch (of another series) goes to.
+    cc_recipients_of: str = ""
+    # The most CPUs its kernels boot with under QEMU -icount (0: no limit).
+    cost_max_cpus: int = 0
+
+    def cost_cpus(self, wanted: Sequence[int]) -> tuple[int, ...]:
+        """The CPU counts of ``wanted`` the cost benchmark can boot."""
+        return tuple(n for n in wanted if not self.cost_max_cpus or n <= self.cost_max_cpus)
+
+    def focus_claims(self) -> tuple[str, ...]:
+        return tuple(c for p in self.patches for c in p.claims)
+
+    def selftests(self) -> tuple[SelftestSpec, ...]:
+        return tuple(p.selftest for p in self.patches if p.selftest)
+
+    def config_fragment(self) -> str:
+        return config_fragment(self.guest_config, self.patches)
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256(self.guest_config.encode())
+        for p in self.patches:
+            h.update(p.fingerprint().encode())
+        return h.hexdigest()[:16]
+
+
+def config_fragment(guest_config: str, patches: tuple[PatchSpec, ...]) -> str:
+    """What a verification build adds to tinyconfig: guest.config, then each
+    patch's own fragment."""
+    return "\n".join([guest_config] + [p.config for p in patches if p.config])
+
+
+@dataclass(frozen=True, slots=True)
+class FixtureSpec:
+    """A kernel the matrix boots that no Debian archive carries any more."""
+
+    name: str
+    describe: str
+    debian: str                     # the source package
+    suites: tuple[str, ...]
+    version_of: str                 # build the Debian version of this matrix kernel
+    patches: tuple[PatchSpec, ...]  # fixture patches only
+    regimes: tuple[str, ...]        # added to the version's regimes
+    without: tuple[str, ...]        # taken from them
+    guest_config: str
+
+    def config_fragment(self) -> str:
+        return config_fragment(self.guest_config, self.patches)
+
+
+def _toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise UserError(f"cannot read {path}: {e}") from None
+
+
+def _selftest(raw: Any) -> SelftestSpec | None:
+    if raw is None:
+        return None
+    return SelftestSpec(str(raw["source"]), tuple(raw.get("headers", ())),
+                        tuple(raw.get("includes", ())), tuple(raw.get("cflags", ())))
+
+
+# What a patch that is ``like`` another takes from it unless it says itself.
+INHERITED = ("subject", "edit", "require", "config", "claims", "selftest")
+
+
+def _with_like(directory: Path, raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Path]]:
+    """The patch's table with what it inherits, and the directory each
+    inherited file-naming key (``edit``, ``config``) is relative to."""
+    where = {k: directory for k in INHERITED}
+    like = raw.get("like")
+    if not like:
+        return raw, where
+    other_dir = directory.parent / str(like)
+    other = _toml(other_dir / "patch.toml")
+    if other.get("like") or other.get("fixture"):
+        raise UserError(f"{directory}/patch.toml: like = {like!r} must name a patch that "
+                        "is neither a fixture nor like another")
+    merged = dict(raw)
+    for key in INHERITED:
+        if key not in raw and key in other:
+            merged[key], where[key] = other[key], other_dir
+    return merged, where
+
+
+def load_patch(directory: Path) -> PatchSpec:
+    raw, where = _with_like(directory, _toml(directory / "patch.toml"))
+    try:
+        fixture = bool(raw.get("fixture", False))
+        msg = "" if fixture else (directory / raw["message"]).read_text()
+        cfg = (where["config"] / raw["config"]).read_text() if raw.get("config") else ""
+        return PatchSpec(
+            name=raw["name"], subject=raw["subject"], message=msg,
+            edits=tuple(edit_from_toml(e, where["edit"]) for e in raw["edit"]),
+            requires=tuple(Requirement(r["file"], r["function"], r.get("why", ""))
+                           for r in raw.get("require", ())),
+            targets=raw.get("targets", ""), config=cfg,
+            claims=tuple(raw.get("claims", ())), directory=directory,
+            selftest=_selftest(raw.get("selftest")), fixture=fixture)
+    except (KeyError, OSError) as e:
+        raise UserError(f"{directory}/patch.toml is incomplete: {e}") from None
+
+
+def _patches(kp: Path, names: list[str], where: str, fixtures: bool) -> tuple[PatchSpec, ...]:
+    """The patches a series (``fixtures`` False) or a fixture kernel names."""
+    patches = tuple(load_patch(kp / p) for p in names)
+    wrong = [p.name for p in patches if p.fixture != fixtures]
+    if wrong:
+        why = "not marked fixture = true" if fixtures else "a test fixture, never sent"
+        raise UserError(f"{where} uses {', '.join(wrong)}: {why}")
+    return patches
+
+
+def _series(kp: Path, guest: str, s: dict[str, Any]) -> SeriesSpec:
+    return SeriesSpec(
+        name=s["name"], describe=s["describe"], debian=s["debian"],
+        suites=tuple(s.get("suites", ())),
+        patches=_patches(kp, s["patches"], f"{kp}/series.toml: series {s['name']}", False),
+        cover=(kp / s["cover"]).read_text(), subject_prefix=s["subject_prefix"],
+        to=tuple(s.get("to", ())), regime=s["regime"], guest_config=guest,
+        also_maintainers_of=tuple(s.get("also_maintainers_of", ())),
+        cost=bool(s.get("cost", False)), versions=_versions(s),
+        cc_recipients_of=str(s.get("cc_recipients_of", "")),
+        cost_max_cpus=int(s.get("cost_max_cpus", 0)))
+
+
+def _versions(s: dict[str, Any]) -> tuple[str, str]:
+    v = s.get("versions", ["0", ""])
+    if not (isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) for x in v)):
+        raise UserError(f"series {s.get('name', '?')}: versions must be [since, until], "
+                        'e.g. ["6.12", "6.13"]')
+    return v[0], v[1]
+
+
+def _fixture(kp: Path, guest: str, k: dict[str, Any]) -> FixtureSpec:
+    return FixtureSpec(
+        name=k["name"], describe=" ".join(k["describe"].split()), debian=k["debian"],
+        suites=tuple(k["suites"]), version_of=k["version_of"],
+        patches=_patches(kp, k["patches"], f"{kp}/fixtures.toml: kernel {k['name']}", True),
+        regimes=tuple(k.get("regimes", ())), without=tuple(k.get("without", ())),
+        guest_config=guest)
+
+
+def _load(root: Path, file: str, key: str, make: Callable[[Path, str, dict[str, Any]], T]
+          ) -> list[T]:
+    kp = root / "kernelpatches"
+    doc = _toml(kp / file)
+    guest = (kp / "guest.config").read_text()
+    out = []
+    for raw in doc.get(key, []):
+        try:
+            out.append(make(kp, guest, raw))
+        except (KeyError, OSError) as e:
+            raise UserError(f"{kp}/{file}: {key} {raw.get('name', '?')} is incomplete: "
+                            f"{e}") from None
+    return out
+
+
+def load_series(root: Path) -> list[SeriesSpec]:
+    """Every series in ``kernelpatches/series.toml``."""
+    out = _load(root, "series.toml", "series", _series)
+    for s in out:
+        if s.cc_recipients_of and not any(p.name == s.cc_recipients_of for o in out
+                                          if o is not s for p in o.patches):
+            raise UserError(f"{root}/kernelpatches/series.toml: series {s.name}: "
+                            f"cc_recipients_of = {s.cc_recipients_of!r} is no patch of "
+                            "another series")
+    return out
+
+
+def series_of_patch(series: list[SeriesSpec], patch: str) -> SeriesSpec:
+    """The series that sends ``patch``."""
+    return next(s for s in series if any(p.name == patch for p in s.patches))
+
+
+def load_fixtures(root: Path) -> list[FixtureSpec]:
+    """Every kernel in ``kernelpatches/fixtures.toml``."""
+    return _load(root, "fixtures.toml", "kernel", _fixture)
+
+
+def pick(series: list[SeriesSpec], names: list[str]) -> list[SeriesSpec]:
+    if not names:
+        return series
+    known = {s.name: s for s in series}
+    for n in names:
+        if n not in known:
+            raise BadInput(f"unknown series '{n}'; choose from: {', '.join(known)}")
+    return [known[n] for n in names]

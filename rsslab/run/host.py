@@ -1,0 +1,116 @@
+"""Run scenarios on this machine's kernel through the observer.
+
+The observer (``repro/observe.c``) does the measuring; this module only runs
+it with the scenario's argv and input, maps its exit status to a clear
+error, and parses its JSON.  QEMU guests run the same argv from their /init
+(``rsslab.plan.observer_argv``) and are parsed by the same ``from_observer``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from rsslab import results, scenarios
+from rsslab.errors import ObserverError
+from rsslab.plan import RunSpec, observer_argv
+from rsslab.results import Observation, from_observer
+log = logging.getLogger(__name__)
+
+RUN_TIMEOUT_S = 120
+
+# observe.c's exit statuses, each with what the user should do.
+_OBSERVER_EXIT = {
+    1: "the observer broke",
+    2: "the observer refused its arguments",
+    4: "the observer cannot measure here",
+    126: "a scenario binary is not executable; run `make clean repro`",
+    127: "a scenario binary is missing; run `make clean repro`",
+}
+
+
+def _stderr_tail(text: str, lines: int = 3) -> str:
+    return " | ".join(text.strip().splitlines()[-lines:])
+
+
+def parse_observer_output(text: str, kernel: str, spec: RunSpec) -> Observation:
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ObserverError(f"observer output is not JSON ({e}); rebuild with `make repro`") from None
+    return from_observer(obj, kernel, spec.scenario, spec.params)
+
+
+def require_exact_reference(obs: Observation) -> None:
+    """Without smaps_rollup there is nothing exact to compare with."""
+    if obs.smaps_rss_kib is None:
+        raise ObserverError(
+            f"/proc/PID/smaps_rollup gave no Rss on Linux {obs.kernel_release} "
+            "(it needs Linux >= 4.14 and a mounted /proc); rsslab cannot measure "
+            "the exact RSS on this kernel"
+        )
+
+
+# A planned cgroup run where no memory cgroup can be made (a container, a
+# read-only cgroup mount, a kernel before 5.19) still runs, and its result
+# says why it has no cgroup peak; a cgroup the user asked for is required.
+IF_AVAILABLE = "--cgroup-if-available"
+REQUIRED = "--cgroup"
+
+
+def observe_once(bin_dir: Path, spec: RunSpec, workdir: Path, kernel: str = "host",
+                 cgroup_flag: str = IF_AVAILABLE) -> Observation:
+    """One run of one scenario on the host kernel."""
+    scenario = scenarios.get(spec.scenario)
+    out = workdir / "observe.json"
+    argv = observer_argv(spec, str(bin_dir), str(out), cgroup_flag)
+    data = scenario.stdin_bytes(spec.params)
+    stdin_path = workdir / "stdin"
+    stdin_path.write_bytes(data or b"")
+    log.info("%s", shlex.join(argv))
+    with stdin_path.open("rb") as stdin:
+        try:
+            proc = subprocess.run(argv, stdin=stdin, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True, timeout=RUN_TIMEOUT_S,
+                                  cwd=workdir)
+        except subprocess.TimeoutExpired:
+            raise ObserverError(f"{spec.describe()} ran over {RUN_TIMEOUT_S} s; "
+                                "lower its parameters") from None
+    if proc.returncode != 0:
+        what = _OBSERVER_EXIT.get(proc.returncode, f"the observer exited {proc.returncode}")
+        raise ObserverError(f"{spec.describe()}: {what}: {_stderr_tail(proc.stderr)}")
+    obs = parse_observer_output(out.read_text(), kernel, spec)
+    require_exact_reference(obs)
+    if obs.exit_code != 0:
+        detail = _stderr_tail(proc.stderr) or "no message"
+        if obs.exit_code == 4:
+            raise ObserverError(f"{spec.describe()} cannot run here: {detail}")
+        raise ObserverError(f"{spec.describe()} failed (exit {obs.exit_code}, signal "
+                            f"{obs.exit_signal}): {detail}")
+    return obs
+
+
+def run_specs(bin_dir: Path, specs: Iterable[RunSpec], kernel: str = "host",
+              progress: Callable[[RunSpec], None] | None = None,
+              cgroup_flag: str = IF_AVAILABLE) -> list[Observation]:
+    """Every spec, ``spec.repeat`` times, in a scratch directory."""
+    runs: list[Observation] = []
+    with tempfile.TemporaryDirectory(prefix="rsslab-run-") as tmp:
+        for spec in specs:
+            for _ in range(spec.repeat):
+                runs.append(observe_once(bin_dir, spec, Path(tmp), kernel, cgroup_flag))
+                if progress:
+                    progress(spec)
+    return runs
+
+
+def save_host(results_dir: Path, runs: Iterable[Observation],
+              features: frozenset[str]) -> list[Path]:
+    """Keep host runs in their result file with the host's regimes."""
+    from rsslab import kernels
+    return results.save(results_dir, runs, features, kernels.host().origin())

@@ -1,0 +1,149 @@
+"""The proof: base and patched kernels booted through the matrix.
+
+Both kernels run every claim that may apply to them, at each CPU count;
+the patch's own claims (``claims`` in its ``patch.toml``) are then judged
+on both, so the table shows the metric before (as the unpatched claims
+describe it) and after (exact).  Every other claim that applies to both
+kernels must hold on both: that is "nothing else changed".  The numbers
+become the ``${values}`` of the commit messages and cover letters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from rsslab import claims as claims_mod
+from rsslab.run import matrix
+from rsslab.claims import regimes
+from rsslab.claims import Claim
+from rsslab.errors import KernelError
+from rsslab.kernels import Kernel
+from rsslab.results import Observation
+Progress = Callable[[str, str, int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One focus claim at one CPU count, judged on both kernels."""
+
+    claim: str
+    metric: str
+    ncpus: int
+    before: tuple[float, ...]   # error in pages, per run
+    after: tuple[float, ...]
+
+    @staticmethod
+    def show(errs: Sequence[float]) -> str:
+        if not errs:
+            return "no runs"
+        exact = sum(1 for e in errs if e == 0)
+        worst = max(errs, key=abs)
+        return f"{worst:+g} ({exact}/{len(errs)} exact)" if worst else f"0 ({exact}/{len(errs)})"
+
+
+@dataclass(frozen=True, slots=True)
+class Proof:
+    rows: tuple[Row, ...]
+    others_held: tuple[str, ...]      # claims that held on both kernels
+    others_failed: tuple[str, ...]    # "claim on label: problem"
+    errors: tuple[str, ...]           # guests that failed
+    base_runs: tuple[Observation, ...]
+    patched_runs: tuple[Observation, ...]
+
+    @property
+    def after_exact(self) -> bool:
+        return all(e == 0 for r in self.rows for e in r.after) and all(r.after for r in self.rows)
+
+    @property
+    def before_inexact(self) -> bool:
+        return any(e != 0 for r in self.rows for e in r.before)
+
+
+def _errors(claim: Claim, runs: Sequence[Observation], feats: frozenset[str]) -> tuple[float, ...]:
+    v = claims_mod.evaluate(claim, runs, feats, "")
+    return tuple(c.err_pages for c in v.checks if c.err_pages is not None)
+
+
+def compare(focus: Sequence[Claim], all_claims: Sequence[Claim],
+            base: Sequence[matrix.Outcome], patched: Sequence[matrix.Outcome]) -> Proof:
+    """Judge the focus claims on both kernels, and the rest on each."""
+    errors = tuple(o.error for o in (*base, *patched) if o.error)
+    rows: list[Row] = []
+    held: set[str] = set()
+    failed: list[str] = []
+    focus_ids = {c.id for c in focus}
+    for b, p in zip(base, patched):
+        n = p.target.ncpus
+        for c in focus:
+            rows.append(Row(c.id, c.metric, n, _errors(c, b.runs, p.features),
+                            _errors(c, p.runs, p.features)))
+        for out in (b, p):
+            for v in out.verdicts:
+                if v.claim.id in focus_ids:
+                    continue
+                if v.ok:
+                    held.add(v.claim.id)
+                else:
+                    failed.append(f"{v.claim.id} on {out.target.label}: {v.problems[0]}")
+    both = {v.claim.id for v in b.verdicts} & {v.claim.id for v in p.verdicts} if base else set()
+    return Proof(tuple(rows), tuple(sorted(held & both - focus_ids)), tuple(failed), errors,
+                 tuple(o for out in base for o in out.runs),
+                 tuple(o for out in patched for o in out.runs))
+
+
+def unlocked(claims: Sequence[Claim], focus_ids: Sequence[str], regime: str) -> list[Claim]:
+    """The claims with the focus ones planned on the base kernel too: their
+    runs are what the table compares, before and after."""
+    return [replace(c, regimes=tuple(r for r in c.regimes if r != regime))
+            if c.id in focus_ids else c for c in claims]
+
+
+def run(base: Kernel, patched: Kernel, cpus: Sequence[int], root: Path,
+        settings: matrix.Settings, focus_ids: Sequence[str], regime: str,
+        progress: Progress) -> Proof:
+    """Boot both kernels at every CPU count through the matrix."""
+    all_claims = claims_mod.load(root / "claims")
+    regs = regimes.load(root / "claims")
+    known = {c.id: c for c in all_claims}
+    missing = [i for i in focus_ids if i not in known]
+    if missing:
+        raise KernelError(f"kernelpatches/ names claims that claims/ lacks: {', '.join(missing)}")
+    focus = [known[i] for i in focus_ids]
+    targets = matrix.targets([base, patched], cpus)
+    outcomes = matrix.run_all(targets, unlocked(all_claims, focus_ids, regime), regs,
+                              settings, progress)
+    by_kernel: dict[str, list[matrix.Outcome]] = {}
+    for o in outcomes:
+        by_kernel.setdefault(o.target.kernel.name, []).append(o)
+    return compare(focus, all_claims, by_kernel.get(base.name, []),
+                   by_kernel.get(patched.name, []))
+
+
+def table(proof: Proof, titles: Mapping[str, str]) -> str:
+    """The before/after table for a commit message (indented, < 72 cols)."""
+    head = f"  {'metric':<26} {'CPUs':>4}  {'before':<18} {'after':<14}".rstrip()
+    lines = [head, "  " + "-" * (len(head) - 2)]
+    for r in proof.rows:
+        name = titles.get(r.claim, r.metric)
+        lines.append(f"  {name:<26} {r.ncpus:>4}  {Row.show(r.before):<18} "
+                     f"{Row.show(r.after):<14}".rstrip())
+    return "\n".join(lines)
+
+
+def others_sentence(proof: Proof) -> str:
+    if proof.others_failed:
+        return (f"{len(proof.others_failed)} other claim checks failed: "
+                + "; ".join(proof.others_failed[:3]))
+    return (f"Nothing else changed: the {len(proof.others_held)} other documented "
+            "behaviours that apply to both kernels held on both.")
+
+
+def scenario_value(runs: Sequence[Observation], scenario: str, metric: str,
+                   reference: str) -> str:
+    """e.g. "4 KiB against 700 KiB exact" for the first run of a scenario."""
+    for o in runs:
+        if o.scenario == scenario and o.value(metric) is not None and o.value(reference):
+            return f"{o.value(metric)} KiB against {o.value(reference)} KiB exact"
+    return "not measured"

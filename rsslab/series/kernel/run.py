@@ -1,0 +1,341 @@
+"""``rsslab patches`` for the kernel: trees, builds, proof, cost, series.
+
+For each series of ``kernelpatches/series.toml``: take its tree (the cached
+Debian import, or a user's git tree at a base), build the base and the
+patched kernel (cached), boot both through the matrix, run the series'
+selftests in both, measure the cost, and write the series with the
+measured numbers under ``build/patches/<series>/``.  ``draft`` skips the
+kernels and marks the numbers as not measured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from typing import TYPE_CHECKING
+
+from rsslab.run import build as repro_build
+from rsslab import kversion, paths
+from rsslab.errors import UserError
+from rsslab.repo import git
+from rsslab.kernels import build as kbuild
+from rsslab.series.kernel import series
+from rsslab.kernels import series as series_kernels
+from rsslab.debian import sources
+from rsslab.kernels.edits import apply_edits
+from rsslab.series.kernel.series import SeriesOutput
+from rsslab.kernels.specs import SelftestSpec, SeriesSpec, load_series, pick, series_of_patch
+if TYPE_CHECKING:  # the QEMU side loads only when kernels are booted
+    from rsslab import kernels
+    from rsslab.series.kernel import cost
+    from rsslab.series.kernel import proof
+Notify = Callable[[str], None]
+PROOF_CPUS = (2, 4)
+COST_CPUS = (1, 8)
+SELFTEST_CPUS = (2, 4)
+# Helpers the guests need besides the matrix's binaries: (name, source).
+GUEST_HELPERS = (("stdout_to", "kernelpatches/guest/stdout_to.c"), ("kcost", "bench/kcost.c"))
+TITLES = {
+    "maxrss-sum-wait4-exact": "wait4 ru_maxrss",
+    "maxrss-sum-children-exact": "RUSAGE_CHILDREN ru_maxrss",
+    "maxrss-sum-self-exact": "RUSAGE_SELF ru_maxrss",
+    "exit-stop-synced-vmrss-exact": "VmRSS",
+    "exit-stop-synced-vmhwm-exact": "VmHWM",
+    "exit-stop-synced-statm-exact": "statm resident",
+    "exit-stop-synced-stat-rss-exact": "stat rss",
+    "exit-stop-synced-vmrss-exact-with-threads": "VmRSS, threads",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    root: Path
+    cache: Path
+    series: tuple[str, ...] = ()
+    tree: Path | None = None
+    base: str = "HEAD"
+    draft: bool = False
+    refresh: bool = False
+    author: str = ""
+    date: str = ""  # commit date (git's format); empty: now
+    cpus: tuple[int, ...] = PROOF_CPUS
+    cost_cpus: tuple[int, ...] = COST_CPUS
+    cost: bool = True
+    out_root: Path | None = None  # default: build/patches
+    selftest_cpus: tuple[int, ...] = SELFTEST_CPUS
+
+
+@dataclass(frozen=True, slots=True)
+class SelftestRun:
+    kernel: str
+    ncpus: int
+    status: int
+    tap: str
+    stderr: str
+
+    @property
+    def passed(self) -> bool:
+        return self.status == 0 and "\nnot ok" not in "\n" + self.tap
+
+    def summary(self) -> str:
+        if self.passed:
+            return "ok"
+        detail = next((ln.split(":", 4)[-1].strip() for ln in self.stderr.splitlines()
+                       if "child" in ln and "ru_maxrss" in ln), f"exit {self.status}")
+        return f"not ok ({detail})"
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    series: SeriesSpec
+    tree: sources.Tree
+    output: SeriesOutput
+    proof: proof.Proof | None = None
+    selftests: tuple[SelftestRun, ...] = ()
+    costs: tuple[cost.Ratio, ...] = ()
+    builds: tuple[kbuild.Built, ...] = ()
+    problems: tuple[str, ...] = field(default=())
+
+
+def for_version(s: SeriesSpec, version: str) -> bool:
+    """Is ``version`` one of the series' tree versions (``versions``)?"""
+    return kversion.in_range(kversion.parse(version), *s.versions)
+
+
+def span(s: SeriesSpec) -> str:
+    """``6.12 up to 6.13`` (the upper end excluded), or ``6.13 and later``."""
+    lo, hi = s.versions
+    return f"{lo} up to {hi}" if hi else f"{lo} and later"
+
+
+def tree_for(s: SeriesSpec, opts: Options) -> sources.Tree:
+    """The user's tree for the series of its version, else Debian's."""
+    if opts.tree is not None:
+        t = sources.user_tree(opts.tree, opts.base)
+        if for_version(s, t.version):
+            return t
+    return sources.debian_tree(opts.cache, s.debian, s.suites, opts.refresh)
+
+
+def check_user_tree(chosen: Sequence[SeriesSpec], opts: Options) -> None:
+    """A --kernel-tree must be of the version of some chosen series."""
+    if opts.tree is None:
+        return
+    t = sources.user_tree(opts.tree, opts.base)
+    if not any(for_version(s, t.version) for s in chosen):
+        spans = ", ".join(f"{s.name} ({span(s)})" for s in chosen)
+        raise UserError(f"{opts.tree} at {opts.base} is Linux {t.version}, which no chosen "
+                        f"series is for: {spans}")
+
+
+def also_cc(s: SeriesSpec, every: Sequence[SeriesSpec], opts: Options,
+            author: git.Ident) -> list[str]:
+    """A stable series' extra Cc: whom the mainline patch it names goes to
+    (``cc_recipients_of``), addressed on that patch's own tree."""
+    if not s.cc_recipients_of:
+        return []
+    other = series_of_patch(list(every), s.cc_recipients_of)
+    return series.patch_recipients(other, tree_for(other, opts), s.cc_recipients_of, author,
+                                   opts.date)
+
+
+def _compile(src: Path, out: Path, includes: Sequence[Path] = (),
+             cflags: Sequence[str] = ()) -> Path:
+    if out.is_file() and out.stat().st_mtime >= src.stat().st_mtime:
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    flags = ["-static", "-O2", "-pthread", *cflags] if cflags else repro_build.CFLAGS
+    argv = [repro_build.find_compiler(), *flags, *(f"-I{i}" for i in includes),
+            "-o", str(tmp), str(src)]
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd=src.parent,
+                          timeout=repro_build.COMPILE_TIMEOUT_S)
+    if proc.returncode != 0:
+        tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+        raise UserError(f"cannot compile {src.name}: {tail}")
+    tmp.replace(out)
+    return out
+
+
+def build_selftest(s: SeriesSpec, tree: sources.Tree, test: SelftestSpec, cache: Path) -> Path:
+    """The series' selftest, built static from the patched tree (cached)."""
+    with sources.kernel_worktree(tree, sparse=(*series.sparse_paths(s), *test.headers)) as wt:
+        for p in s.patches:
+            apply_edits(wt, p.edits, p.requires)
+        h = hashlib.sha256(" ".join(test.cflags).encode())
+        for f in (test.source, *test.headers):
+            h.update((wt / f).read_bytes())
+        out = cache / "kbuild" / f"selftest-{h.hexdigest()[:16]}" / test.name
+        if not out.is_file():
+            _compile(wt / test.source, out, [wt / i for i in test.includes], test.cflags)
+    return out
+
+
+def run_selftests(k: kernels.Kernel, test: Path, bins: Mapping[str, Path], init: Path,
+                  work: Path, cpus: Sequence[int]) -> list[SelftestRun]:
+    from rsslab.series.kernel import guestrun
+    out = []
+    for n in cpus:
+        assert k.image is not None
+        cmd = guestrun.Command(("/bin/stdout_to", "/tmp/tap", f"/bin/{test.name}"), "/tmp/tap")
+        res = guestrun.run_commands(f"{k.name}-smp{n}-selftest", k.image, n, [cmd],
+                                    {**bins, test.name: test}, init,
+                                    work / f"{k.name}-smp{n}-selftest", 120.0)
+        r = res[0] if res else None
+        out.append(SelftestRun(k.name, n, r.status if r else -1, r.output if r else "",
+                               r.stderr if r else "no result"))
+    return out
+
+
+def values_for(s: SeriesSpec, pr: proof.Proof, tests: Sequence[SelftestRun],
+               costs: Sequence[cost.Ratio], cpus: Sequence[int]) -> dict[str, str]:
+    """The ``${names}`` of the series' messages, from what was measured."""
+    from rsslab.series.kernel import cost
+    from rsslab.series.kernel import proof
+    runs = {len(r.after) for r in pr.rows}
+    v = {
+        "claims_table": proof.table(pr, TITLES),
+        "other_claims": proof.others_sentence(pr),
+        "runs": " or ".join(str(n) for n in sorted(runs)) or "0",
+        "cpus": " and ".join(str(n) for n in cpus),
+        "seed_before": proof.scenario_value(pr.base_runs, "seed", "vmhwm_kib", "smaps_rss_kib"),
+        "seed_after": proof.scenario_value(pr.patched_runs, "seed", "vmhwm_kib",
+                                           "smaps_rss_kib"),
+    }
+    base_tests = [t for t in tests if not t.kernel.endswith(s.regime)]
+    new_tests = [t for t in tests if t.kernel.endswith(s.regime)]
+    if tests:
+        v["selftest_before"] = "; ".join(f"{t.ncpus} CPUs: {t.summary()}" for t in base_tests)
+        v["selftest_after"] = "; ".join(f"{t.ncpus} CPUs: {t.summary()}" for t in new_tests)
+    if costs:
+        v["bench_table"] = cost.table(costs)
+        v["bench_repeats"] = f"{cost.ROUNDS * cost.REPEATS} runs per kernel"
+    elif s.cost:
+        v["bench_table"] = "  (not measured: this run skipped the cost benchmark)"
+        v["bench_repeats"] = "no runs"
+    return v
+
+
+def guest_helpers(root: Path) -> dict[str, Path]:
+    out = paths.build_dir(root) / "patches" / "bin"
+    return {name: _compile(root / src, out / name) for name, src in GUEST_HELPERS}
+
+
+def build_pair(s: SeriesSpec, tree: sources.Tree, opts: Options,
+                notify: Notify) -> tuple[kbuild.Built, kbuild.Built]:
+    built = []
+    for spec in (series_kernels.base_spec(s, tree), series_kernels.patched_spec(s, tree)):
+        def step(n: int, total: int, label: str = spec.label) -> None:
+            notify(f"building {label}: {n}/{total or '?'} lines of make output")
+        notify(f"building {spec.label} (tinyconfig + kernelpatches fragments)")
+        built.append(kbuild.build(spec, opts.cache, step))
+    return built[0], built[1]
+
+
+def prove_series(s: SeriesSpec, tree: sources.Tree, opts: Options,
+                 notify: Notify) -> tuple[dict[str, str], Report]:
+    """Build, boot, test and time; the message values and what was seen."""
+    from rsslab import kernels
+    from rsslab.run import matrix
+    from rsslab.series.kernel import cost
+    from rsslab.series.kernel import proof
+    b, p = build_pair(s, tree, opts, notify)
+    kb, kp = kernels.resolve_path(b.image), kernels.resolve_path(p.image)
+    bin_dir = paths.build_dir(opts.root) / "bin"
+    repro_build.build_all(opts.root, bin_dir)
+    work = paths.build_dir(opts.root) / "patches" / "guests" / s.name
+    settings = matrix.Settings(bin_dir, work, paths.results_dir(opts.root))
+
+    def progress(label: str, state: str, done: int, total: int) -> None:
+        notify(f"{label}: {state} {done}/{total}")
+
+    pr = proof.run(kb, kp, opts.cpus, opts.root, settings, s.focus_claims(), s.regime,
+                   progress)
+    helpers = guest_helpers(opts.root)
+    init = bin_dir / "init"
+    tests: list[SelftestRun] = []
+    for t in s.selftests():
+        binary = build_selftest(s, tree, t, opts.cache)
+        for k in (kb, kp):
+            notify(f"selftest {t.name} on {k.name}")
+            tests += run_selftests(k, binary, helpers, init, work, opts.selftest_cpus)
+    cost_cpus = s.cost_cpus(opts.cost_cpus)
+    costs = (cost.measure(kb, kp, cost_cpus, helpers, init, work / "cost", notify)
+             if s.cost and opts.cost and cost_cpus else [])
+    rep = Report(s, tree, _placeholder_output(s), pr, tuple(tests), tuple(costs), (b, p),
+                 tuple(problems(pr, tests, s)))
+    return values_for(s, pr, tests, costs, opts.cpus), rep
+
+
+def problems(pr: proof.Proof, tests: Sequence[SelftestRun], s: SeriesSpec) -> list[str]:
+    """What keeps the proof from proving: said plainly, never hidden."""
+    from rsslab.series.kernel import proof
+    out = list(pr.errors) + list(pr.others_failed)
+    if not pr.after_exact:
+        out.append(f"{s.name}: the patched kernel is not exact in every run: "
+                   + "; ".join(f"{r.claim} at {r.ncpus} CPUs: {proof.Row.show(r.after)}"
+                               for r in pr.rows if any(r.after) or not r.after))
+    if not pr.before_inexact:
+        out.append(f"{s.name}: the base kernel was exact in every run; the proof shows nothing")
+    for t in tests:
+        if t.kernel.endswith(s.regime) != t.passed:
+            out.append(f"{s.name}: selftest on {t.kernel} at {t.ncpus} CPUs: {t.summary()}, "
+                       f"expected {'ok' if t.kernel.endswith(s.regime) else 'not ok'}")
+    return out
+
+
+def _placeholder_output(s: SeriesSpec) -> SeriesOutput:
+    return series.SeriesOutput(s.name, Path(), (), (), (), series.CheckReport(()),
+                               False, True)
+
+
+def saved_values(out_dir: Path) -> dict[str, str]:
+    path = out_dir / "proof.json"
+    try:
+        doc = json.loads(path.read_text())
+        return {str(k): str(v) for k, v in doc.get("values", {}).items()}
+    except (OSError, ValueError):
+        return {}
+
+
+def run(opts: Options, notify: Notify) -> list[Report]:
+    """Every chosen series, one after another."""
+    reports = []
+    root_out = opts.out_root or paths.build_dir(opts.root) / "patches"
+    every = load_series(opts.root)
+    chosen = pick(every, list(opts.series))
+    check_user_tree(chosen, opts)
+    ccs: dict[str, list[str]] = {}  # the stable series share the mainline patch's
+    for s in chosen:
+        notify(f"{s.name}: source tree")
+        tree = tree_for(s, opts)
+        author = git.identity(tree.git_dir, opts.author)
+        out_dir = root_out / s.name
+        if opts.draft:
+            values, rep = saved_values(out_dir), None
+        else:
+            values, rep = prove_series(s, tree, opts, notify)
+        notify(f"{s.name}: series, checkpatch, git am")
+        if s.cc_recipients_of not in ccs:
+            ccs[s.cc_recipients_of] = also_cc(s, every, opts, author)
+        out = series.generate(s, tree, out_dir, values, author, opts.date, draft=opts.draft,
+                              also_cc=ccs[s.cc_recipients_of])
+        (out_dir / "proof.json").write_text(json.dumps(
+            {"tree": tree.describe, "base": tree.base, "values": values,
+             "problems": list(rep.problems) if rep else []}, indent=1) + "\n")
+        if rep is None:
+            reports.append(Report(s, tree, out))
+        else:
+            reports.append(Report(s, tree, out, rep.proof, rep.selftests, rep.costs,
+                                  rep.builds, rep.problems))
+    return reports
+
+
+def clear(root: Path) -> None:
+    shutil.rmtree(paths.build_dir(root) / "patches" / "guests", ignore_errors=True)

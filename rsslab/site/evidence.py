@@ -1,0 +1,169 @@
+"""What was measured, on which kernels, and which claims it checked.
+
+The site states nothing that is not here: every result file in
+``build/results`` becomes a ``KernelRuns`` (the regimes its kernel had, as
+the file records them, and the verdict of every claim that applies to
+them), and every claim gets a state: ``holds``
+(checked on at least one kernel and never contradicted), ``fails`` (some
+kernel disagreed) or ``unchecked`` (no kernel of its regimes was measured
+with its runs yet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rsslab import claims as claims_mod
+from rsslab import kversion, results
+from rsslab.claims import regimes
+from rsslab.claims import Claim, Verdict
+from rsslab.errors import UserError
+from rsslab.claims.regimes import Regime
+from rsslab.results import ResultSet
+HOLDS = "holds"
+FAILS = "fails"
+UNCHECKED = "unchecked"
+
+
+@dataclass(frozen=True, slots=True)
+class KernelRuns:
+    """One result file: a kernel at a CPU count, its regimes and verdicts."""
+
+    results: ResultSet
+    features: frozenset[str]
+    verdicts: tuple[Verdict, ...]  # only claims that apply and were observed
+    # Claims that apply but whose runs this kernel cannot give (no memory
+    # cgroup peak before 5.19): each says why.
+    unavailable: tuple[Verdict, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return self.results.label
+
+    @property
+    def ncpus(self) -> int:
+        return self.results.ncpus
+
+    def describe(self) -> str:
+        return f"{self.results.kernel} (Linux {self.results.kernel_release}, {self.ncpus} CPUs)"
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimStatus:
+    claim: Claim
+    verdicts: tuple[Verdict, ...]
+
+    @property
+    def state(self) -> str:
+        if not self.verdicts:
+            return UNCHECKED
+        return HOLDS if all(v.ok for v in self.verdicts) else FAILS
+
+    def labels(self, ok: bool) -> list[str]:
+        return [v.label for v in self.verdicts if v.ok == ok]
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    claims: tuple[Claim, ...]
+    regimes: tuple[Regime, ...]
+    kernels: tuple[KernelRuns, ...]
+    reproducers: frozenset[str] = frozenset()  # scenarios with a repro/*.c
+
+    def claim(self, claim_id: str) -> Claim | None:
+        return next((c for c in self.claims if c.id == claim_id), None)
+
+    def status(self, claim: Claim) -> ClaimStatus:
+        return ClaimStatus(claim, tuple(v for k in self.kernels for v in k.verdicts
+                                        if v.claim.id == claim.id))
+
+    def kernel(self, label: str) -> KernelRuns | None:
+        return next((k for k in self.kernels if k.label == label), None)
+
+    def with_feature(self, feature: str) -> list[KernelRuns]:
+        return [k for k in self.kernels if feature in k.features]
+
+    def regime(self, regime_id: str) -> Regime | None:
+        return next((r for r in self.regimes if r.id == regime_id), None)
+
+
+def _order(rs: ResultSet) -> tuple[tuple[int, int, int], str, int]:
+    try:
+        v = kversion.upstream(rs.kernel_release, rs.kernel_version)
+    except UserError:
+        v = (0, 0, 0)
+    return v, rs.kernel, rs.ncpus
+
+
+def gather(claim_list: Sequence[Claim], regs: Sequence[Regime],
+           sets: Iterable[ResultSet], reproducers: frozenset[str] = frozenset()) -> Evidence:
+    kernels = []
+    for rs in sorted(sets, key=_order):
+        feats = rs.features
+        every = [claims_mod.evaluate(c, rs.runs, feats, rs.label)
+                 for c in claim_list if c.applies(feats, rs.ncpus)]
+        kernels.append(KernelRuns(rs, feats, tuple(v for v in every if v.checks),
+                                  tuple(v for v in every if v.unavailable)))
+    return Evidence(tuple(claim_list), tuple(regs), tuple(kernels), reproducers)
+
+
+def load(root: Path, results_dir: Path) -> Evidence:
+    """Claims and regimes from ``claims/``, runs from ``results_dir``."""
+    return gather(claims_mod.load(root / "claims"), regimes.load(root / "claims"),
+                  results.load_all(results_dir) if results_dir.is_dir() else [],
+                  frozenset(p.stem for p in (root / "repro").glob("*.c")))
+
+
+def regime_span(regime: Regime) -> str:
+    """``Linux 2.6.34 to 6.1``-style text of a regime's version ranges."""
+    if not regime.ranges:
+        return "kernels built with an rsslab patch"
+    parts = [f"Linux {lo} and later" if not hi else f"Linux {lo} up to (not including) {hi}"
+             for lo, hi in regime.ranges]
+    return "; ".join(parts)
+
+
+def needs(ev: Evidence, claim: Claim) -> str:
+    """What must be measured before a claim can be checked."""
+    where = []
+    for rid in claim.regimes:
+        r = ev.regime(rid)
+        where.append(f"{rid} ({regime_span(r)})" if r else rid)
+    kernels = f"a kernel in {' and '.join(where)}" if where else "any kernel"
+    runs = "; ".join(r.describe() for r in claim.runs)
+    absent = sorted({r.scenario for r in claim.runs} - ev.reproducers)
+    todo = f" (no reproducer in repro/ yet for {', '.join(absent)})" if absent else ""
+    return f"needs {kernels}, measured with: {runs}{todo}"
+
+
+def _verdict_json(v: Verdict) -> dict[str, Any]:
+    worst = v.worst()
+    return {
+        "ok": v.ok,
+        "runs": len(v.checks),
+        "worst_err_pages": None if worst is None else worst.err_pages,
+        "bound": None if worst is None else worst.interval.show(),
+        "problems": list(v.problems[:5]),
+    }
+
+
+def to_json(ev: Evidence) -> dict[str, Any]:
+    """Everything the Sphinx roles need, as plain data (a config value)."""
+    claims_out: dict[str, Any] = {}
+    for c in ev.claims:
+        st = ev.status(c)
+        claims_out[c.id] = {
+            "state": st.state,
+            "metric": c.metric,
+            "needs": needs(ev, c),
+            "verdicts": {v.label: _verdict_json(v) for v in st.verdicts},
+        }
+    kernels = [{"label": k.label, "kernel": k.results.kernel,
+                "release": k.results.kernel_release, "ncpus": k.ncpus,
+                "features": sorted(k.features)} for k in ev.kernels]
+    runs: Mapping[str, list[dict[str, Any]]] = {
+        k.label: [o.to_flat() for o in k.results.runs] for k in ev.kernels}
+    return {"claims": claims_out, "kernels": kernels, "runs": dict(runs)}

@@ -1,0 +1,241 @@
+"""The generated pages: metrics, plots, site status and the scenario list.
+
+Every number here comes from ``Evidence`` (the stored runs and the claim
+verdicts computed from them); kernels or runs that are missing are named,
+with the command that measures them.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from itertools import groupby
+from pathlib import Path
+
+from rsslab import claims as claims_mod
+from rsslab import scenarios
+from rsslab.claims import Claim, Verdict
+from rsslab.site import rst
+from rsslab.site.evidence import FAILS, HOLDS, Evidence, KernelRuns, needs, regime_span
+from rsslab.site.plots import Figure
+# The metrics as judges and tools read them: flat name, name, where it is read.
+METRIC_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("vmrss_kib", "VmRSS", "/proc/PID/status at the exit stop"),
+    ("vmhwm_kib", "VmHWM", "/proc/PID/status at the exit stop"),
+    ("statm_rss_kib", "statm resident", "/proc/PID/statm at the exit stop"),
+    ("stat_rss_kib", "stat rss", "/proc/PID/stat field 24 at the exit stop"),
+    ("smaps_rss_kib", "smaps_rollup Rss", "/proc/PID/smaps_rollup at the exit stop"),
+    ("wait4_maxrss_kib", "wait4 ru_maxrss", "the parent's wait4() after exit"),
+    ("children_maxrss_kib", "RUSAGE_CHILDREN", "the parent's getrusage() after wait4()"),
+    ("self_maxrss_kib", "RUSAGE_SELF", "the program's own getrusage()"),
+    ("child_maxrss_kib", "child ru_maxrss", "a child started by a large parent"),
+    ("cgroup_peak_kib", "cgroup peak", "memory.peak / max_usage_in_bytes of its cgroup"),
+)
+
+# The kernels of the default matrix (``make repro``), named in "missing" notes.
+MATRIX_KERNELS: tuple[str, ...] = ("6.1", "6.12", "6.12-nosum", "7")
+MATRIX_CPUS: tuple[int, ...] = (1, 2, 4)
+
+
+def _pages(x: float) -> str:
+    return f"{x:+g}" if x else "0"
+
+
+def metric_verdicts(k: KernelRuns, metric: str) -> list[Verdict]:
+    return [v for v in k.verdicts if v.claim.metric == metric]
+
+
+def overview_cell(k: KernelRuns, metric: str) -> str:
+    """``exact`` or the error range in pages, and whether the claims hold."""
+    vs = metric_verdicts(k, metric)
+    errs = [c.err_pages for v in vs for c in v.checks if c.err_pages is not None]
+    if not errs:
+        return "—"
+    ok = all(v.ok for v in vs)
+    lo, hi = min(errs), max(errs)
+    text = "exact" if lo == hi == 0 else (_pages(lo) if lo == hi else f"{_pages(lo)} to {_pages(hi)}")
+    return text if ok else f"{text} (**claim fails**)"
+
+
+def overview_table(ev: Evidence) -> str:
+    """Metrics against kernels: exact, or the error range seen, in pages."""
+    if not ev.kernels:
+        return rst.note("No results at all yet: run ``make repro`` (or ``rsslab docs``, "
+                        "which measures the host first).")
+    header = ["metric", *(f"{k.label}\n\n{k.results.kernel_release}" for k in ev.kernels)]
+    rows = [[name, *(overview_cell(k, m) for k in ev.kernels)]
+            for m, name, _ in METRIC_ROWS
+            if any(metric_verdicts(k, m) for k in ev.kernels)]
+    return rst.list_table(header, rows, classes="overview")
+
+
+def _bound_text(claim: Claim) -> str:
+    b = dict(claim.bound)
+    formula = str(b.pop("formula"))
+    fn = getattr(claims_mod, formula, None)
+    doc = (inspect.getdoc(fn) or "").split("\n", 1)[0] if callable(fn) else ""
+    args = ", ".join(f"{k}={v}" for k, v in b.items())
+    return f"{rst.lit(f'{formula}({args})')}" + (f": {rst.esc(doc)}" if doc else "")
+
+
+def _cites(claim: Claim, short: bool = False) -> str:
+    show = rst.short_tag if short else rst.tag
+    return "\n".join(f"| {show(t)}" for t in claim.tags)
+
+
+def kernel_table(k: KernelRuns) -> str:
+    rows = []
+    for metric, name, _ in METRIC_ROWS:
+        for v in metric_verdicts(k, metric):
+            worst = v.worst()
+            errs = [c.err_pages for c in v.checks if c.err_pages is not None]
+            exact = bool(errs) and all(e == 0 for e in errs)
+            rows.append([
+                name, rst.claim_ref(v.claim.id), str(len(v.checks)),
+                f"exact in all {len(errs)}" if exact else "no",
+                "" if worst is None or worst.err_pages is None else
+                f"{_pages(worst.err_pages)} ({worst.err_pages * k.results.runs[0].page_kib:+g} KiB)",
+                "" if worst is None else rst.esc(worst.interval.show()),
+                HOLDS if v.ok else f"**FAILS**: {rst.esc(v.problems[0])}",
+                _cites(v.claim, short=True),
+            ])
+    return rst.list_table(["metric", "claim", "runs", "exact?", "largest error (pages)",
+                           "bound (pages)", "verdict", "cites"], rows,
+                          widths="10 17 5 8 11 10 9 30", classes="kernel")
+
+
+def kernel_section(ev: Evidence, k: KernelRuns) -> str:
+    out = rst.heading(k.label, "-")
+    feats = ", ".join(rst.lit(f) for f in sorted(k.features)) or "none"
+    origin = k.results.origin
+    declared = [f"+{r}" for r in origin.declared] + [f"-{r}" for r in origin.without]
+    said = f" (declared: {', '.join(rst.lit(d) for d in declared)})" if declared else ""
+    out += (f"Linux {rst.lit(k.results.kernel_release)}, {k.ncpus} CPUs, "
+            f"{len(k.results.runs)} stored runs; regimes: {feats}{said}.  "
+            f"Kernel: {origin.source.replace(str(Path.home()), '~')}.\n\n")
+    out += kernel_table(k) if k.verdicts else rst.note("No claim could be checked with these runs.")
+    unchecked = [name for m, name, _ in METRIC_ROWS if not metric_verdicts(k, m)]
+    if unchecked:
+        out += f"Not checked on {k.label}: {', '.join(unchecked)}.\n\n"
+    for why in dict.fromkeys(v.unavailable for v in k.unavailable):
+        ids = ", ".join(rst.claim_ref(v.claim.id) for v in k.unavailable if v.unavailable == why)
+        out += f"{ids}: {rst.esc(why)}.\n\n"
+    return out
+
+
+def missing_kernels(ev: Evidence) -> list[str]:
+    have = {(k.results.kernel, k.ncpus) for k in ev.kernels}
+    out = []
+    for name in MATRIX_KERNELS:
+        cpus = [n for n in MATRIX_CPUS if (name, n) not in have]
+        if len(cpus) == len(MATRIX_CPUS):
+            out.append(f"no results for {name} yet: run make repro")
+        elif cpus:
+            out.append(f"no results for {name} at {', '.join(map(str, cpus))} CPUs yet: "
+                       "run make repro")
+    return out
+
+
+def claim_entry(ev: Evidence, claim: Claim) -> str:
+    st = ev.status(claim)
+    checked = []
+    for v in st.verdicts:
+        worst = v.worst()
+        w = "" if worst is None or worst.err_pages is None else (
+            f", worst {_pages(worst.err_pages)} pages in {rst.esc(worst.interval.show())}")
+        state = HOLDS if v.ok else f"**fails**: {rst.esc('; '.join(v.problems[:2]))}"
+        checked.append(f"{v.label}: {state} ({len(v.checks)} runs{w})")
+    regs = ", ".join(f"{rst.lit(r)} ({regime_span(g)})" if (g := ev.regime(r)) else rst.lit(r)
+                     for r in claim.regimes) or "every kernel"
+    if claim.unless:
+        regs += "; not with " + ", ".join(rst.lit(r) for r in claim.unless)
+    fields = [
+        ("Metric", f"{rst.lit(claim.metric)} against {' / '.join(map(rst.lit, claim.reference))}"),
+        ("Kernels", regs),
+        ("Bound", _bound_text(claim)),
+        ("Runs", "; ".join(rst.esc(r.describe()) for r in claim.runs)),
+        ("State", {HOLDS: "holds", FAILS: "**fails**"}.get(st.state, "not checked yet: "
+                                                           + rst.esc(needs(ev, claim)))),
+        ("Checked on", "\n".join(f"| {c}" for c in checked) or "—"),
+        ("Cites", _cites(claim) or "—"),
+        ("Defined in", rst.lit(f"claims/{claim.source}")),
+    ]
+    body = rst.esc(claim.says) + "\n\n" + "".join(
+        f":{name}:\n{rst.indent(text, 4)}\n" for name, text in fields)
+    return f".. _claim-{claim.id}:\n\n.. rubric:: {claim.id}\n   :class: claim\n\n{body}\n"
+
+
+def claims_section(ev: Evidence) -> str:
+    out = rst.heading("Claims", "=")
+    out += ("Each claim is a sentence about one metric with a bound from the mechanism, "
+            "checked against every stored run of every kernel it applies to. "
+            "The prose of this site cites these ids.\n\n")
+    for source, group in groupby(sorted(ev.claims, key=lambda c: c.source), lambda c: c.source):
+        out += rst.heading(f"claims/{source}", "-")
+        out += "".join(claim_entry(ev, c) for c in group)
+    return out
+
+
+def metrics_page(ev: Evidence) -> str:
+    out = rst.heading("What each metric reports", "=", over=True)
+    out += (
+        "Each program runs under the observer, which reads every metric at the "
+        "``PTRACE_EVENT_EXIT`` stop (where judges read VmHWM) and after ``wait4()``. "
+        "Errors are *reported − exact* in pages; the exact value is the page-table walk "
+        "of smaps_rollup at the same stop, or the program's own exact peak. "
+        "Bounds come from the claims' formulas, with this kernel's CPU count.\n\n")
+    for line in missing_kernels(ev):
+        out += f"* {rst.esc(line)}\n"
+    out += "\n" + rst.heading("Overview", "=")
+    out += overview_table(ev)
+    out += rst.heading("Per kernel", "=")
+    out += "".join(kernel_section(ev, k) for k in ev.kernels) or "No kernel measured yet.\n\n"
+    return out + claims_section(ev)
+
+
+def plots_page(figs: Sequence[Figure], missing: Sequence[str]) -> str:
+    out = rst.heading("Plots", "=", over=True)
+    out += ("Drawn by matplotlib from the stored runs on every ``make docs``. "
+            "Dashed lines and grey bands are the claims' bounds for that kernel.\n\n")
+    sections = (("Reported against exact RSS over pages touched", "touch-sweep-"),
+                ("wait4 error against the CPU count", "wait4-"),
+                ("The 6.1 thread experiment", "threads-"))
+    for title, prefix in sections:
+        out += rst.heading(title, "=")
+        mine = [f for f in figs if f.file.startswith(prefix)]
+        for f in mine:
+            out += (f".. figure:: plots/{f.file}\n   :alt: {f.caption}\n"
+                    f"   :width: 100%\n\n   {rst.esc(f.caption)}\n\n")
+        if not mine:
+            out += "Not drawn yet.\n\n"
+    if missing:
+        out += rst.heading("Missing", "=")
+        out += "".join(f"* {rst.esc(m)}\n" for m in missing) + "\n"
+        out += "Run ``make repro`` to measure the guest kernels, then ``make docs``.\n\n"
+    return out
+
+
+def status_include(ev: Evidence, notes: Sequence[str]) -> str:
+    """The index's list of what this build was made from."""
+    out = ""
+    for k in ev.kernels:
+        out += (f"* {k.label}: Linux {rst.lit(k.results.kernel_release)}, {k.ncpus} CPUs, "
+                f"{len(k.results.runs)} runs, {len(k.verdicts)} claims checked\n")
+    for line in missing_kernels(ev):
+        out += f"* {rst.esc(line)}\n"
+    states = [ev.status(c).state for c in ev.claims]
+    out += (f"\nOf {len(states)} claims, {states.count(HOLDS)} hold on the measured kernels, "
+            f"{states.count(FAILS)} fail and {len(states) - states.count(HOLDS) - states.count(FAILS)} "
+            "are not checked yet (see :doc:`metrics`).\n\n")
+    if notes:
+        out += "This build:\n\n" + "".join(f"* {rst.esc(n)}\n" for n in notes) + "\n"
+    return out
+
+
+def scenarios_table(have_source: Sequence[str]) -> str:
+    rows = []
+    for s in scenarios.SCENARIOS.values():
+        params = ", ".join(f"{rst.lit(p.name)} (default {p.default})" for p in s.params)
+        src = rst.lit(f"repro/{s.name}.c") if s.name in have_source else "not written yet"
+        rows.append([rst.lit(s.name), rst.esc(s.summary), params or "—", src])
+    return rst.list_table(["scenario", "what it does", "parameters", "source"], rows)
