@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 from rsslab import paths
-
 from rsslab.judges import doctor
 from rsslab.run.build import build_all
+
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 120
 

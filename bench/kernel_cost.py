@@ -15,12 +15,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rsslab.run import build as repro_build
 from rsslab import kernels, paths
 from rsslab.errors import UserError
+from rsslab.kernels import specs as spec
+from rsslab.run import build as repro_build
 from rsslab.series.kernel import cost
 from rsslab.series.kernel import run as kernel
-from rsslab.kernels import specs as spec
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("series", nargs="?", default="linux-mainline")

@@ -26,8 +26,9 @@ from rich.console import Console
 from rich.table import Table
 
 from rsslab import kernels, paths
-from rsslab.run.build import build_all
 from rsslab.kernels import initramfs, qemu
+from rsslab.run.build import build_all
+
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_S = 90.0
 

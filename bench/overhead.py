@@ -36,6 +36,7 @@ from pathlib import Path
 import rsslab
 from rsslab import paths, scenarios
 from rsslab.run.build import build_all
+
 ROOT = Path(__file__).resolve().parents[1]
 GNU_TIME = "/usr/bin/time"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from rsslab.errors import BadInput
+
 Version = tuple[int, int, int]
 
 _DEBIAN = re.compile(r"Debian (\d+)\.(\d+)(?:\.(\d+))?")

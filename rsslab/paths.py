@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 
 from rsslab.errors import UserError
+
 BUILD_DIR_ENV = "RSSLAB_BUILD_DIR"
 PACKAGE_DIR = Path(__file__).resolve().parent
 # Where the wheel puts the sources (pyproject.toml, [tool.hatch...force-include]).

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from rsslab import scenarios
 from rsslab.scenarios import Value
+
+
 @dataclass(frozen=True, slots=True)
 class RunSpec:
     """One scenario with its parameters, measured through the observer."""

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rsslab.errors import ObserverError, UserError
+
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2

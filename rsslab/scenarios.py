@@ -17,6 +17,7 @@ from types import MappingProxyType
 
 from rsslab import paths
 from rsslab.errors import BadInput, UserError
+
 Value = int | str
 Params = Mapping[str, Value]
 

@@ -1,17 +1,30 @@
-"""Shared fixtures: the project root and the built binaries."""
+"""Shared fixtures (the project root, the built binaries, the booted
+guests) and the test tiers.
+
+Tiers: unmarked tests are the unit tier (`make check`): offline, no QEMU,
+no kernel builds, no downloads.  A test that boots a guest must be marked
+``guest``; one that builds kernels or downloads must be marked ``slow`` (or
+``guest``): the guard below fails any other test that tries.  Tests write
+only under their tmp_path (the session's binaries and guests included).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-import pytest
+from typing import TYPE_CHECKING, Any
 
 import guests
+import pytest
+
 from rsslab import claims
+from rsslab.debian import apt
+from rsslab.kernels import build as kbuild
+from rsslab.kernels import qemu
 from rsslab.run import matrix
 from rsslab.run.build import build_all
+
 if TYPE_CHECKING:
     from rsslab.site.build import Built, Layout
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,11 +37,61 @@ def root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def bin_dir() -> Path:
-    """repro/*.c built statically into build/bin (as `rsslab run` does)."""
-    out = ROOT / "build" / "bin"
+def bin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """repro/*.c built statically (as `rsslab run` builds build/bin)."""
+    out = tmp_path_factory.mktemp("bin")
     build_all(ROOT, out)
     return out
+
+
+# --- the tier guard -----------------------------------------------------------
+
+_MARKS: set[str] = set()
+NEEDS_MARK = "guest or slow"
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _MARKS.clear()
+    _MARKS.update(m.name for m in item.iter_markers())
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    _MARKS.clear()
+
+
+def _guarded(what: str, real: Callable[..., Any]) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if not _MARKS & {"guest", "slow"}:
+            pytest.fail(f"this test {what} but is not marked {NEEDS_MARK}", pytrace=False)
+        return real(*args, **kwargs)
+    return call
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tier_guard() -> Iterator[None]:
+    """Booting, kernel builds and Debian downloads only in marked tests."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(qemu, "run", _guarded("boots a guest", qemu.run))
+        mp.setattr(kbuild, "build", _guarded("builds a kernel", kbuild.build))
+        for name in ("_call", "_fetch"):
+            mp.setattr(apt.PrivateApt, name, _apt_guarded(getattr(apt.PrivateApt, name)))
+        yield
+
+
+LOCAL = ("127.0.0.1", "localhost", ".invalid")
+
+
+def _apt_guarded(real: Callable[..., Any]) -> Callable[..., Any]:
+    """apt may run in the unit tier only as a stand-in on PATH, or against
+    mirrors that cannot be on the network."""
+    def call(self: apt.PrivateApt, *args: Any, **kwargs: Any) -> Any:
+        real_apt = shutil.which("apt-get") in ("/usr/bin/apt-get", "/bin/apt-get")
+        offline = all(any(w in e.uri for w in LOCAL) for e in self.entries)
+        if real_apt and not offline and not _MARKS & {"guest", "slow"}:
+            pytest.fail(f"this test runs apt against {self.describe()} but is not marked "
+                        f"{NEEDS_MARK}", pytrace=False)
+        return real(self, *args, **kwargs)
+    return call
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +111,13 @@ def built(layout: "Layout", bin_dir: Path) -> "Built":
 
 
 @pytest.fixture(scope="session")
-def guest_outcomes(bin_dir: Path) -> Callable[[], dict[str, matrix.Outcome]]:
+def guest_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the test guests work and keep their results (``results/``)."""
+    return tmp_path_factory.mktemp("guests")
+
+
+@pytest.fixture(scope="session")
+def guest_outcomes(bin_dir: Path, guest_dir: Path) -> Callable[[], dict[str, matrix.Outcome]]:
     """Every test kernel at every test CPU count, booted once per session
     (all together, in parallel) the first time a test needs one."""
     booted: dict[str, matrix.Outcome] = {}
@@ -57,7 +126,7 @@ def guest_outcomes(bin_dir: Path) -> Callable[[], dict[str, matrix.Outcome]]:
         if not booted:
             found, _ = guests.resolve_all()
             booted.update(guests.measure(bin_dir, guests.guest_targets(found),
-                                         claims.load(ROOT / "claims")))
+                                         claims.load(ROOT / "claims"), guest_dir))
         return booted
 
     return get

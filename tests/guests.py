@@ -20,13 +20,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from rsslab import claims, kernels, paths
-
-from rsslab.run import matrix
-
 from rsslab.claims import regimes
 from rsslab.errors import UserError
 from rsslab.kernels import Kernel
+from rsslab.run import matrix
+
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL_NAMES = os.environ.get("RSSLAB_TEST_KERNELS", "5.10 6.1 6.12 6.12-nosum 7").split()
 CPU_COUNTS = [int(c) for c in os.environ.get("RSSLAB_TEST_CPUS", "1,2,4").split(",") if c]
@@ -49,6 +50,18 @@ class Unavailable:
     reason: str
 
 
+def labels() -> list[tuple[str, str, int]]:
+    """(label, kernel name, CPU count) of every test guest, from the
+    settings alone: collecting tests resolves and downloads nothing."""
+    out = [(n, c) for n in KERNEL_NAMES for c in CPU_COUNTS]
+    out += [(n, c) for n, counts in WIDE.items() for c in counts if (n, c) not in out]
+    return [(f"{n}-smp{c}", n, c) for n, c in out]
+
+
+# Kernels that could not be had this session, with why (resolve_all fills it).
+MISSING: dict[str, str] = {}
+
+
 def resolve_all() -> tuple[list[Kernel], list[Unavailable]]:
     """The test kernels, fetched into the cache on first use."""
     found, missing = [], []
@@ -57,7 +70,15 @@ def resolve_all() -> tuple[list[Kernel], list[Unavailable]]:
             found.append(kernels.resolve(name, paths.cache_dir()))
         except UserError as e:
             missing.append(Unavailable(name, str(e)))
+            MISSING[name] = str(e)
     return found, missing
+
+
+def outcome(outs: dict[str, matrix.Outcome], label: str, name: str) -> matrix.Outcome:
+    """The outcome of one test guest; skipped when its kernel could not be had."""
+    if label not in outs:
+        pytest.skip(f"kernel {name} unavailable: {MISSING.get(name, 'not resolved')}")
+    return outs[label]
 
 
 def guest_targets(found: list[Kernel]) -> list[matrix.Target]:
@@ -69,9 +90,10 @@ def guest_targets(found: list[Kernel]) -> list[matrix.Target]:
     return out
 
 
-def measure(bin_dir: Path, targets: list[matrix.Target],
-            all_claims: list[claims.Claim]) -> dict[str, matrix.Outcome]:
-    settings = matrix.Settings(bin_dir, ROOT / "build", ROOT / "build" / "results")
+def measure(bin_dir: Path, targets: list[matrix.Target], all_claims: list[claims.Claim],
+            out_dir: Path) -> dict[str, matrix.Outcome]:
+    """Boot every target once; work files and results go under ``out_dir``."""
+    settings = matrix.Settings(bin_dir, out_dir, out_dir / "results")
     outs = matrix.run_all(targets, all_claims, regimes.load(ROOT / "claims"), settings,
                           lambda *_: None)
     return {o.target.label: o for o in outs}

@@ -12,6 +12,7 @@ import pytest
 
 from rsslab.debian import apt
 from rsslab.errors import AptError
+
 DEB822 = """\
 Types: deb
 # a comment inside the stanza

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from rsslab.run import chosen
-
-from rsslab.run import matrix
-
-from rsslab.claims import regimes
-from rsslab.claims import Claim
+from rsslab.claims import Claim, regimes
 from rsslab.kernels import Kernel
 from rsslab.plan import RunSpec
 from rsslab.results import Observation
+from rsslab.run import chosen, matrix
+
 SEED = RunSpec("seed").resolved()
 SEED_64 = RunSpec("seed", {"input_kib": 64}).resolved()
 TOUCH = RunSpec("touch", {"pages": 1000}).resolved()

@@ -12,15 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import guests
 import pytest
 
-import guests
 from rsslab import claims, kversion, results
-from rsslab.run import matrix
-from rsslab.run import host as observe
-from rsslab.claims import regimes
-from rsslab.claims import Claim
+from rsslab.claims import Claim, regimes
 from rsslab.results import Observation
+from rsslab.run import host, matrix
+from rsslab.run.host import host_regimes
+
 ROOT = Path(__file__).resolve().parents[1]
 CLAIMS = claims.load(ROOT / "claims")
 REGIMES = regimes.load(ROOT / "claims")
@@ -34,7 +34,7 @@ class Target:
     kernel: str
     ncpus: int
     candidates: frozenset[str]
-    guest: matrix.Target | None = None  # None: the host
+    guest: bool = False  # False: the host
 
 
 def host_target() -> Target:
@@ -44,37 +44,30 @@ def host_target() -> Target:
                   regimes.by_version(REGIMES, kversion.upstream(u.release, u.version)))
 
 
-FOUND, UNAVAILABLE = guests.resolve_all()
-
-
 def targets() -> list[Target]:
+    """The host and every test guest, named from the settings alone (the
+    guests' regimes are known once they have booted)."""
     out = [host_target()]
-    for t in guests.guest_targets(FOUND):
-        out.append(Target(t.label, t.kernel.name, t.ncpus,
-                          matrix.candidates(t.kernel, REGIMES), t))
+    for label, name, ncpus in guests.labels():
+        out.append(Target(label, name, ncpus, frozenset(), guest=True))
     return out
 
 
 def cases() -> list[object]:
-    params: list[object] = [
+    return [
         pytest.param(c, t, id=f"{c.id}-{t.label}")
         for t in targets()
         for c in CLAIMS
-        if c.applies(t.candidates, t.ncpus)
+        if t.guest or c.applies(t.candidates, t.ncpus)
     ]
-    params += [pytest.param(None, None, id=f"kernel-{u.name}", marks=pytest.mark.skip(
-        reason=f"kernel {u.name} unavailable: {u.reason}")) for u in UNAVAILABLE]
-    return params
 
 
 Measured = tuple[frozenset[str], list[Observation]]
 
 
 def _measure_host(bin_dir: Path, target: Target) -> Measured:
-    features = regimes.of_host(REGIMES, bin_dir)
-    runs = observe.run_specs(bin_dir, claims.plan(CLAIMS, features, target.ncpus))
-    observe.save_host(ROOT / "build" / "results", runs, features)
-    return features, runs
+    features = host_regimes(REGIMES, bin_dir)
+    return features, host.run_specs(bin_dir, claims.plan(CLAIMS, features, target.ncpus))
 
 
 @pytest.fixture(scope="session")
@@ -85,11 +78,11 @@ def measured(bin_dir: Path,
     done: dict[str, Measured] = {}
 
     def get(target: Target) -> Measured:
-        if target.guest is None:
+        if not target.guest:
             if target.label not in done:
                 done[target.label] = _measure_host(bin_dir, target)
             return done[target.label]
-        out = guest_outcomes()[target.label]
+        out = guests.outcome(guest_outcomes(), target.label, target.kernel)
         if out.error:
             pytest.fail(out.error, pytrace=False)
         if not out.runs:
@@ -105,8 +98,8 @@ def measured(bin_dir: Path,
 def test_claim(claim: Claim, target: Target, measured: Callable[[Target], Measured]) -> None:
     features, runs = measured(target)
     if not claim.applies(features, target.ncpus):
-        pytest.skip(f"the regime probe shows {target.label} is not in "
-                    f"{', '.join(claim.regimes)}")
+        pytest.skip(f"does not apply to {target.label} ({', '.join(sorted(features))}, "
+                    f"{target.ncpus} CPUs)")
     verdict = claims.evaluate(claim, runs, features, target.label)
     if verdict.unavailable:
         pytest.skip(f"{target.label}: {verdict.unavailable}")

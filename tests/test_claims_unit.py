@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from rsslab import claims
-
-from rsslab.claims import regimes
-from rsslab.claims import Claim, interval
+from rsslab.claims import Claim, interval, regimes
 from rsslab.plan import RunSpec
 from rsslab.results import Observation
+
 PERCPU = frozenset({"percpu-rss", "status-sum"})
 SPLIT = frozenset({"split-rss"})
 
@@ -199,6 +199,7 @@ def test_a_size_formula_is_checked_when_claims_load(tmp_path: Path, root: Path) 
     text = (root / "claims" / "percpu.toml").read_text().replace(
         '"bound + floor + 1"', '"bound + flor"', 1)
     (tmp_path / "percpu.toml").write_text(text)
+    shutil.copy(root / "claims" / "regimes.toml", tmp_path)
     with pytest.raises(claims.UserError, match="percpu.toml: percpu-"):
         claims.load(tmp_path)
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from rsslab import paths
-
 from rsslab.cli import commands as cli
+
 RSSLAB = [sys.executable, "-m", "rsslab.cli"]
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from rsslab.site.build import Built
+
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--disable-background-networking", "--allow-file-access-from-files")
 TIMEOUT_S = 120

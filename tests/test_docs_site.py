@@ -17,10 +17,10 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from rsslab.site import evidence
-
 from rsslab.site import build as site
+from rsslab.site import evidence
 from rsslab.site.build import Built, DocsError, Layout
+
 PAGES = ("index", "story", "metrics", "plots", "advice", "patches", "reproduce")
 
 

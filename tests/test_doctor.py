@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from rsslab import claims
-
-from rsslab.judges import doctor
 from rsslab.claims import Claim
+from rsslab.judges import doctor
 from rsslab.plan import RunSpec
 from rsslab.results import Observation
+
 ROOT = Path(__file__).resolve().parents[1]
 PERCPU = frozenset({"percpu-rss", "status-sum"})
 RUN = RunSpec("touch", {"pages": 1000})

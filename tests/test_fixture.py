@@ -13,19 +13,16 @@ from pathlib import Path
 import pytest
 
 from rsslab import kernels, paths
-
-from rsslab.debian import apt
-
-from rsslab.run import matrix
-
 from rsslab.claims import regimes
+from rsslab.debian import apt, sources
 from rsslab.errors import UserError
+from rsslab.kernels import build as kbuild
 from rsslab.kernels import debian
 from rsslab.kernels import fixtures as fixture
-from rsslab.kernels import build as kbuild
-from rsslab.debian import sources
 from rsslab.kernels.edits import EditError, apply_edits
 from rsslab.kernels.specs import load_fixtures, load_series
+from rsslab.run import matrix
+
 ROOT = Path(__file__).resolve().parents[1]
 NOSUM = next(f for f in load_fixtures(ROOT) if f.name == "6.12-nosum")
 
@@ -40,6 +37,7 @@ def test_the_fixture_is_marked_and_never_in_a_series() -> None:
 def test_series_and_fixtures_do_not_mix(tmp_path: Path) -> None:
     kp = tmp_path / "kernelpatches"
     shutil.copytree(ROOT / "kernelpatches", kp)
+    shutil.copytree(ROOT / "claims", tmp_path / "claims")
     text = (kp / "series.toml").read_text()
     (kp / "series.toml").write_text(text.replace('patches = ["exit-stop-synced"]',
                                                  'patches = ["revert-status-sum"]'))
@@ -54,13 +52,12 @@ def test_series_and_fixtures_do_not_mix(tmp_path: Path) -> None:
     assert "kernel 6.12-nosum uses exit-stop-synced: not marked fixture = true" in str(e.value)
 
 
-def _cached_tree(package: str, version: str = "") -> sources.Tree:
-    manifest = paths.cache_dir() / "trees" / f"{package}.json"
-    if not manifest.is_file():
-        pytest.skip(f"no cached import of {package}; `make test` imports it on first use")
-    return sources.debian_tree(paths.cache_dir(), package, (), version=version)
+def _cached_tree(package: str) -> sources.Tree:
+    """Debian's source import (downloaded and imported on first use)."""
+    return sources.debian_tree(paths.cache_dir(), package, NOSUM.suites)
 
 
+@pytest.mark.slow
 def test_the_revert_changes_exactly_task_mem_and_task_statm() -> None:
     tree = _cached_tree("linux-source-6.12")
     with sources.kernel_worktree(tree, sparse=("fs/proc", "include/linux/mm.h")) as wt:
@@ -73,6 +70,7 @@ def test_the_revert_changes_exactly_task_mem_and_task_statm() -> None:
     assert after == before.replace("get_mm_counter_sum(", "get_mm_counter(")
 
 
+@pytest.mark.slow
 def test_the_revert_refuses_a_tree_without_the_commit() -> None:
     tree = _cached_tree("linux-source-6.1")
     with sources.kernel_worktree(tree, sparse=("fs/proc", "include/linux/mm.h")) as wt:
@@ -81,12 +79,14 @@ def test_the_revert_refuses_a_tree_without_the_commit() -> None:
     assert "no get_mm_counter_sum()" in str(e.value)
 
 
+@pytest.mark.slow
 def test_a_warm_cache_builds_and_fetches_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With the fixture built once, resolving it runs neither apt nor make."""
+    """With the fixture built once (here, if the cache lacks it), resolving
+    it again runs neither apt nor make."""
     cache = paths.cache_dir()
+    kernels.resolve("6.12-nosum", cache)
     pin = debian.read_pin(cache, NOSUM.version_of)
-    if pin is None or not (cache / "trees" / f"{NOSUM.debian}.json").is_file():
-        pytest.skip("fixture kernel not built yet; `make test` builds it on first use")
+    assert pin is not None and (cache / "trees" / f"{NOSUM.debian}.json").is_file()
 
     def forbidden(*_a: object, **_k: object) -> None:
         raise AssertionError("a warm cache ran apt or make")

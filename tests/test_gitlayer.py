@@ -11,14 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from gitstate import sh, snapshot
-from rsslab.errors import ToolMissing, UserError
-from rsslab.series import gitseries
-from rsslab.series import template
-from rsslab.repo.git import GitFailed, Ident, git, identity, run, user_commit
+
 from rsslab.debian.tree_import import import_tree
+from rsslab.errors import ToolMissing, UserError
+from rsslab.repo.git import GitFailed, Ident, git, identity, run, user_commit
 from rsslab.repo.worktree import temp_worktree
+from rsslab.series import gitseries, template
+
 DATE = "@1790000000 +0000"
 # Not the repository's user.name/email: the series is signed as --from says.
 IDENT = Ident("Sam Signer", "sam@example.org")

@@ -13,16 +13,14 @@ from pathlib import Path
 import pytest
 
 from rsslab import paths, results
-
-from rsslab.debian import apt
-
-from rsslab.run import matrix
-
 from rsslab.claims import regimes
+from rsslab.debian import apt
 from rsslab.errors import BadInput, KernelError, UserError
 from rsslab.kernels import console, debian, guest, image, initramfs, qemu
 from rsslab.kernels.initramfs import CpioWriter
 from rsslab.plan import RunSpec
+from rsslab.run import matrix
+
 DATA = Path(__file__).resolve().parent / "data"
 
 
@@ -178,6 +176,7 @@ def cached_kernel() -> Path:
     return k.image
 
 
+@pytest.mark.slow  # a real Debian image, downloaded once
 def test_a_cache_hit_runs_no_apt(cached_kernel: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With the kernel pinned in the cache, nothing is run: no apt, no network."""
     from rsslab import kernels
@@ -188,11 +187,13 @@ def test_a_cache_hit_runs_no_apt(cached_kernel: Path, monkeypatch: pytest.Monkey
     assert k.upstream.startswith("7.") and len(k.sha256) == 64
 
 
+@pytest.mark.slow  # a real Debian image, downloaded once
 def test_image_header_gives_the_release(cached_kernel: Path) -> None:
     info = image.inspect(cached_kernel)
     assert info.release.startswith("7.") and "Debian 7." in info.version_string
 
 
+@pytest.mark.slow  # a real Debian image, downloaded once
 def test_truncated_image_is_one_clear_line(cached_kernel: Path, tmp_path: Path) -> None:
     cut = tmp_path / "vmlinuz"
     cut.write_bytes(cached_kernel.read_bytes()[:1_000_000])
@@ -211,6 +212,7 @@ def test_not_an_image_via_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert err.startswith("rsslab: ") and "not an x86 bzImage" in err and "\n" not in err
 
 
+@pytest.mark.slow  # a real Debian image, downloaded once
 def test_sidecar_declares_name_and_regimes(cached_kernel: Path, tmp_path: Path) -> None:
     from rsslab import kernels
     img = tmp_path / "bzImage"

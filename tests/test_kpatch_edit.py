@@ -6,8 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from rsslab.kernels.edits import (Edit, EditError, Requirement, apply_edits, apply_text,
-                                 function_span)
+from rsslab.kernels.edits import (
+    Edit,
+    EditError,
+    Requirement,
+    apply_edits,
+    apply_text,
+    function_span,
+)
 
 SRC = '''\
 /* do_exit() is mentioned in a comment: { not a body } */

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from rsslab import paths
-from rsslab.series.kernel import run as kernel
 from rsslab.repo.git import Ident
+from rsslab.series.kernel import run as kernel
+
 pytestmark = [pytest.mark.slow, pytest.mark.guest]
 
 AUTHOR = Ident("Rsslab Tester", "tester@example.org")

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from rsslab.run import matrix
 from rsslab.claims import Claim, evaluate
 from rsslab.kernels import Kernel
-from rsslab.series.kernel import cost
-from rsslab.series.kernel import proof
 from rsslab.plan import RunSpec
 from rsslab.results import Observation
+from rsslab.run import matrix
+from rsslab.series.kernel import cost, proof
+
 FOCUS = Claim(id="maxrss-sum-wait4-exact", says="s", metric="wait4_maxrss_kib",
               reference=("smaps_rss_kib",), bound={"formula": "exact"},
               runs=(RunSpec("touch", {"pages": 1000}),), regimes=("percpu-rss",))

@@ -12,15 +12,19 @@ from pathlib import Path
 
 import git
 import pytest
-
 from gitstate import snapshot
+
 from rsslab import paths
-from rsslab.series.kernel import run as kernel
-from rsslab.series.kernel import series
 from rsslab.debian import sources
+from rsslab.debian.sources import Tree
 from rsslab.kernels import specs as spec
 from rsslab.repo.git import Ident
-from rsslab.debian.sources import Tree
+from rsslab.series.kernel import run as kernel
+from rsslab.series.kernel import series
+
+# Every test here works on imported Debian kernel trees (downloaded once).
+pytestmark = pytest.mark.slow
+
 AUTHOR = Ident("Rsslab Tester", "tester@example.org")
 DATE = "2026-01-01T00:00:00Z"
 DATA = Path(__file__).resolve().parent / "data" / "kpatches"

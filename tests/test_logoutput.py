@@ -15,17 +15,12 @@ import pytest
 from rich.table import Table
 
 from rsslab import claims, kernels, steps
-
-from rsslab.run import matrix
-
-from rsslab.run import host as observe
-
-from rsslab.cli import plain
-
 from rsslab.claims import regimes
-
-from rsslab.cli import summary
+from rsslab.cli import plain, summary
 from rsslab.cli.report import runs_table, verdict_table
+from rsslab.run import host, matrix
+from rsslab.run.host import host_regimes
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -60,9 +55,9 @@ def test_identifiers_are_never_cut_or_folded() -> None:
 
 def test_the_host_report_fits(bin_dir: Path) -> None:
     all_claims = claims.load(ROOT / "claims", 1)
-    features = regimes.of_host(regimes.load(ROOT / "claims"), bin_dir)
+    features = host_regimes(regimes.load(ROOT / "claims"), bin_dir)
     ncpus = os.cpu_count() or 1
-    runs = observe.run_specs(bin_dir, claims.plan(all_claims, features, ncpus), "host")
+    runs = host.run_specs(bin_dir, claims.plan(all_claims, features, ncpus), "host")
     verdicts = [v for c in all_claims if c.applies(features, ncpus)
                 if (v := claims.evaluate(c, runs, features, "host")).checks]
     fits(lambda: runs_table("host-smp2", runs, verdicts))

@@ -17,18 +17,23 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from gitstate import snapshot
+
 from rsslab import paths
-from rsslab.run import matrix
 from rsslab.claims import regimes
+from rsslab.repo.git import git
+from rsslab.run import matrix
 from rsslab.series.manpages import base as man_base
 from rsslab.series.manpages import evidence as man_evidence
 from rsslab.series.manpages import roff as man_roff
 from rsslab.series.manpages import run as manpages
 from rsslab.series.manpages.edit import EditFailed
-from rsslab.repo.git import git
 from rsslab.series.manpages.spec import load_series
+
+# The series reads the claims' verdicts on the matrix kernels: every test here
+# may boot them (once per session).
+pytestmark = pytest.mark.guest
+
 ROOT = Path(__file__).resolve().parents[1]
 SERIES = load_series(ROOT / "manpatches")
 SIGN = "Jane Doe <jane@example.org>"

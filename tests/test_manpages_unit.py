@@ -9,15 +9,16 @@ from pathlib import Path
 import pytest
 
 from rsslab.claims import regimes
+from rsslab.results import Observation, Origin, ResultSet
 from rsslab.series.manpages import base as man_base
 from rsslab.series.manpages import edit as man_edit
+from rsslab.series.manpages import evidence as man_evidence
 from rsslab.series.manpages import lint as man_lint
 from rsslab.series.manpages import message as man_message
 from rsslab.series.manpages import roff as man_roff
-from rsslab.series.manpages import evidence as man_evidence
 from rsslab.series.manpages import sidecar as man_sidecar
 from rsslab.series.manpages.spec import Edit, Figure, ManPatch, Measure, Sentence
-from rsslab.results import Observation, Origin, ResultSet
+
 ROOT = Path(__file__).resolve().parents[1]
 
 PAGE = r"""'\" t
@@ -276,15 +277,6 @@ def test_claims_block_lists_ids_under_each_sentence() -> None:
 
 
 # --- failures that must stay one line ----------------------------------------
-
-def test_a_part_missing_from_the_checkout(monkeypatch: pytest.MonkeyPatch,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
-    from rsslab.cli import commands as cli
-    monkeypatch.setattr(cli, "_patch_part", lambda part: None)
-    assert cli.main(["patches", "--only", "kernel"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err == "rsslab: the kernel part of `rsslab patches` is not in this checkout"
-
 
 def test_numbers_must_be_computed_or_given() -> None:
     s = Sentence("Since Linux 6.2, up to 186 pages with 2 CPUs, see proc(5), 3N(B-1).",

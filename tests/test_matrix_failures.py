@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 
 from rsslab import claims, kernels, paths, results
-
-from rsslab.run import matrix
-
 from rsslab.claims import regimes
 from rsslab.errors import UserError
+from rsslab.run import matrix
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

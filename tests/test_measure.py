@@ -12,19 +12,22 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import guests
 import pytest
 
 import rsslab
 from rsslab import claims
-from rsslab.claims import limits as bounds
+from rsslab.claims import limits
 from rsslab.judges import measure as measurement
-from rsslab.run import host as observe
 from rsslab.judges.measure import METHOD_EXIT_RSS, METHOD_HWM, Measurer, assess
 from rsslab.plan import RunSpec
 from rsslab.results import Observation, from_observer
+from rsslab.run import host, matrix
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 CLAIMS = tuple(claims.load(ROOT / "claims"))
@@ -71,7 +74,7 @@ def test_recorded_run_reports_exit_rss_with_claim_bounds() -> None:
     assert (m.peak_kib, m.method, m.exact_at_exit) == (obs.smaps_rss_kib, METHOD_EXIT_RSS, True)
     assert m.bound_kib == percpu_kib(obs)
     assert m.peak_max_kib == obs.smaps_rss_kib + percpu_kib(obs)
-    ids = {b.metric: b.claim_id for b in m.bounds if b.reference == bounds.AT_EXIT}
+    ids = {b.metric: b.claim_id for b in m.bounds if b.reference == limits.AT_EXIT}
     assert ids["vmrss_kib"] == "percpu-status-vmrss-exact"
     assert ids["wait4_maxrss_kib"] == "percpu-wait4-approx"
     doc = m.to_json()
@@ -105,7 +108,7 @@ def test_bounds_and_method_at_any_cpu_count(ncpus: int) -> None:
     assert (same.method, same.bound_kib) == (METHOD_EXIT_RSS, e)
     inside = assess(replace(obs, vmhwm_kib=obs.smaps_rss_kib + e), CLAIMS, PERCPU, ["x"])
     assert (inside.method, inside.peak_max_kib) == (METHOD_EXIT_RSS, obs.smaps_rss_kib + 2 * e)
-    shown = {b.metric: (b.lo_kib, b.hi_kib) for b in inside.bounds if b.reference == bounds.AT_EXIT}
+    shown = {b.metric: (b.lo_kib, b.hi_kib) for b in inside.bounds if b.reference == limits.AT_EXIT}
     assert shown["wait4_maxrss_kib"] == (-e, e) and shown["vmrss_kib"] == (0, 0)
     beyond = assess(replace(obs, vmhwm_kib=obs.smaps_rss_kib + e + 4), CLAIMS, PERCPU, ["x"])
     assert beyond.method == METHOD_HWM and beyond.peak_min_kib == obs.smaps_rss_kib + 4
@@ -150,7 +153,7 @@ def measurer() -> Measurer:
 
 
 def _runs(bin_dir: Path, spec: RunSpec) -> list[Observation]:
-    return observe.run_specs(bin_dir, [replace(spec.resolved(), repeat=REPEAT)])
+    return host.run_specs(bin_dir, [replace(spec.resolved(), repeat=REPEAT)])
 
 
 @pytest.mark.parametrize("spec", UNTIL_EXIT, ids=RunSpec.describe)
@@ -212,7 +215,7 @@ def test_launcher_floor_is_not_the_callers_peak(bin_dir: Path, measurer: Measure
     does inherit it (exec keeps the old mm's peak)."""
     tiny = [str(bin_dir / "touch"), "10"]
     small = measurer.observe(tiny, stdout=subprocess.DEVNULL)
-    e = bounds.widest(measurer.claims, "wait4_maxrss_kib", bounds.AT_EXIT, measurer.features,
+    e = limits.widest(measurer.claims, "wait4_maxrss_kib", limits.AT_EXIT, measurer.features,
                       small)
     assert e is not None and small.wait4_maxrss_kib is not None
     slack = 2 * max(-e.lo_kib, e.hi_kib)
@@ -264,19 +267,13 @@ def _check_guest_runs(out: object, wanted: list[RunSpec], until_exit: bool) -> i
     return seen
 
 
-def _guest_targets() -> list[object]:
-    import guests
-
-    found, _ = guests.resolve_all()
-    return [pytest.param(t, id=t.label, marks=pytest.mark.guest)
-            for t in guests.guest_targets(found)]
-
-
-@pytest.mark.parametrize("target", _guest_targets())
-def test_guest_peaks(target: object, guest_outcomes: object) -> None:
-    outs = guest_outcomes()  # type: ignore[operator]
-    out = outs[target.label]  # type: ignore[attr-defined]
+@pytest.mark.guest
+@pytest.mark.parametrize(("label", "name"),
+                         [pytest.param(lb, n, id=lb) for lb, n, _c in guests.labels()])
+def test_guest_peaks(label: str, name: str,
+                     guest_outcomes: Callable[[], dict[str, matrix.Outcome]]) -> None:
+    out = guests.outcome(guest_outcomes(), label, name)
     assert _check_guest_runs(out, UNTIL_EXIT, True) > 0
-    page_size = next(o.page_size for o in out.runs)  # type: ignore[attr-defined]
-    wanted = released(out.target.ncpus, page_size, out.features)  # type: ignore[attr-defined]
+    page_size = next(o.page_size for o in out.runs)
+    wanted = released(out.target.ncpus, page_size, out.features)
     assert _check_guest_runs(out, wanted, False) > 0

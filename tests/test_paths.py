@@ -9,6 +9,7 @@ import pytest
 
 from rsslab import paths
 from rsslab.errors import UserError
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -8,10 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gitstate
 import pytest
 
-import gitstate
 from rsslab.site import publish
+
 ENV = {"GIT_AUTHOR_NAME": "U", "GIT_AUTHOR_EMAIL": "u@example.org",
        "GIT_COMMITTER_NAME": "U", "GIT_COMMITTER_EMAIL": "u@example.org"}
 
@@ -97,7 +98,7 @@ def test_bad_remote_is_one_line(tmp_path: Path, remote: str, words: list[str]) -
     (tmp_path / "plain-dir").mkdir()
     html = site(tmp_path, "x")
     proc = subprocess.run([sys.executable, "-c", (
-        "import sys; from pathlib import Path; from rsslab.docs import publish; "
+        "import sys; from pathlib import Path; from rsslab.site import publish; "
         "from rsslab.errors import UserError\n"
         "try: publish.publish(Path(sys.argv[1]), sys.argv[2], cwd=Path(sys.argv[3]))\n"
         "except UserError as e: print(e); sys.exit(2)"),

@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 
-from rsslab.run.build import build_all
 from rsslab.errors import ToolMissing
+from rsslab.run.build import build_all
+
 ROOT = Path(__file__).resolve().parent.parent
 RUN_TIMEOUT_S = 120
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024

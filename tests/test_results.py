@@ -6,12 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import DATA
+
 from rsslab import results
 from rsslab.errors import ObserverError, UserError
-from rsslab.run.host import require_exact_reference
 from rsslab.results import METRICS, Observation, Origin, from_observer
+from rsslab.run.host import require_exact_reference
+
 REQUIRED = ("kernel_release", "ncpus", "scenario", "params", *METRICS)
 
 

@@ -10,6 +10,8 @@ import pytest
 from rsslab import kversion, scenarios
 from rsslab.errors import BadInput
 from rsslab.plan import RunSpec, merge, observer_argv
+
+
 def test_sweeps_expand_in_order() -> None:
     touch = scenarios.get("touch")
     assert [v["pages"] for v in scenarios.expand(touch, {"pages": "0:300:100"})] == [0, 100, 200, 300]

@@ -12,21 +12,21 @@ from pathlib import Path
 import pytest
 
 from rsslab import claims, kernels
-
-from rsslab.cli import summary
 from rsslab.claims import Claim
+from rsslab.cli import summary
+from rsslab.debian import sources
 from rsslab.errors import UserError
 from rsslab.kernels import Kernel, debian
-from rsslab.run.matrix import Outcome, Target
 from rsslab.kernels import build as kbuild
-from rsslab.series.kernel import run as kernel
-from rsslab.series.kernel import cli as kernel_cli
-from rsslab.series.kernel import series
 from rsslab.kernels import series as series_kernels
 from rsslab.kernels import specs as spec
-from rsslab.debian import sources
 from rsslab.plan import RunSpec
 from rsslab.results import Observation
+from rsslab.run.matrix import Outcome, Target
+from rsslab.series.kernel import cli as kernel_cli
+from rsslab.series.kernel import run as kernel
+from rsslab.series.kernel import series
+
 ROOT = Path(__file__).resolve().parents[1]
 SERIES = {s.name: s for s in spec.load_series(ROOT)}
 NO_PEAK = "no memory cgroup with a peak to create"
@@ -83,6 +83,7 @@ def test_5_10_y_is_the_6_1_y_change() -> None:
 def test_like_must_name_a_plain_patch(tmp_path: Path) -> None:
     kp = tmp_path / "kernelpatches"
     shutil.copytree(ROOT / "kernelpatches", kp)
+    shutil.copytree(ROOT / "claims", tmp_path / "claims")
     toml = kp / "maxrss-sum-6.12" / "patch.toml"
     toml.write_text(toml.read_text().replace('like = "maxrss-sum"', 'like = "revert-status-sum"'))
     with pytest.raises(UserError) as e:
@@ -93,6 +94,7 @@ def test_like_must_name_a_plain_patch(tmp_path: Path) -> None:
 def test_cc_recipients_of_must_be_another_series_patch(tmp_path: Path) -> None:
     kp = tmp_path / "kernelpatches"
     shutil.copytree(ROOT / "kernelpatches", kp)
+    shutil.copytree(ROOT / "claims", tmp_path / "claims")
     text = (kp / "series.toml").read_text()
     (kp / "series.toml").write_text(text.replace('cc_recipients_of = "maxrss-sum"',
                                                  'cc_recipients_of = "no-such-patch"', 1))

@@ -20,11 +20,12 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import gitstate
 import pytest
 
-import gitstate
 from rsslab import kernels, paths
 from rsslab.errors import UserError
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]

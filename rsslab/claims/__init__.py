@@ -9,13 +9,34 @@ which kernels a claim speaks of, and ``limits`` gives each metric's bound on
 one kernel for ``measure`` and ``doctor``.
 """
 
-from rsslab.claims.formulas import (FAULT_AROUND_BYTES, FLOOR_ALLOWANCE_KIB, INF,
-                                    PERCPU_MIN_BATCH, RSS_COUNTERS, TASK_RSS_EVENTS_THRESH,
-                                    Interval, events_per_sync, fault_around_pages,
-                                    floor_allowance_pages, interval, one_cpu_residue,
-                                    percpu_batch, percpu_residue, thread_cache)
-from rsslab.claims.judge import (CONTRADICTED, HOLDS, UNDECIDED, Check, Verdict, evaluate,
-                                 plan, reference_value, unavailable_of)
+from rsslab.claims.formulas import (
+                                    FAULT_AROUND_BYTES,
+                                    FLOOR_ALLOWANCE_KIB,
+                                    INF,
+                                    PERCPU_MIN_BATCH,
+                                    RSS_COUNTERS,
+                                    TASK_RSS_EVENTS_THRESH,
+                                    Interval,
+                                    events_per_sync,
+                                    fault_around_pages,
+                                    floor_allowance_pages,
+                                    interval,
+                                    one_cpu_residue,
+                                    percpu_batch,
+                                    percpu_residue,
+                                    thread_cache,
+)
+from rsslab.claims.judge import (
+                                    CONTRADICTED,
+                                    HOLDS,
+                                    UNDECIDED,
+                                    Check,
+                                    Verdict,
+                                    evaluate,
+                                    plan,
+                                    reference_value,
+                                    unavailable_of,
+)
 from rsslab.claims.load import load, short_metric
 from rsslab.claims.model import Claim, Tag, size_names
 from rsslab.errors import UserError

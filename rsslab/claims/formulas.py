@@ -142,6 +142,22 @@ def _faulted_pages(args: Mapping[str, Any], obs: Observation) -> int:
     return _int_arg(args, "faulted", obs)
 
 
+# Each bound formula and the arguments it reads (``interval``); a claim's
+# ``exceeds`` uses the same formulas, ``one_cpu_residue`` only there.
+FORMULA_ARGS: Mapping[str, tuple[str, ...]] = {
+    "exact": (),
+    "at_least": (),
+    "percpu_residue": ("counters", "direction"),
+    "regime_error": ("counters", "threads", "pages_per_fault", "direction"),
+    "thread_cache": ("threads", "plus_threads", "pages_per_fault"),
+    "clamped_caches": ("threads", "pages_per_fault"),
+    "unsynced_faults": ("faulted", "inserted", "pages_per_fault"),
+    "spread_unfolded": (),
+    "one_cpu_residue": ("counters",),
+}
+DIRECTIONS = ("either", "under", "over", "not_below", "not_above")
+
+
 def interval(bound: Mapping[str, Any], obs: Observation, features: frozenset[str]) -> Interval:
     """The allowed error, in pages, of one observation under a bound."""
     formula = bound["formula"]

@@ -19,12 +19,20 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from rsslab.claims.formulas import (RSS_COUNTERS, Interval, _int_arg, _pages_per_fault,
-                                    interval, one_cpu_residue, thread_cache)
+from rsslab.claims.formulas import (
+    RSS_COUNTERS,
+    Interval,
+    _int_arg,
+    _pages_per_fault,
+    interval,
+    one_cpu_residue,
+    thread_cache,
+)
 from rsslab.claims.model import Claim
 from rsslab.errors import UserError
-from rsslab.plan import RunSpec
+from rsslab.plan import RunSpec, merge
 from rsslab.results import Observation
+
 
 @dataclass(frozen=True, slots=True)
 class Check:
@@ -201,7 +209,6 @@ def plan(claims: Iterable[Claim], features: frozenset[str], ncpus: int,
          page_size: int | None = None) -> list[RunSpec]:
     """The runs needed to check every claim that applies to a kernel with
     ``ncpus`` CPUs and pages of ``page_size`` bytes (default: this machine's)."""
-    from rsslab.plan import merge
     page_size = page_size or os.sysconf("SC_PAGE_SIZE")
     return merge(r for c in claims if c.applies(features, ncpus)
                  for r in c.runs_at(ncpus, page_size, features))

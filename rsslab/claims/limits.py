@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from rsslab.claims import Claim, interval
 from rsslab.errors import UserError
 from rsslab.results import Observation
+
 # The exact RSS at the exit stop (a page-table walk of the intact mm).
 AT_EXIT: tuple[str, ...] = ("smaps_rss_kib",)
 # The program's true peak: the exact RSS at exit, or the exact peak the

@@ -7,10 +7,68 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rsslab import scenarios, schema
+from rsslab.claims import regimes as regimes_mod
 from rsslab.claims import sizing
+from rsslab.claims.formulas import DIRECTIONS, FORMULA_ARGS
 from rsslab.claims.model import Claim, Tag, _sized
 from rsslab.errors import UserError
 from rsslab.plan import RunSpec
+from rsslab.schema import Key, Table
+
+_RUN = Table("run", {"scenario": Key(str, True), "params": Key(dict), "cgroup": Key(bool)})
+_ARG = (int, str)
+
+
+def _bound(what: str) -> Table:
+    """A bound (or ``exceeds``) table: a formula and the union of the formulas'
+    arguments; ``_check_formula`` then refuses arguments the formula does not read."""
+    args = {a for names in FORMULA_ARGS.values() for a in names}
+    keys = {a: Key(_ARG) for a in args}
+    keys.update(formula=Key(str, True, tuple(FORMULA_ARGS)), direction=Key(str, False, DIRECTIONS))
+    return Table(what, keys)
+
+
+def claim_table(regime_ids: tuple[str, ...]) -> Table:
+    """The shape of one ``[[claim]]``; regimes must be ones regimes.toml names."""
+    text_or_list = (str, list)
+    return Table("claim", {
+        "id": Key(str, True), "metric": Key(str), "metrics": Key(list),
+        "says": Key(str, True), "reference": Key(text_or_list, True),
+        "bound": Key(dict, True, table=_bound("bound")),
+        "exceeds": Key(dict, table=_bound("exceeds")),
+        "runs": Key(list, True, table=_RUN),
+        "regimes": Key(list, choices=regime_ids), "unless": Key(list, choices=regime_ids),
+        "min_cpus": Key(int), "inexact": Key(bool), "above": Key(bool),
+        "floor_below_reference": Key(bool), "tags": Key(list), "repeat": Key(int),
+    }, name_key="id")
+
+
+_FILE = Table("claims file", {"claim": Key(list)})
+
+
+def _check(raw: Mapping[str, Any], table: Table, where: str) -> None:
+    schema.check(raw, table, where)
+    here = f"{where}: claim {raw['id']}"
+    if "metric" not in raw and "metrics" not in raw:
+        raise schema.SchemaError(f"{here}: missing key 'metric' (or 'metrics'); add it")
+    for key in ("bound", "exceeds"):
+        if key in raw:
+            _check_formula(raw[key], f"{here}: key '{key}'")
+    known = set(scenarios.SCENARIOS)
+    for run in raw["runs"]:
+        if run["scenario"] not in known:
+            raise schema.SchemaError(f"{here}: key 'runs': unknown scenario "
+                                     f"'{run['scenario']}' (known: {', '.join(sorted(known))})")
+
+
+def _check_formula(bound: Mapping[str, Any], here: str) -> None:
+    takes = FORMULA_ARGS[bound["formula"]]
+    for arg in bound:
+        if arg != "formula" and arg not in takes:
+            raise schema.SchemaError(
+                f"{here}: formula {bound['formula']} takes no '{arg}' "
+                f"(it takes: {', '.join(takes) or 'nothing'})")
 
 _SHORT = {
     "vmrss_kib": "vmrss", "vmhwm_kib": "vmhwm", "statm_rss_kib": "statm",
@@ -78,12 +136,16 @@ def _expand(raw: Mapping[str, Any], source: str, default_repeat: int) -> list[Cl
 def load(claims_dir: Path, default_repeat: int = 5) -> list[Claim]:
     """Every claim in ``claims/*.toml`` except the regimes file."""
     out: list[Claim] = []
+    table = claim_table(tuple(r.id for r in regimes_mod.load(claims_dir)))
     for path in sorted(claims_dir.glob("*.toml")):
         if path.name == "regimes.toml":
             continue
+        where = f"{claims_dir.name}/{path.name}"
         try:
             doc = tomllib.loads(path.read_text())
+            schema.check(doc, _FILE, where)
             for raw in doc.get("claim", []):
+                _check(raw, table, where)
                 out.extend(_expand(raw, path.name, default_repeat))
         except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as e:
             raise UserError(f"claims file {path} is invalid: {e}") from None

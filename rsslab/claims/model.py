@@ -10,11 +10,15 @@ from typing import Any
 
 from rsslab import scenarios
 from rsslab.claims import sizing
-from rsslab.claims.formulas import (Interval, floor_allowance_pages, interval,
-                                    percpu_batch)
+from rsslab.claims.formulas import (
+    floor_allowance_pages,
+    interval,
+    percpu_batch,
+)
 from rsslab.errors import UserError
 from rsslab.plan import RunSpec
 from rsslab.results import Observation
+
 
 @dataclass(frozen=True, slots=True)
 class Tag:

@@ -12,17 +12,19 @@ away by a revert (``rsslab.kernels``).
 
 from __future__ import annotations
 
-import os
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rsslab import kversion
-from rsslab.claims import TASK_RSS_EVENTS_THRESH, Tag
+from rsslab import kversion, schema
+from rsslab.claims.formulas import TASK_RSS_EVENTS_THRESH
+from rsslab.claims.model import Tag
 from rsslab.errors import UserError
 from rsslab.plan import RunSpec
 from rsslab.results import Observation
+from rsslab.schema import Key, Table
+
 PROBE_PAGES = 16
 PROBE_RUN = RunSpec("touch", {"pages": PROBE_PAGES})
 
@@ -40,10 +42,18 @@ class Regime:
         return any(kversion.in_range(v, lo, hi) for lo, hi in self.ranges)
 
 
+_REGIME = Table("regime", {
+    "id": Key(str, True), "says": Key(str, True), "ranges": Key(list), "probe": Key(str),
+    "tags": Key(list), "requires": Key(list),
+}, name_key="id")
+_FILE = Table("regimes file", {"regime": Key(list, True, table=_REGIME)})
+
+
 def load(claims_dir: Path) -> tuple[Regime, ...]:
     path = claims_dir / "regimes.toml"
     try:
         doc = tomllib.loads(path.read_text())
+        schema.check(doc, _FILE, f"{claims_dir.name}/{path.name}")
         return tuple(
             Regime(r["id"], " ".join(r["says"].split()),
                    tuple((lo, hi) for lo, hi in r.get("ranges", ())), r.get("probe", ""),
@@ -91,15 +101,3 @@ def features(regimes: Iterable[Regime], release: str, version: str,
         found.discard("split-rss")
     return frozenset(found)
 
-
-def of_host(regimes: Iterable[Regime], bin_dir: Path) -> frozenset[str]:
-    """The running kernel's regimes: its version, and the probe (run here)
-    where the version leaves a probed regime open."""
-    from rsslab.run import host as observe
-    regs = tuple(regimes)
-    u = os.uname()
-    maybe = by_version(regs, kversion.upstream(u.release, u.version))
-    probe = None
-    if any(r.probe for r in regs if r.id in maybe):
-        probe = observe.run_specs(bin_dir, [PROBE_RUN])[0]
-    return features(regs, u.release, u.version, probe)

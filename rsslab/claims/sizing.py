@@ -22,6 +22,7 @@ import operator
 from collections.abc import Callable, Mapping
 
 from rsslab.errors import UserError
+
 NAMES = ("ncpus", "batch", "bound", "floor", "page_kib")
 
 _BINOPS: Mapping[type, Callable[[int, int], int]] = {

@@ -22,20 +22,20 @@ from rich.progress import Progress, TaskID, TimeElapsedColumn
 from rich.text import Text
 
 from rsslab import claims as claims_mod
-from rsslab.judges import doctor as doctor_mod
 from rsslab import paths, results, scenarios, steps
-from rsslab.run import chosen
-from rsslab.run import host as observe
-from rsslab.cli import plain
 from rsslab.claims import regimes
-from rsslab.cli import render
-from rsslab.run.build import build_all
-from rsslab.errors import BadInput, UserError
-from rsslab.judges.measure import MeasureError, Measurer, MeasureUsage
-from rsslab.series import options as patch_options
-from rsslab.plan import RunSpec
+from rsslab.cli import plain, render
 from rsslab.cli.report import print_report, runs_table, verdict_table
+from rsslab.errors import BadInput, UserError
+from rsslab.judges import doctor as doctor_mod
+from rsslab.judges.measure import MeasureError, Measurer, MeasureUsage
+from rsslab.plan import RunSpec
 from rsslab.results import Observation
+from rsslab.run import chosen, host
+from rsslab.run.build import build_all
+from rsslab.run.host import host_regimes
+from rsslab.series import options as patch_options
+
 DEFAULT_REPEAT = 5
 MAX_CPUS = 256
 # The parts of `rsslab patches`: rsslab/series/<part>/cli.py.
@@ -118,7 +118,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     bin_dir = paths.build_dir(root) / "bin"
     build_all(root, bin_dir)
     all_claims = claims_mod.load(root / "claims", args.repeat or DEFAULT_REPEAT)
-    features = regimes.of_host(regimes.load(root / "claims"), bin_dir)
+    features = host_regimes(regimes.load(root / "claims"), bin_dir)
     ncpus = len(os.sched_getaffinity(0))
     specs = chosen_specs or claims_mod.plan(all_claims, features, ncpus)
     if args.repeat and not chosen_specs:
@@ -128,9 +128,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     with Progress(console=err, transient=True,
                   disable=args.json or args.quiet or not err.is_terminal) as bar:
         task = bar.add_task("host: running scenarios", total=total)
-        runs = observe.run_specs(bin_dir, specs, "host", lambda _s: bar.advance(task),
-                                 observe.REQUIRED if chosen_specs else observe.IF_AVAILABLE)
-    observe.save_host(paths.results_dir(root), runs, features)
+        runs = host.run_specs(bin_dir, specs, "host", lambda _s: bar.advance(task),
+                                 host.REQUIRED if chosen_specs else host.IF_AVAILABLE)
+    host.save_host(paths.results_dir(root), runs, features)
     if args.json:
         for o in runs:
             print(json.dumps(o.to_flat(), sort_keys=False))
@@ -169,9 +169,8 @@ def _chosen_report(cov: chosen.Coverage) -> None:
 
 def cmd_docs(args: argparse.Namespace) -> int:
     """Measure what the site lacks on the host, then build it with sphinx-build -W."""
-    from rsslab.site import pages
     from rsslab.site import build as site
-    from rsslab.site import sweeps
+    from rsslab.site import pages, sweeps
     root = paths.project_root()
     lay = site.Layout.of(root)
     bin_dir = paths.build_dir(root) / "bin"
@@ -227,8 +226,8 @@ def cmd_run_matrix(args: argparse.Namespace, words: Sequence[str],
     """``run --kernel K ... --cpus LIST``: every kernel at every CPU count,
     running the claims' plan, or the chosen specs (``--scenario``)."""
     from rsslab import kernels
-    from rsslab.run import matrix
     from rsslab.cli import summary
+    from rsslab.run import matrix
     root = paths.project_root()
     err = Console(stderr=True, quiet=args.quiet)
     with Progress(console=err, transient=True,
@@ -317,7 +316,8 @@ def _matrix_report(outcomes: Sequence[Any], as_json: bool, summary: Any,
 
 
 def _patch_part(part: str) -> Any:
-    """The module of one part of ``rsslab patches``."""
+    """The module of one part of ``rsslab patches`` (each loads git and its
+    tree handling only when ``rsslab patches`` runs)."""
     if part == "manpages":
         from rsslab.series.manpages import cli as manpages_cli
 

@@ -18,6 +18,7 @@ from rich.text import Text
 
 from rsslab.judges.doctor import DoctorReport
 from rsslab.judges.measure import METHOD_EXIT_RSS, METHOD_HWM, Measurement
+
 # The rows of the text report, in order (JSON carries every raw metric).
 LABELS = {
     "smaps_rss_kib": "smaps_rollup Rss (exit stop)",

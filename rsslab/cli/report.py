@@ -9,6 +9,7 @@ from rich.table import Table
 
 from rsslab.claims import Verdict
 from rsslab.results import Observation, run_key
+
 # Metric shown, the exact value it is compared with, and a label.
 ROWS: tuple[tuple[str, str, str], ...] = (
     ("vmrss_kib", "smaps_rss_kib", "status VmRSS"),

@@ -11,6 +11,7 @@ from rich.table import Table
 from rsslab.claims import Check, short_metric, unavailable_of
 from rsslab.kernels import Kernel
 from rsslab.run.matrix import Outcome
+
 # The metrics a judge reads, in the order of the summary's columns.
 COLUMNS = ("vmhwm_kib", "vmrss_kib", "rss_anon_kib", "statm_rss_kib", "stat_rss_kib",
            "wait4_maxrss_kib", "children_maxrss_kib", "self_maxrss_kib", "child_maxrss_kib",

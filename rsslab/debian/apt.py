@@ -34,6 +34,7 @@ from pathlib import Path
 
 from rsslab import steps
 from rsslab.errors import AptError, ToolMissing
+
 log = logging.getLogger(__name__)
 
 UPDATE_TIMEOUT_S = 600

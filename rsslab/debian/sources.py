@@ -21,12 +21,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rsslab import steps
-
 from rsslab.debian import apt
+from rsslab.debian.tree_import import UNPACK_TIMEOUT_S, import_tree, unpack_deb
 from rsslab.errors import KernelError, UserError
 from rsslab.repo.git import git, ok, run, user_commit
-from rsslab.debian.tree_import import UNPACK_TIMEOUT_S, import_tree, unpack_deb
 from rsslab.repo.worktree import temp_worktree
+
 log = logging.getLogger(__name__)
 
 # A fixed date makes the imported baseline commit reproducible.

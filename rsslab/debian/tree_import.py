@@ -16,6 +16,7 @@ from pathlib import Path
 
 from rsslab.errors import ToolMissing, UserError
 from rsslab.repo.git import git, ok, run
+
 BRANCH = "refs/heads/debian"
 IMPORT_IDENT = {"GIT_AUTHOR_NAME": "rsslab import", "GIT_AUTHOR_EMAIL": "rsslab@localhost",
                 "GIT_COMMITTER_NAME": "rsslab import", "GIT_COMMITTER_EMAIL": "rsslab@localhost"}

@@ -19,14 +19,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rsslab import claims as claims_mod
-from rsslab import paths, results
-from rsslab.run import host as observe
-from rsslab.claims import regimes
+from rsslab import kernels, paths, results
+from rsslab.claims import Claim, Verdict, regimes
 from rsslab.claims.limits import MetricBound, claim_bound, scenario_only
-from rsslab.run.build import build_all
-from rsslab.claims import Claim, Verdict
+from rsslab.kernels import qemu
 from rsslab.plan import RunSpec
 from rsslab.results import Observation
+from rsslab.run import host, matrix
+from rsslab.run.build import build_all
+from rsslab.run.host import host_regimes
+
 DEFAULT_REPEAT = 2
 
 # Exit statuses of `rsslab doctor` (2 is every rsslab command's usage error).
@@ -208,12 +210,12 @@ def run(repeat: int = DEFAULT_REPEAT, root: Path | None = None,
     bin_dir = paths.build_dir(root) / "bin"
     build_all(root, bin_dir)
     claims = claims_mod.load(root / "claims", repeat)
-    features = regimes.of_host(regimes.load(root / "claims"), bin_dir)
+    features = host_regimes(regimes.load(root / "claims"), bin_dir)
     ncpus = len(os.sched_getaffinity(0))
     specs = battery(claims, features, ncpus)
     missing = sorted({s.scenario for s in specs if not (bin_dir / s.scenario).is_file()})
     specs = [s for s in specs if s.scenario not in missing]
-    runs = observe.run_specs(bin_dir, specs, "host", progress)
+    runs = host.run_specs(bin_dir, specs, "host", progress)
     problems = [f"{m}: no binary build/bin/{m} (repro/{m}.c is missing)" for m in missing]
     report = judge("host", ncpus, features, claims, runs, time.monotonic() - start,
                    problems, _no_cgroup(runs))
@@ -261,9 +263,6 @@ def run_guest(word: str, ncpus: int, repeat: int = DEFAULT_REPEAT, root: Path | 
     """The same battery in a QEMU guest booting a matrix kernel (6.1, 6.12,
     7, or an image path), through the matrix runner; the guest measures
     the memory cgroup where the kernel has a peak for it (5.19+)."""
-    from rsslab import kernels
-    from rsslab.run import matrix
-    from rsslab.kernels import qemu
     start = time.monotonic()
     root = root or paths.project_root()
     kernel = kernels.resolve(word, paths.cache_dir(), False, fetched)

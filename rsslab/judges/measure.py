@@ -30,15 +30,16 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import IO, Any
 
-from rsslab.claims import limits as bounds_mod
 from rsslab import claims as claims_mod
 from rsslab import paths
-from rsslab.claims import regimes
+from rsslab.claims import Claim, regimes
+from rsslab.claims import limits as bounds_mod
 from rsslab.claims.limits import AT_EXIT, TRUE_PEAK, MetricBound
-from rsslab.run.build import build_all
-from rsslab.claims import Claim
 from rsslab.errors import UserError
 from rsslab.results import Observation, from_observer
+from rsslab.run.build import build_all
+from rsslab.run.host import host_regimes
+
 log = logging.getLogger(__name__)
 
 # What the peak was taken from.
@@ -304,7 +305,7 @@ class Measurer:
         build_all(root, bin_dir)
         claims = tuple(claims_mod.load(root / "claims"))
         return cls(bin_dir / "observe", claims,
-                   regimes.of_host(regimes.load(root / "claims"), bin_dir))
+                   host_regimes(regimes.load(root / "claims"), bin_dir))
 
     def observe(self, argv: Sequence[str], *, stdin: Stream = None, stdout: Stream = None,
                 stderr: Stream = None, cgroup: bool = False, timeout: float | None = None,

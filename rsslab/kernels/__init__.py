@@ -31,6 +31,7 @@ from rsslab.debian.apt import sha256_file
 from rsslab.errors import BadInput, KernelError
 from rsslab.kernels import debian, fixtures, image, series
 from rsslab.results import Origin
+
 SIDECAR_SUFFIX = ".rsslab.json"
 NAMES = ("host", *debian.FLAVOURS)
 # kbuild's progress callback: (lines of make output, lines of the last build).

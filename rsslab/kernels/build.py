@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rsslab import steps
+from rsslab.debian.sources import Tree, kernel_worktree
 from rsslab.errors import KernelError, ToolMissing
 from rsslab.kernels.edits import apply_edits
-from rsslab.debian.sources import Tree, kernel_worktree
 from rsslab.kernels.specs import PatchSpec
+
 log = logging.getLogger(__name__)
 
 BUILD_TIMEOUT_S = 3600

@@ -37,6 +37,7 @@ from rsslab.debian import apt
 from rsslab.debian.apt import Package, PrivateApt, sha256_file
 from rsslab.errors import KernelError
 from rsslab.kernels import image
+
 log = logging.getLogger(__name__)
 
 EXTRACT_TIMEOUT_S = 300

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from rsslab.errors import UserError
+
+
 class EditError(UserError):
     """An edit does not fit this tree (file, function or anchor not found)."""
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rsslab.errors import BadInput
-from rsslab.kernels import debian
-from rsslab.kernels import build as kbuild
 from rsslab.debian import sources
+from rsslab.errors import BadInput
+from rsslab.kernels import build as kbuild
+from rsslab.kernels import debian
 from rsslab.kernels.specs import FixtureSpec, load_fixtures
+
+
 def names(root: Path) -> tuple[str, ...]:
     return tuple(f.name for f in load_fixtures(root))
 

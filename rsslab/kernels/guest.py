@@ -6,7 +6,7 @@ The plan is the host's run specs, each repetition one line of ``/plan``
 directory, always measuring the memory cgroup where the kernel has a
 peak for it (``--cgroup-if-available``: Linux 5.19+ for memory.peak).  The results come back on
 the guest's second serial port as frames, each the observer's JSON (parsed
-by ``rsslab.observe.parse_observer_output``, as on the host) or the reason a
+by ``rsslab.observer.parse_output``, as on the host) or the reason a
 run failed.
 """
 
@@ -16,11 +16,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from rsslab import scenarios
+from rsslab import observer, scenarios
 from rsslab.errors import KernelError, UserError
-from rsslab.run.host import parse_observer_output
 from rsslab.plan import RunSpec, observer_argv
 from rsslab.results import Observation
+
 GUEST_BIN = "/bin"
 GUEST_OUT = "/tmp/observe.json"
 # Every guest run measures the cgroup peak, where the kernel has one.
@@ -114,15 +114,6 @@ def parse_channel(data: bytes) -> GuestResults:
     return GuestResults(tuple(frames), None, data[pos:pos + 200])
 
 
-_STATUS = {
-    1: "the observer broke",
-    2: "the observer refused its arguments",
-    4: "the observer cannot measure here",
-    125: "the guest's /init could not set up the run",
-    126: "a binary in the initramfs is not executable",
-    127: "a binary is missing from the initramfs",
-}
-
 
 def observations(plan: GuestPlan, results: GuestResults,
                  kernel: str) -> tuple[list[Observation], list[str]]:
@@ -136,11 +127,11 @@ def observations(plan: GuestPlan, results: GuestResults,
         spec = plan.specs[f.index]
         err = " | ".join(f.stderr.decode(errors="replace").strip().splitlines()[-3:])
         if f.status != 0:
-            what = _STATUS.get(f.status, f"the observer exited {f.status}")
+            what = observer.exit_meaning(f.status, "guest")
             problems.append(f"{spec.describe()}: {what}: {err or 'no message'}")
             continue
         try:
-            obs = parse_observer_output(f.json.decode(errors="replace"), kernel, spec)
+            obs = observer.parse_output(f.json.decode(errors="replace"), kernel, spec)
         except UserError as e:
             problems.append(f"{spec.describe()}: {e}")
             continue

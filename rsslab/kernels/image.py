@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rsslab.errors import KernelError
+
 SECTOR = 512
 _HDR_MAGIC = b"HdrS"
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from rsslab.errors import KernelError
+
 NEWC_MAGIC = b"070701"
 TRAILER = "TRAILER!!!"
 # include/uapi/linux/major.h: TTYAUX_MAJOR 5, /dev/console is (5, 1).

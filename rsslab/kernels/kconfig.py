@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from rsslab.errors import KernelError
+
 _LINE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$", re.M)
 
 

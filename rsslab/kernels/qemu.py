@@ -23,6 +23,7 @@ from pathlib import Path
 
 from rsslab.errors import KernelError, ToolMissing
 from rsslab.kernels import console
+
 log = logging.getLogger(__name__)
 
 QEMU = "qemu-system-x86_64"

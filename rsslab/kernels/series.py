@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rsslab.debian import sources
 from rsslab.errors import BadInput
 from rsslab.kernels import build as kbuild
-from rsslab.debian import sources
 from rsslab.kernels.specs import SeriesSpec, load_series
+
 BASE_SUFFIX = "-base"
 
 

@@ -21,8 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from rsslab import schema
+from rsslab.claims import regimes as regimes_mod
 from rsslab.errors import BadInput, UserError
-from rsslab.kernels.edits import Edit, Requirement, edit_from_toml
+from rsslab.kernels.edits import KINDS, Edit, Requirement, edit_from_toml
+from rsslab.schema import Key, Table
+
 T = TypeVar("T")
 
 
@@ -138,6 +142,44 @@ def _toml(path: Path) -> dict[str, Any]:
         raise UserError(f"cannot read {path}: {e}") from None
 
 
+_EDIT = Table("edit", {
+    "file": Key(str, True), "kind": Key(str, False, KINDS), "function": Key(str),
+    "find": Key(str), "after_line": Key(str), "text": Key(str), "source": Key(str),
+    "mode": Key(str),
+})
+_PATCH = Table("patch", {
+    "name": Key(str, True), "subject": Key(str), "message": Key(str), "like": Key(str),
+    "fixture": Key(bool), "targets": Key(str), "config": Key(str), "claims": Key(list),
+    "edit": Key(list, table=_EDIT),
+    "require": Key(list, table=Table("require", {
+        "file": Key(str, True), "function": Key(str, True), "why": Key(str)})),
+    "selftest": Key(dict, table=Table("selftest", {
+        "source": Key(str, True), "headers": Key(list), "includes": Key(list),
+        "cflags": Key(list)})),
+}, name_key="name")
+
+
+def _series_table(regimes: tuple[str, ...]) -> Table:
+    return Table("series", {
+        "name": Key(str, True), "describe": Key(str, True), "debian": Key(str, True),
+        "suites": Key(list), "patches": Key(list, True), "cover": Key(str, True),
+        "subject_prefix": Key(str, True), "to": Key(list), "regime": Key(str, True, regimes),
+        "also_maintainers_of": Key(list), "cost": Key(bool), "versions": Key(list),
+        "cc_recipients_of": Key(str), "cost_max_cpus": Key(int),
+    }, name_key="name")
+
+
+def _fixture_table(regimes: tuple[str, ...]) -> Table:
+    return Table("kernel", {
+        "name": Key(str, True), "describe": Key(str, True), "debian": Key(str, True),
+        "suites": Key(list, True), "version_of": Key(str, True), "patches": Key(list, True),
+        "regimes": Key(list, choices=regimes), "without": Key(list, choices=regimes),
+    }, name_key="name")
+
+
+_FILES = {"series.toml": ("series", _series_table), "fixtures.toml": ("kernel", _fixture_table)}
+
+
 def _selftest(raw: Any) -> SelftestSpec | None:
     if raw is None:
         return None
@@ -169,7 +211,9 @@ def _with_like(directory: Path, raw: dict[str, Any]) -> tuple[dict[str, Any], di
 
 
 def load_patch(directory: Path) -> PatchSpec:
-    raw, where = _with_like(directory, _toml(directory / "patch.toml"))
+    own = _toml(directory / "patch.toml")
+    schema.check(own, _PATCH, f"{directory.parent.name}/{directory.name}/patch.toml")
+    raw, where = _with_like(directory, own)
     try:
         fixture = bool(raw.get("fixture", False))
         msg = "" if fixture else (directory / raw["message"]).read_text()
@@ -230,6 +274,10 @@ def _load(root: Path, file: str, key: str, make: Callable[[Path, str, dict[str, 
           ) -> list[T]:
     kp = root / "kernelpatches"
     doc = _toml(kp / file)
+    regimes = tuple(r.id for r in regimes_mod.load(root / "claims"))
+    entry, table = _FILES[file]
+    schema.check(doc, Table(file, {entry: Key(list, table=table(regimes))}),
+                 f"{kp.name}/{file}")
     guest = (kp / "guest.config").read_text()
     out = []
     for raw in doc.get(key, []):

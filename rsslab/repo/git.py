@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rsslab.errors import ToolMissing, UserError
+
 # GitPython looks for git when it is imported and raises ImportError if it
 # is missing; rsslab says so itself, in one line, when a command needs git.
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from rsslab.repo.git import QUIET, git
+
 log = logging.getLogger(__name__)
 
 # Checking out a whole kernel tree takes minutes; a sparse one, seconds.

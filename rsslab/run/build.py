@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 from rsslab.errors import ToolMissing, UserError
+
 log = logging.getLogger(__name__)
 
 CFLAGS = ("-static", "-O2", "-Wall", "-Wextra", "-Werror", "-pthread")

@@ -18,11 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from rsslab import claims as claims_mod
-from rsslab.claims import regimes
-from rsslab.claims import Claim, Verdict
-from rsslab.run.matrix import Planner, Target
+from rsslab.claims import Claim, Verdict, regimes
 from rsslab.plan import RunSpec, merge
 from rsslab.results import Observation, run_key
+from rsslab.run.matrix import Planner, Target
+
+
 @dataclass(frozen=True, slots=True)
 class Coverage:
     """What the chosen runs of one kernel and CPU count say about the claims."""

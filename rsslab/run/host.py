@@ -8,42 +8,28 @@ error, and parses its JSON.  QEMU guests run the same argv from their /init
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 import shlex
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from rsslab import results, scenarios
+from rsslab import kernels, kversion, observer, results, scenarios
+from rsslab.claims import regimes as regimes_mod
 from rsslab.errors import ObserverError
 from rsslab.plan import RunSpec, observer_argv
-from rsslab.results import Observation, from_observer
+from rsslab.results import Observation
+
 log = logging.getLogger(__name__)
 
 RUN_TIMEOUT_S = 120
 
-# observe.c's exit statuses, each with what the user should do.
-_OBSERVER_EXIT = {
-    1: "the observer broke",
-    2: "the observer refused its arguments",
-    4: "the observer cannot measure here",
-    126: "a scenario binary is not executable; run `make clean repro`",
-    127: "a scenario binary is missing; run `make clean repro`",
-}
 
 
 def _stderr_tail(text: str, lines: int = 3) -> str:
     return " | ".join(text.strip().splitlines()[-lines:])
-
-
-def parse_observer_output(text: str, kernel: str, spec: RunSpec) -> Observation:
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ObserverError(f"observer output is not JSON ({e}); rebuild with `make repro`") from None
-    return from_observer(obj, kernel, spec.scenario, spec.params)
 
 
 def require_exact_reference(obs: Observation) -> None:
@@ -82,9 +68,9 @@ def observe_once(bin_dir: Path, spec: RunSpec, workdir: Path, kernel: str = "hos
             raise ObserverError(f"{spec.describe()} ran over {RUN_TIMEOUT_S} s; "
                                 "lower its parameters") from None
     if proc.returncode != 0:
-        what = _OBSERVER_EXIT.get(proc.returncode, f"the observer exited {proc.returncode}")
+        what = observer.exit_meaning(proc.returncode, "host")
         raise ObserverError(f"{spec.describe()}: {what}: {_stderr_tail(proc.stderr)}")
-    obs = parse_observer_output(out.read_text(), kernel, spec)
+    obs = observer.parse_output(out.read_text(), kernel, spec)
     require_exact_reference(obs)
     if obs.exit_code != 0:
         detail = _stderr_tail(proc.stderr) or "no message"
@@ -112,5 +98,16 @@ def run_specs(bin_dir: Path, specs: Iterable[RunSpec], kernel: str = "host",
 def save_host(results_dir: Path, runs: Iterable[Observation],
               features: frozenset[str]) -> list[Path]:
     """Keep host runs in their result file with the host's regimes."""
-    from rsslab import kernels
     return results.save(results_dir, runs, features, kernels.host().origin())
+
+
+def host_regimes(regimes: Iterable[regimes_mod.Regime], bin_dir: Path) -> frozenset[str]:
+    """The running kernel's regimes: its version, and the probe (run here)
+    where the version leaves a probed regime open."""
+    regs = tuple(regimes)
+    u = os.uname()
+    maybe = regimes_mod.by_version(regs, kversion.upstream(u.release, u.version))
+    probe = None
+    if any(r.probe for r in regs if r.id in maybe):
+        probe = run_specs(bin_dir, [regimes_mod.PROBE_RUN])[0]
+    return regimes_mod.features(regs, u.release, u.version, probe)

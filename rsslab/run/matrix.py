@@ -22,13 +22,13 @@ from pathlib import Path
 
 from rsslab import claims as claims_mod
 from rsslab import kversion, results, scenarios, steps
-from rsslab.run import host as observe
-from rsslab.claims import regimes
-from rsslab.claims import Claim, Verdict
+from rsslab.claims import Claim, Verdict, regimes
 from rsslab.errors import UserError
 from rsslab.kernels import Kernel, guest, initramfs, qemu
 from rsslab.plan import RunSpec
 from rsslab.results import Observation
+from rsslab.run import host
+
 log = logging.getLogger(__name__)
 
 # Guest size and time.  A boot takes a few seconds under TCG and a run
@@ -225,7 +225,7 @@ def run_host(target: Target, specs: Sequence[RunSpec], settings: Settings,
         progress(target.label, "running", done[0], total)
 
     start = time.monotonic()
-    runs = observe.run_specs(settings.bin_dir, specs, "host", step)
+    runs = host.run_specs(settings.bin_dir, specs, "host", step)
     return Outcome(target, runs=tuple(runs), seconds=time.monotonic() - start)
 
 

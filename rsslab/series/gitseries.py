@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rsslab.repo.git import QUIET, GitFailed, Ident, commit_env, git
 from rsslab.repo.worktree import temp_worktree
+
 COVER_SUBJECT = "*** SUBJECT HERE ***"
 COVER_BLURB = "*** BLURB HERE ***"
 # git am's commits are only compared by tree: any committer will do.

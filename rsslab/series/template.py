@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from rsslab.errors import UserError
+
 WIDTH = 72
 _TRAILER = re.compile(r"^(Signed-off-by|Fixes|Link|Cc|Closes|Reported-by|Suggested-by|"
                       r"Reviewed-by|Acked-by|Tested-by|Co-developed-by): \S")

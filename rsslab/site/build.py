@@ -20,12 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rsslab import paths
-from rsslab.site import evidence
-from rsslab.site import pages
-from rsslab.site import patchpages
-from rsslab.site import plots
-from rsslab.site import sweeps
 from rsslab.errors import ToolMissing, UserError
+from rsslab.site import evidence, pages, patchpages, plots, sweeps
+
 log = logging.getLogger(__name__)
 
 SPHINX_TIMEOUT_S = 600

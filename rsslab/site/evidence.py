@@ -18,11 +18,11 @@ from typing import Any
 
 from rsslab import claims as claims_mod
 from rsslab import kversion, results
-from rsslab.claims import regimes
-from rsslab.claims import Claim, Verdict
-from rsslab.errors import UserError
+from rsslab.claims import Claim, Verdict, regimes
 from rsslab.claims.regimes import Regime
+from rsslab.errors import UserError
 from rsslab.results import ResultSet
+
 HOLDS = "holds"
 FAILS = "fails"
 UNCHECKED = "unchecked"

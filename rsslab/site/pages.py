@@ -18,6 +18,7 @@ from rsslab.claims import Claim, Verdict
 from rsslab.site import rst
 from rsslab.site.evidence import FAILS, HOLDS, Evidence, KernelRuns, needs, regime_span
 from rsslab.site.plots import Figure
+
 # The metrics as judges and tools read them: flat name, name, where it is read.
 METRIC_ROWS: tuple[tuple[str, str, str], ...] = (
     ("vmrss_kib", "VmRSS", "/proc/PID/status at the exit stop"),

@@ -16,8 +16,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from rsslab.site import rst
 from rsslab.kernels.specs import load_series
+from rsslab.site import rst
+
 # The man-pages series, shown after the kernel trees.
 MAN_PAGES = ("man-pages", "what ru_maxrss and /proc RSS really report (man-pages)")
 

@@ -20,8 +20,8 @@ import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 from matplotlib.axes import Axes  # noqa: E402
 
 from rsslab import claims  # noqa: E402
-from rsslab.site.evidence import Evidence, KernelRuns  # noqa: E402
 from rsslab.results import Observation  # noqa: E402
+from rsslab.site.evidence import Evidence, KernelRuns  # noqa: E402
 
 # Metrics drawn against the exact RSS (smaps_rollup at the exit stop).
 SWEEP_METRICS: tuple[tuple[str, str, str], ...] = (

@@ -19,6 +19,7 @@ from pathlib import Path
 from rsslab import __version__
 from rsslab.errors import UserError
 from rsslab.repo.git import QUIET, GitFailed, Ident, git, ok
+
 BRANCH = "gh-pages"
 REF = f"refs/heads/{BRANCH}"
 # Commits carry the user's git identity when there is one, else this one.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rsslab.claims import Tag
+
 KERNEL_GIT = "https://git.kernel.org/torvalds/c/"
 LORE = "https://lore.kernel.org/r/"
 

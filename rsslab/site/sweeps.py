@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from rsslab import claims as claims_mod
-from rsslab import results
-from rsslab.run import host as observe
+from rsslab import kernels, paths, results
 from rsslab.claims import regimes
-from rsslab.errors import ObserverError
+from rsslab.errors import ObserverError, UserError
 from rsslab.plan import RunSpec, merge
 from rsslab.results import Observation, ResultSet
+from rsslab.run import host, matrix
+from rsslab.run.host import host_regimes
+
 SWEEP_START, SWEEP_MAX, SWEEP_STEP = 0, 320, 2
 CLAIM_REPEAT = 5
 
@@ -69,7 +72,7 @@ def plan_host(root: Path, results_dir: Path, bin_dir: Path) -> HostPlan:
     label = results.label_for("host", ncpus)
     path = results_dir / f"{label}.json"
     stored = results.load_file(path) if path.exists() else None
-    features = regimes.of_host(regimes.load(root / "claims"), bin_dir)
+    features = host_regimes(regimes.load(root / "claims"), bin_dir)
     if stored is not None and (stored.kernel_release, stored.features) != (
             os.uname().release, features):
         stored = None  # another kernel's runs: saving replaces them
@@ -92,11 +95,11 @@ def run_host(plan: HostPlan, results_dir: Path, bin_dir: Path,
     done: list[Observation] = []
     for spec in plan.todo:
         try:
-            done += observe.run_specs(bin_dir, [spec], "host", progress)
+            done += host.run_specs(bin_dir, [spec], "host", progress)
         except ObserverError as e:
             notes.append(f"{plan.label}: skipped {spec.describe()}: {e}")
     if done:
-        observe.save_host(results_dir, done, plan.features)
+        host.save_host(results_dir, done, plan.features)
     return notes
 
 
@@ -135,12 +138,8 @@ def plan_guests(results_dir: Path, names: Sequence[str],
 
 def run_guests(plan: GuestPlan, root: Path, results_dir: Path, bin_dir: Path) -> list[str]:
     """The sweep in each guest, in parallel; a kernel that fails is noted, not fatal."""
-    from concurrent.futures import ThreadPoolExecutor
 
-    from rsslab import kernels, paths
 
-    from rsslab.run import matrix
-    from rsslab.errors import UserError
     settings = matrix.Settings(bin_dir, paths.build_dir(root), results_dir)
     all_claims = claims_mod.load(root / "claims", CLAIM_REPEAT)
     regs = regimes.load(root / "claims")

@@ -15,8 +15,11 @@ from rich.console import RenderableType
 from rich.table import Table
 
 from rsslab import paths
-from rsslab.series.kernel import run as kernel
 from rsslab.series import options as patch_options
+from rsslab.series.kernel import proof
+from rsslab.series.kernel import run as kernel
+
+
 def _cpus(text: str) -> tuple[int, ...]:
     try:
         out = tuple(int(x) for x in text.split(",") if x)
@@ -63,7 +66,6 @@ def _proof_table(r: kernel.Report) -> Table:
                     "worst run; exact runs)")
     for col in ("metric", "CPUs", "base kernel", "patched kernel"):
         t.add_column(col)
-    from rsslab.series.kernel import proof
     assert r.proof is not None
     for row in r.proof.rows:
         t.add_row(kernel.TITLES.get(row.claim, row.claim), str(row.ncpus),
@@ -113,7 +115,6 @@ def report(reports: list[kernel.Report]) -> list[RenderableType]:
     out: list[RenderableType] = []
     for r in reports:
         if r.proof is not None:
-            from rsslab.series.kernel import proof
             out.append(_proof_table(r))
             out.append(proof.others_sentence(r.proof))
         for t in r.selftests:

@@ -23,6 +23,7 @@ from rsslab.errors import KernelError
 from rsslab.kernels import Kernel
 from rsslab.series.kernel import guestrun
 from rsslab.series.kernel.guestrun import Command
+
 # (test, argv after "kcost OUT"): enough operations to dwarf the timer,
 # few enough for TCG.
 TESTS = (("fork_exit", ("fork_exit", "400")), ("fault", ("fault", "40", "256")))

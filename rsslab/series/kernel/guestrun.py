@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rsslab.errors import KernelError, UserError
 from rsslab.kernels import guest, initramfs, qemu
+
 MEMORY_MIB = 512
 BOOT_ALLOWANCE_S = 90.0
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rsslab import claims as claims_mod
-from rsslab.run import matrix
-from rsslab.claims import regimes
-from rsslab.claims import Claim
+from rsslab.claims import Claim, regimes
 from rsslab.errors import KernelError
 from rsslab.kernels import Kernel
 from rsslab.results import Observation
+from rsslab.run import matrix
+
 Progress = Callable[[str, str, int, int], None]
 
 

@@ -18,23 +18,25 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from typing import TYPE_CHECKING
-
-from rsslab.run import build as repro_build
-from rsslab import kversion, paths
-from rsslab.errors import UserError
-from rsslab.repo import git
-from rsslab.kernels import build as kbuild
-from rsslab.series.kernel import series
-from rsslab.kernels import series as series_kernels
+from rsslab import kernels, kversion, paths
 from rsslab.debian import sources
+from rsslab.errors import UserError
+from rsslab.kernels import build as kbuild
+from rsslab.kernels import series as series_kernels
 from rsslab.kernels.edits import apply_edits
+from rsslab.kernels.specs import (
+    SelftestSpec,
+    SeriesSpec,
+    load_series,
+    pick,
+    series_of_patch,
+)
+from rsslab.repo import git
+from rsslab.run import build as repro_build
+from rsslab.run import matrix
+from rsslab.series.kernel import cost, guestrun, proof, series
 from rsslab.series.kernel.series import SeriesOutput
-from rsslab.kernels.specs import SelftestSpec, SeriesSpec, load_series, pick, series_of_patch
-if TYPE_CHECKING:  # the QEMU side loads only when kernels are booted
-    from rsslab import kernels
-    from rsslab.series.kernel import cost
-    from rsslab.series.kernel import proof
+
 Notify = Callable[[str], None]
 PROOF_CPUS = (2, 4)
 COST_CPUS = (1, 8)
@@ -179,7 +181,6 @@ def build_selftest(s: SeriesSpec, tree: sources.Tree, test: SelftestSpec, cache:
 
 def run_selftests(k: kernels.Kernel, test: Path, bins: Mapping[str, Path], init: Path,
                   work: Path, cpus: Sequence[int]) -> list[SelftestRun]:
-    from rsslab.series.kernel import guestrun
     out = []
     for n in cpus:
         assert k.image is not None
@@ -196,8 +197,6 @@ def run_selftests(k: kernels.Kernel, test: Path, bins: Mapping[str, Path], init:
 def values_for(s: SeriesSpec, pr: proof.Proof, tests: Sequence[SelftestRun],
                costs: Sequence[cost.Ratio], cpus: Sequence[int]) -> dict[str, str]:
     """The ``${names}`` of the series' messages, from what was measured."""
-    from rsslab.series.kernel import cost
-    from rsslab.series.kernel import proof
     runs = {len(r.after) for r in pr.rows}
     v = {
         "claims_table": proof.table(pr, TITLES),
@@ -241,10 +240,6 @@ def build_pair(s: SeriesSpec, tree: sources.Tree, opts: Options,
 def prove_series(s: SeriesSpec, tree: sources.Tree, opts: Options,
                  notify: Notify) -> tuple[dict[str, str], Report]:
     """Build, boot, test and time; the message values and what was seen."""
-    from rsslab import kernels
-    from rsslab.run import matrix
-    from rsslab.series.kernel import cost
-    from rsslab.series.kernel import proof
     b, p = build_pair(s, tree, opts, notify)
     kb, kp = kernels.resolve_path(b.image), kernels.resolve_path(p.image)
     bin_dir = paths.build_dir(opts.root) / "bin"
@@ -275,7 +270,6 @@ def prove_series(s: SeriesSpec, tree: sources.Tree, opts: Options,
 
 def problems(pr: proof.Proof, tests: Sequence[SelftestRun], s: SeriesSpec) -> list[str]:
     """What keeps the proof from proving: said plainly, never hidden."""
-    from rsslab.series.kernel import proof
     out = list(pr.errors) + list(pr.others_failed)
     if not pr.after_exact:
         out.append(f"{s.name}: the patched kernel is not exact in every run: "

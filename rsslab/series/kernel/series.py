@@ -18,13 +18,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rsslab.errors import UserError
-from rsslab.series import gitseries
-from rsslab.series import template
-from rsslab.kernels.edits import apply_edits
-from rsslab.repo.git import Ident, run
 from rsslab.debian.sources import Tree, kernel_worktree
+from rsslab.errors import UserError
+from rsslab.kernels.edits import apply_edits
 from rsslab.kernels.specs import PatchSpec, SeriesSpec
+from rsslab.repo.git import Ident, run
+from rsslab.series import gitseries, template
+
 log = logging.getLogger(__name__)
 
 NOT_MEASURED = "[not measured]"

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rsslab.debian import apt
+from rsslab.debian.tree_import import import_tree, unpack_deb
 from rsslab.errors import UserError
 from rsslab.repo.git import git, ok, user_commit
-from rsslab.debian.tree_import import import_tree, unpack_deb
+
 log = logging.getLogger(__name__)
 
 SUITE = "sid"

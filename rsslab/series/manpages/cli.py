@@ -14,8 +14,9 @@ from rich.console import RenderableType
 from rich.table import Table
 
 from rsslab import paths
-from rsslab.series.manpages import run as manpages
 from rsslab.series import options as patch_options
+from rsslab.series.manpages import run as manpages
+
 RENDER_PAGE = "man/man2/getrusage.2"
 
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from rsslab.errors import UserError
 from rsslab.series.manpages.spec import Edit
+
 # man-pages(7), "Sections within a manual page", in order.
 SECTION_ORDER = ("NAME", "LIBRARY", "SYNOPSIS", "CONFIGURATION", "DESCRIPTION", "OPTIONS",
                  "EXIT STATUS", "RETURN VALUE", "ERRORS", "ENVIRONMENT", "FILES", "ATTRIBUTES",

@@ -17,15 +17,15 @@ from pathlib import Path
 
 from rsslab import claims as claims_mod
 from rsslab import kversion, paths, results
-from rsslab.run import host as observe
-from rsslab.claims import regimes
-from rsslab.run.build import build_all
-from rsslab.claims import Claim
+from rsslab.claims import Claim, regimes
 from rsslab.errors import UserError
 from rsslab.plan import RunSpec, merge
+from rsslab.results import Observation, ResultSet
+from rsslab.run import host
+from rsslab.run.build import build_all
 from rsslab.series.manpages.spec import Measure
 from rsslab.series.template import wrap
-from rsslab.results import Observation, ResultSet
+
 log = logging.getLogger(__name__)
 
 MEASURE_REPEAT = 3
@@ -146,12 +146,12 @@ def measure_host(root: Path, specs: Sequence[RunSpec], features: frozenset[str],
         if spec.scenario in broken:
             continue
         try:
-            runs += observe.run_specs(bin_dir, [spec], "host", progress)
+            runs += host.run_specs(bin_dir, [spec], "host", progress)
         except UserError as e:
             broken.add(spec.scenario)
             failed.append(str(e))
     if runs:
-        observe.save_host(paths.results_dir(root), runs, features)
+        host.save_host(paths.results_dir(root), runs, features)
     return failed
 
 

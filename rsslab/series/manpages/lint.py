@@ -23,6 +23,7 @@ from pathlib import Path
 
 from rsslab.errors import ToolMissing, UserError
 from rsslab.series.manpages import roff as man_roff
+
 log = logging.getLogger(__name__)
 
 LINT_TIMEOUT_S = 60

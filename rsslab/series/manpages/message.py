@@ -28,11 +28,12 @@ from pathlib import Path
 
 from rsslab.claims import Claim
 from rsslab.errors import ToolMissing
+from rsslab.repo.git import run
 from rsslab.series.manpages import evidence as man_evidence
 from rsslab.series.manpages.evidence import ClaimCheck, Kernel
 from rsslab.series.manpages.spec import Command, ManPatch
-from rsslab.repo.git import run
 from rsslab.series.template import fill, reflow, wrap
+
 log = logging.getLogger(__name__)
 
 DEMO_RUNS = 5
@@ -81,7 +82,7 @@ def demo(patch: ManPatch) -> str:
         runs = [_run([f"./{stem}", *patch.demo_args], work) for _ in range(DEMO_RUNS)]
     cmd = shlex.join([f"./{stem}", *patch.demo_args])
     shown = [f"$ cat {patch.demo.name}", src.rstrip("\n"),
-             f"$ cc -Wall -o {stem} {patch.demo.name}", f"$ uname -r; nproc",
+             f"$ cc -Wall -o {stem} {patch.demo.name}", "$ uname -r; nproc",
              os.uname().release, str(len(os.sched_getaffinity(0)))]
     for out in runs:
         shown += [f"$ {cmd}", out.rstrip("\n")]

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rsslab import paths
-
 from rsslab.claims import regimes
+from rsslab.repo.git import git, identity, ok
 from rsslab.run.build import build_all
+from rsslab.run.host import host_regimes
 from rsslab.series import gitseries
 from rsslab.series.manpages import base as man_base
 from rsslab.series.manpages import evidence as man_evidence
@@ -34,10 +35,10 @@ from rsslab.series.manpages import series as man_series
 from rsslab.series.manpages.base import Base
 from rsslab.series.manpages.edit import EditFailed, apply_edits
 from rsslab.series.manpages.evidence import ClaimCheck
-from rsslab.repo.git import git, identity, ok
 from rsslab.series.manpages.lint import Finding
 from rsslab.series.manpages.sidecar import Problem, check_patch
 from rsslab.series.manpages.spec import ManPatch, Series, load_series
+
 Notify = Callable[[str], None]
 
 
@@ -145,7 +146,7 @@ def measure_host(opts: Options, series: Series, notify: Notify) -> list[str]:
     known = man_evidence.claim_map(root)
     bin_dir = paths.build_dir(root) / "bin"
     build_all(root, bin_dir)
-    features = regimes.of_host(regimes.load(root / "claims"), bin_dir)
+    features = host_regimes(regimes.load(root / "claims"), bin_dir)
     ncpus = len(os.sched_getaffinity(0))
     specs = man_evidence.needed_host_runs(all_claim_ids(series), known, features, ncpus,
                                           [m for p in series.patches for m in p.measures])

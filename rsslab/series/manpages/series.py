@@ -13,10 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rsslab.series import gitseries
 from rsslab.repo.git import Ident
-from rsslab.series.manpages.base import Base
 from rsslab.repo.worktree import temp_worktree
+from rsslab.series import gitseries
+from rsslab.series.manpages.base import Base
+
+
 @dataclass(frozen=True, slots=True)
 class Commit:
     """One patch: its full message and the pages as they are after it."""

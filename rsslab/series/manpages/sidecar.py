@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from rsslab import claims as claims_mod
 from rsslab.series.manpages import roff as man_roff
 from rsslab.series.manpages.spec import Figure, ManPatch, Sentence
+
 # The formulas a figure may name, each with the mechanism in rsslab.claims.
 FORMULAS: Mapping[str, Callable[..., int]] = {
     "task_rss_events_thresh": lambda: claims_mod.TASK_RSS_EVENTS_THRESH,

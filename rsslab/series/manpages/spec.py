@@ -22,7 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rsslab import schema
 from rsslab.errors import UserError
+from rsslab.schema import Key, Table
+
 OPS = ("replace", "add_section", "see_also")
 
 
@@ -132,6 +135,36 @@ class Series:
     version: int = 1
 
 
+_PATCH = Table("man-pages patch", {
+    "subject": Key(str, True), "message": Key(str), "claims": Key(str), "demo": Key(str),
+    "demo_args": Key(list), "trailers": Key(list), "wording": Key(list),
+    "edit": Key(list, True, table=Table("edit", {
+        "page": Key(str, True), "op": Key(str, True, OPS), "old": Key(str), "new": Key(str),
+        "text": Key(str), "entry": Key(str), "section": Key(str), "refs": Key(list)})),
+    "measure": Key(list, table=Table("measure", {
+        "name": Key(str, True), "title": Key(str, True), "scenario": Key(str, True),
+        "params": Key(dict), "columns": Key(list, True), "reference": Key(str, True),
+        "absolute": Key(list), "merge_cpus": Key(bool)}, name_key="name")),
+    "command": Key(list, table=Table("command", {
+        "name": Key(str, True), "argv": Key(list, True), "grep": Key(str)}, name_key="name")),
+})
+_SENTENCES = Table("claims file", {"sentence": Key(list, table=Table("sentence", {
+    "text": Key(str, True), "claims": Key(list), "givens": Key(list),
+    "figures": Key(list, table=Table("figure", {
+        "value": Key(str, True), "formula": Key(str, True), "args": Key(dict),
+        "unit": Key(str), "page_kib": Key(int)}))}))})
+_SERIES = Table("series file", {
+    "patches": Key(list, True), "version": Key(int),
+    "mail": Key(dict, True, table=Table("mail", {"to": Key(list, True), "cc": Key(list, True)})),
+    "cover": Key(dict, True, table=Table("cover", {
+        "subject": Key(str, True), "template": Key(str, True)})),
+})
+
+
+def _where(path: Path) -> str:
+    return f"{path.parent.parent.name}/{path.parent.name}/{path.name}"
+
+
 def _toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text())
@@ -165,6 +198,7 @@ def _figure(raw: Mapping[str, Any]) -> Figure:
 
 def _sentences(path: Path) -> tuple[Sentence, ...]:
     doc = _toml(path)
+    schema.check(doc, _SENTENCES, _where(path))
     try:
         return tuple(Sentence(" ".join(str(s["text"]).split()), tuple(s.get("claims", ())),
                               tuple(_figure(f) for f in s.get("figures", ())),
@@ -184,6 +218,7 @@ def load_patch(directory: Path) -> ManPatch:
     spec_path = directory / "patch.toml"
     doc = _toml(spec_path)
     where = str(spec_path)
+    schema.check(doc, _PATCH, _where(spec_path))
     try:
         edits = tuple(_edit(e, where) for e in doc["edit"])
         message = (directory / doc.get("message", "message.txt")).read_text()
@@ -209,6 +244,7 @@ def load_patch(directory: Path) -> ManPatch:
 def load_series(directory: Path, only: Sequence[str] = ()) -> Series:
     """``manpatches/series.toml`` and its patches (``only``: a subset, in order)."""
     doc = _toml(directory / "series.toml")
+    schema.check(doc, _SERIES, f"{directory.name}/series.toml")
     names = list(doc.get("patches", ()))
     unknown = [n for n in only if n not in names]
     if unknown:
