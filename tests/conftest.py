@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import guests
 import pytest
 
-from rsslab import claims
+from rsslab import claims, paths
 from rsslab.debian import apt
 from rsslab.kernels import build as kbuild
 from rsslab.kernels import qemu
@@ -110,10 +110,21 @@ def built(layout: "Layout", bin_dir: Path) -> "Built":
     return site.build(layout, [*plan.notes, *skipped])
 
 
+@pytest.fixture(scope="session", autouse=True)
+def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The session's build directory (``RSSLAB_BUILD_DIR``): results, guests'
+    work, the site and the series go there, never into the checkout."""
+    out = tmp_path_factory.mktemp("build")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(paths.BUILD_DIR_ENV, str(out))
+        yield out
+
+
 @pytest.fixture(scope="session")
-def guest_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where the test guests work and keep their results (``results/``)."""
-    return tmp_path_factory.mktemp("guests")
+def guest_dir(build_dir: Path) -> Path:
+    """Where the test guests work and keep their results (``results/``, read
+    by the site and the series as ``build/results`` is)."""
+    return build_dir
 
 
 @pytest.fixture(scope="session")

@@ -29,8 +29,10 @@ from rsslab.kernels import Kernel
 from rsslab.run import matrix
 
 ROOT = Path(__file__).resolve().parents[1]
-KERNEL_NAMES = os.environ.get("RSSLAB_TEST_KERNELS", "5.10 6.1 6.12 6.12-nosum 7").split()
-CPU_COUNTS = [int(c) for c in os.environ.get("RSSLAB_TEST_CPUS", "1,2,4").split(",") if c]
+KERNEL_NAMES = os.environ.get(
+    "RSSLAB_TEST_KERNELS", " ".join((*matrix.OPT_IN_KERNELS, *matrix.DEFAULT_KERNELS))).split()
+CPU_COUNTS = [int(c) for c in os.environ.get(
+    "RSSLAB_TEST_CPUS", ",".join(map(str, matrix.DEFAULT_CPUS))).split(",") if c]
 
 
 def _wide(text: str) -> dict[str, list[int]]:

@@ -51,7 +51,7 @@ COMMON = ("vmhwm_kib", "wait4_maxrss_kib", "children_maxrss_kib")
 def test_all_common_metrics_exact_gives_0() -> None:
     r = doctor.judge("host", 2, PERCPU, [exact_claim(m) for m in COMMON], [obs()], 0.1)
     assert r.status == doctor.EXIT_EXACT
-    assert {m.info.metric: m.state for m in r.metrics if m.info.common} == {
+    assert {m.info.name: m.state for m in r.metrics if m.info.common} == {
         m: "exact" for m in COMMON}
 
 
@@ -59,7 +59,7 @@ def test_an_allowed_error_makes_it_approximate() -> None:
     cs = [exact_claim("vmhwm_kib"), exact_claim("children_maxrss_kib"),
           residue_claim("wait4_maxrss_kib")]
     r = doctor.judge("host", 2, PERCPU, cs, [obs()], 0.1)
-    wait4 = next(m for m in r.metrics if m.info.metric == "wait4_maxrss_kib")
+    wait4 = next(m for m in r.metrics if m.info.name == "wait4_maxrss_kib")
     assert wait4.state == "approximate" and wait4.bound is not None
     assert wait4.bound.hi_kib == claims.percpu_residue(2, 3) * 4
     assert r.status == doctor.EXIT_INACCURATE
@@ -69,7 +69,7 @@ def test_a_broken_claim_gives_3_and_names_it() -> None:
     r = doctor.judge("host", 2, PERCPU, [exact_claim(m) for m in COMMON],
                      [obs(wait4_maxrss_kib=3996)], 0.1)
     assert r.status == doctor.EXIT_CLAIM_FAILED
-    wait4 = next(m for m in r.metrics if m.info.metric == "wait4_maxrss_kib")
+    wait4 = next(m for m in r.metrics if m.info.name == "wait4_maxrss_kib")
     assert wait4.state == "CLAIM FAILED" and wait4.worst_kib == -4
 
 
@@ -81,7 +81,7 @@ def test_bounds_and_states_at_any_cpu_count(ncpus: int) -> None:
     miss = claims.percpu_residue(ncpus, 3)
     runs = [obs(ncpus=ncpus, wait4_maxrss_kib=4000 + 4 * miss, smaps_rss_kib=4000)]
     r = doctor.judge("host", 2, PERCPU, cs, runs, 0.1)
-    wait4 = next(m for m in r.metrics if m.info.metric == "wait4_maxrss_kib")
+    wait4 = next(m for m in r.metrics if m.info.name == "wait4_maxrss_kib")
     assert r.ncpus == ncpus and wait4.bound is not None
     assert (wait4.bound.lo_kib, wait4.bound.hi_kib) == (-4 * miss, 4 * miss)
     assert wait4.state == "approximate" and r.status == doctor.EXIT_INACCURATE
@@ -95,7 +95,7 @@ def test_a_run_that_cannot_decide_is_not_a_failed_claim() -> None:
     undecided: exit 4 (incomplete) where nothing else is inexact, never 3."""
     cs = [replace(exact_claim(m), floor_below_reference=True) for m in COMMON]
     r = doctor.judge("host", 2, PERCPU, cs, [obs(exec_floor_kib=4000)], 0.1)
-    states = {m.info.metric: m.state for m in r.metrics if m.info.common}
+    states = {m.info.name: m.state for m in r.metrics if m.info.common}
     assert states["wait4_maxrss_kib"] == "undecided" and r.status == doctor.EXIT_INCOMPLETE
     cs[1] = replace(residue_claim("wait4_maxrss_kib"), floor_below_reference=True)
     r = doctor.judge("host", 2, PERCPU, cs, [obs(exec_floor_kib=4000)], 0.1)
@@ -105,7 +105,7 @@ def test_a_run_that_cannot_decide_is_not_a_failed_claim() -> None:
 def test_no_memory_cgroup_is_not_available_not_failed() -> None:
     cs = [exact_claim(m) for m in COMMON]
     r = doctor.judge("host", 2, PERCPU, cs, [obs()], 0.1, no_cgroup="no memory cgroup to create")
-    cg = next(m for m in r.metrics if m.info.metric == "cgroup_peak_kib")
+    cg = next(m for m in r.metrics if m.info.name == "cgroup_peak_kib")
     assert cg.state == "not available" and r.status == doctor.EXIT_EXACT
 
 
@@ -113,7 +113,7 @@ def test_missing_cases_give_4_not_exact() -> None:
     cs = [exact_claim("vmhwm_kib"), exact_claim("wait4_maxrss_kib")]
     r = doctor.judge("host", 2, PERCPU, cs, [obs()], 0.1, problems=["seed: no binary"])
     assert r.status == doctor.EXIT_INCOMPLETE
-    assert {m.info.metric: m.state for m in r.metrics}["children_maxrss_kib"] == "not run"
+    assert {m.info.name: m.state for m in r.metrics}["children_maxrss_kib"] == "not run"
 
 
 def test_a_scenario_own_miss_is_judged_but_not_the_worst_here() -> None:
@@ -130,7 +130,7 @@ def test_a_scenario_own_miss_is_judged_but_not_the_worst_here() -> None:
             obs(scenario="threads", params={"threads": 4, "pages": 63, "mode": "serial"},
                 vmrss_kib=4000 - 300 * 4)]
     r = doctor.judge("6.1", 2, split, [general, live], runs, 0.1)
-    vmrss = next(m for m in r.metrics if m.info.metric == "vmrss_kib")
+    vmrss = next(m for m in r.metrics if m.info.name == "vmrss_kib")
     assert vmrss.holds and len(vmrss.verdicts) == 2
     assert vmrss.worst_kib == -40 and vmrss.bound is not None
     assert vmrss.bound.claim_id == "general"
@@ -143,7 +143,7 @@ def test_battery_keeps_only_the_metrics_doctor_reports() -> None:
     all_claims = claims.load(ROOT / "claims")
     specs = doctor.battery(all_claims, PERCPU, 2, 4096)
     assert specs and any(s.cgroup for s in specs)
-    wanted = {m.metric for m in doctor.METRICS}
+    wanted = {m.name for m in doctor.METRICS}
     needed = {s.key() for c in all_claims if c.metric in wanted and c.applies(PERCPU, 2)
               for s in c.runs_at(2, 4096, PERCPU)}
     assert {s.key() for s in specs} == needed
@@ -183,7 +183,7 @@ def test_cli_json_status_is_the_exit_status(bin_dir: Path) -> None:
                            "--repeat", "1"], capture_output=True, text=True, timeout=300)
     doc = json.loads(proc.stdout)
     assert proc.returncode == doc["status"], proc.stderr
-    assert {m["metric"] for m in doc["metrics"]} == {m.metric for m in doctor.METRICS}
+    assert {m["metric"] for m in doc["metrics"]} == {m.name for m in doctor.METRICS}
     known = {c.id for c in claims.load(ROOT / "claims")}
     for m in doc["metrics"]:
         if m["bound"]:

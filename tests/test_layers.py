@@ -59,3 +59,14 @@ def test_runners_kernels_and_claims_never_import_the_series() -> None:
         for path in (PACKAGE / sub).rglob("*.py"):
             bad = [m for _line, m in _imports(path) if _part(m) == "series"]
             assert not bad, f"{path}: {bad}"
+
+
+def test_the_makefile_runs_the_matrix_kernels_the_code_names() -> None:
+    """One list of matrix kernels (run.matrix); the Makefile's default agrees."""
+    from rsslab.run import matrix
+
+    make = (PACKAGE.parent / "Makefile").read_text()
+    kernels = next(ln for ln in make.splitlines() if ln.startswith("KERNELS ?="))
+    cpus = next(ln for ln in make.splitlines() if ln.startswith("CPUS ?="))
+    assert kernels.split("?=")[1].split() == [*matrix.DEFAULT_KERNELS, "host"]
+    assert cpus.split("?=")[1].strip() == ",".join(map(str, matrix.DEFAULT_CPUS))

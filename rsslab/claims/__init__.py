@@ -33,8 +33,11 @@ from rsslab.claims.judge import (
                                     Check,
                                     Verdict,
                                     evaluate,
+                                    judge_all,
+                                    judge_results,
                                     plan,
                                     reference_value,
+                                    save_verdicts,
                                     unavailable_of,
 )
 from rsslab.claims.load import load, short_metric
@@ -44,7 +47,7 @@ from rsslab.errors import UserError
 __all__ = [
     "CONTRADICTED", "FAULT_AROUND_BYTES", "FLOOR_ALLOWANCE_KIB", "HOLDS", "INF",
     "PERCPU_MIN_BATCH", "RSS_COUNTERS", "TASK_RSS_EVENTS_THRESH", "UNDECIDED", "Check", "Claim",
-    "Interval", "Tag", "UserError", "Verdict", "evaluate", "events_per_sync",
+    "Interval", "Tag", "UserError", "Verdict", "evaluate", "judge_all", "judge_results", "save_verdicts", "events_per_sync",
     "fault_around_pages", "floor_allowance_pages", "interval", "load", "one_cpu_residue",
     "percpu_batch", "percpu_residue", "plan", "reference_value", "short_metric", "size_names",
     "thread_cache", "unavailable_of",

@@ -119,15 +119,17 @@ def applicable(claims: Iterable[Claim], features: frozenset[str], ncpus: int,
     return [c for c in claims if c.metric == metric and c.applies(features, ncpus)]
 
 
+def loosest(found: Iterable[MetricBound | None]) -> MetricBound | None:
+    """The one rule for "the widest bound": the loosest two-sided bound, a
+    one-sided one (such as the observer floor's) only when there is no other."""
+    return max((b for b in found if b is not None),
+               key=lambda b: (math.isfinite(b.width_kib), b.width_kib), default=None)
+
+
 def widest(claims: Iterable[Claim], metric: str, reference: Sequence[str],
            features: frozenset[str], obs: Observation) -> MetricBound | None:
     """The loosest bound any applicable claim gives ``metric`` against
     ``reference``: the one that holds for every program the claims cover."""
-    best: MetricBound | None = None
-    for c in applicable(claims, features, obs.ncpus, metric):
-        if c.reference != tuple(reference):
-            continue
-        b = claim_bound(c, obs, features)
-        if b is not None and (best is None or b.width_kib > best.width_kib):
-            best = b
-    return best
+    return loosest(claim_bound(c, obs, features)
+                   for c in applicable(claims, features, obs.ncpus, metric)
+                   if c.reference == tuple(reference))

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rsslab import scenarios, schema
+from rsslab import metrics, scenarios, schema
 from rsslab.claims import regimes as regimes_mod
 from rsslab.claims import sizing
 from rsslab.claims.formulas import DIRECTIONS, FORMULA_ARGS
@@ -70,16 +70,9 @@ def _check_formula(bound: Mapping[str, Any], here: str) -> None:
                 f"{here}: formula {bound['formula']} takes no '{arg}' "
                 f"(it takes: {', '.join(takes) or 'nothing'})")
 
-_SHORT = {
-    "vmrss_kib": "vmrss", "vmhwm_kib": "vmhwm", "statm_rss_kib": "statm",
-    "stat_rss_kib": "stat-rss", "rss_anon_kib": "rssanon", "wait4_maxrss_kib": "wait4",
-    "children_maxrss_kib": "children", "smaps_rss_kib": "smaps", "cgroup_peak_kib": "cgroup-peak",
-    "self_maxrss_kib": "self", "child_maxrss_kib": "child-maxrss",
-}
-
-
 def short_metric(metric: str) -> str:
-    return _SHORT.get(metric, metric.removesuffix("_kib").replace("_", "-"))
+    """The word a claim id uses for the metric (the catalogue's)."""
+    return metrics.short(metric)
 
 
 def _tags(raw: Sequence[Sequence[str]]) -> tuple[Tag, ...]:

@@ -31,7 +31,7 @@ from rsslab.judges import doctor as doctor_mod
 from rsslab.judges.measure import MeasureError, Measurer, MeasureUsage
 from rsslab.plan import RunSpec
 from rsslab.results import Observation
-from rsslab.run import chosen, host
+from rsslab.run import chosen, host, planner
 from rsslab.run.build import build_all
 from rsslab.run.host import host_regimes
 from rsslab.series import options as patch_options
@@ -119,7 +119,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     build_all(root, bin_dir)
     all_claims = claims_mod.load(root / "claims", args.repeat or DEFAULT_REPEAT)
     features = host_regimes(regimes.load(root / "claims"), bin_dir)
-    ncpus = len(os.sched_getaffinity(0))
+    ncpus = planner.host_cpus()
     specs = chosen_specs or claims_mod.plan(all_claims, features, ncpus)
     if args.repeat and not chosen_specs:
         specs = [RunSpec(s.scenario, s.params, s.cgroup, args.repeat) for s in specs]
@@ -140,8 +140,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         cov = chosen.judge(label, runs, all_claims, features, ncpus)
         _chosen_report(cov)
         return 0 if all(v.ok for v in cov.judged) else 1
-    applicable = [c for c in all_claims if c.applies(features, ncpus)]
-    verdicts = [claims_mod.evaluate(c, runs, features, label) for c in applicable]
+    verdicts = claims_mod.judge_all(all_claims, runs, features, label, ncpus)
     _print_report(label, runs, [v for v in verdicts if v.checks])
     for line in claims_mod.unavailable_of(label, verdicts):
         print(f"rsslab: {line}", file=sys.stderr)

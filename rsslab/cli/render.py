@@ -16,21 +16,17 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from rsslab import metrics
 from rsslab.judges.doctor import DoctorReport
 from rsslab.judges.measure import METHOD_EXIT_RSS, METHOD_HWM, Measurement
 
-# The rows of the text report, in order (JSON carries every raw metric).
-LABELS = {
-    "smaps_rss_kib": "smaps_rollup Rss (exit stop)",
-    "vmhwm_kib": "VmHWM (exit stop)",
-    "vmrss_kib": "VmRSS (exit stop)",
-    "statm_rss_kib": "statm resident",
-    "stat_rss_kib": "stat rss",
-    "wait4_maxrss_kib": "wait4 ru_maxrss",
-    "children_maxrss_kib": "RUSAGE_CHILDREN ru_maxrss",
-    "cgroup_peak_kib": "memory cgroup peak",
-    "exec_floor_kib": "observer copy before execve",
-}
+# The rows of the text report, in order (JSON carries every raw metric);
+# their names come from the catalogue.
+REPORT_ROWS: tuple[str, ...] = (
+    "smaps_rss_kib", "vmhwm_kib", "vmrss_kib", "statm_rss_kib", "stat_rss_kib",
+    "wait4_maxrss_kib", "children_maxrss_kib", "cgroup_peak_kib", "exec_floor_kib",
+)
+LABELS = {name: metrics.label(name) for name in REPORT_ROWS}
 
 REFERENCE_WORDS = {
     ("smaps_rss_kib",): "vs exit RSS",
@@ -133,7 +129,7 @@ def doctor(r: DoctorReport) -> RenderableType:
     for m in r.metrics:
         color = STATE_COLOR.get(m.state, "dim")
         instead = m.available or ("" if m.exact else m.info.instead)
-        name = m.info.name + (f"\n[dim]({m.info.read_by})[/]" if m.info.read_by else "")
+        name = m.info.label + (f"\n[dim]({m.info.read_by})[/]" if m.info.read_by else "")
         bound = f"{m.bound.show()}\n[dim]{m.bound.claim_id}[/]" if m.bound else ""
         table.add_row(name, f"[{color}]{m.state}[/]", _kib(m.worst_kib), bound, instead)
     failed = [v.explain() for m in r.metrics for v in m.verdicts if not v.ok]

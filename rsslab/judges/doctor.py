@@ -19,13 +19,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rsslab import claims as claims_mod
-from rsslab import kernels, paths, results
-from rsslab.claims import Claim, Verdict, regimes
+from rsslab import kernels, metrics, paths, results
+from rsslab.claims import Claim, Verdict, limits, regimes
 from rsslab.claims.limits import MetricBound, claim_bound, scenario_only
 from rsslab.kernels import qemu
+from rsslab.metrics import Metric
 from rsslab.plan import RunSpec
 from rsslab.results import Observation
-from rsslab.run import host, matrix
+from rsslab.run import host, matrix, planner
 from rsslab.run.build import build_all
 from rsslab.run.host import host_regimes
 
@@ -38,36 +39,17 @@ EXIT_CLAIM_FAILED = 3  # the kernel disagreed with a claim: rsslab's documentati
 EXIT_INCOMPLETE = 4  # some case could not run here, and nothing showed inaccuracy
 
 
-@dataclass(frozen=True, slots=True)
-class MetricInfo:
-    metric: str
-    name: str
-    read_by: str  # who reads it (peers), empty if no judge does
-    common: bool  # counts for the exit status
-    instead: str
-
-
-INSTEAD_EXIT = "smaps_rollup at the exit stop (rsslab measure)"
-
-METRICS: tuple[MetricInfo, ...] = (
-    MetricInfo("vmhwm_kib", "VmHWM at the exit stop", "DMOJ", True, INSTEAD_EXIT),
-    MetricInfo("vmrss_kib", "VmRSS at the exit stop", "", False, INSTEAD_EXIT),
-    MetricInfo("stat_rss_kib", "/proc/PID/stat rss", "", False,
-               "VmRSS where exact, else smaps_rollup"),
-    MetricInfo("wait4_maxrss_kib", "wait4 ru_maxrss", "isolate max-rss, QingdaoU, GNU time",
-               True, INSTEAD_EXIT),
-    MetricInfo("children_maxrss_kib", "RUSAGE_CHILDREN ru_maxrss", "hyperfine, cgmemtime",
-               True, INSTEAD_EXIT),
-    MetricInfo("self_maxrss_kib", "RUSAGE_SELF ru_maxrss", "pyperf", False,
-               "/proc/self/smaps_rollup Rss"),
-    MetricInfo("cgroup_peak_kib", "memory cgroup peak", "DOMjudge, go-judge, isolate cg-mem",
-               False, "not RSS (charges): pair it with smaps_rollup"),
+# The metrics doctor reports, in order; what each is comes from the catalogue.
+DOCTOR_METRICS: tuple[str, ...] = (
+    "vmhwm_kib", "vmrss_kib", "stat_rss_kib", "wait4_maxrss_kib", "children_maxrss_kib",
+    "self_maxrss_kib", "cgroup_peak_kib",
 )
+METRICS: tuple[Metric, ...] = tuple(metrics.get(n) for n in DOCTOR_METRICS)
 
 
 @dataclass(frozen=True, slots=True)
 class MetricReport:
-    info: MetricInfo
+    info: Metric
     verdicts: tuple[Verdict, ...]  # of its claims that had runs
     bound: MetricBound | None  # the widest bound of its claims here
     worst_kib: float | None  # the largest error seen, signed
@@ -121,14 +103,6 @@ class DoctorReport:
         return EXIT_EXACT
 
 
-def _widest(verdicts: Sequence[Verdict], features: frozenset[str],
-            obs: Observation) -> MetricBound | None:
-    """The loosest two-sided bound of the metric's claims; a one-sided one
-    (such as the observer floor's) only when there is no other."""
-    found = [b for v in verdicts if (b := claim_bound(v.claim, obs, features)) is not None]
-    return max(found, key=lambda b: (math.isfinite(b.width_kib), b.width_kib), default=None)
-
-
 # References that are exact values; a claim measured against anything else
 # (file pages, the inherited floor) has its runs' errors taken against the
 # exact RSS at the exit stop instead.
@@ -159,16 +133,18 @@ def _worst(verdicts: Sequence[Verdict], bound: MetricBound | None) -> float | No
     return max(errs, key=abs, default=None)
 
 
-def summarize(info: MetricInfo, claims: Sequence[Claim], runs: Sequence[Observation],
+def summarize(info: Metric, claims: Sequence[Claim], runs: Sequence[Observation],
               features: frozenset[str], label: str, unavailable: str = "") -> MetricReport:
     """One metric: its applicable claims evaluated on the runs; a claim
     none of whose runs could be made is left out (the battery says why)."""
     if unavailable:
         return MetricReport(info, (), None, None, unavailable)
-    mine = [c for c in claims if c.metric == info.metric]
-    verdicts = tuple(v for c in mine
-                     if (v := claims_mod.evaluate(c, runs, features, label)).checks)
-    bound = _widest(verdicts, features, runs[0]) if runs else None
+    mine = [c for c in claims if c.metric == info.name]
+    ncpus = runs[0].ncpus if runs else 1
+    verdicts = tuple(v for v in claims_mod.judge_all(mine, runs, features, label, ncpus)
+                     if v.checks)
+    bound = (limits.loosest(claim_bound(v.claim, runs[0], features) for v in verdicts)
+             if runs else None)
     return MetricReport(info, verdicts, bound, _worst(verdicts, bound))
 
 
@@ -176,7 +152,7 @@ def battery(claims: Sequence[Claim], features: frozenset[str], ncpus: int,
             page_size: int | None = None) -> list[RunSpec]:
     """The runs of every claim doctor reports on, at this CPU count (cgroup
     runs too: where no memory cgroup can be made, they say why)."""
-    wanted = {m.metric for m in METRICS}
+    wanted = {m.name for m in METRICS}
     mine = [c for c in claims if c.metric in wanted and c.applies(features, ncpus)]
     return claims_mod.plan(mine, features, ncpus, page_size)
 
@@ -195,7 +171,7 @@ def judge(kernel: str, ncpus: int, features: frozenset[str], claims: Sequence[Cl
     label = results.label_for(kernel, ncpus)
     applicable = [c for c in claims if c.applies(features, ncpus)]
     reports = tuple(summarize(m, applicable, runs, features, label,
-                              no_cgroup if m.metric == "cgroup_peak_kib" else "")
+                              no_cgroup if m.name == "cgroup_peak_kib" else "")
                     for m in METRICS)
     release = runs[0].kernel_release if runs else ""
     return DoctorReport(kernel, release, ncpus, features, reports, len(runs), seconds,
@@ -211,7 +187,7 @@ def run(repeat: int = DEFAULT_REPEAT, root: Path | None = None,
     build_all(root, bin_dir)
     claims = claims_mod.load(root / "claims", repeat)
     features = host_regimes(regimes.load(root / "claims"), bin_dir)
-    ncpus = len(os.sched_getaffinity(0))
+    ncpus = planner.host_cpus()
     specs = battery(claims, features, ncpus)
     missing = sorted({s.scenario for s in specs if not (bin_dir / s.scenario).is_file()})
     specs = [s for s in specs if s.scenario not in missing]
@@ -239,8 +215,8 @@ def to_json(r: DoctorReport) -> dict[str, object]:
         "problems": list(r.problems),
         "metrics": [
             {
-                "metric": m.info.metric,
-                "name": m.info.name,
+                "metric": m.info.name,
+                "name": m.info.label,
                 "read_by": m.info.read_by,
                 "common": m.info.common,
                 "state": m.state,

@@ -13,10 +13,11 @@ import os
 import shlex
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from rsslab import kernels, kversion, observer, results, scenarios
+from rsslab import claims as claims_mod
+from rsslab import kernels, kversion, observer, paths, results, scenarios
 from rsslab.claims import regimes as regimes_mod
 from rsslab.errors import ObserverError
 from rsslab.plan import RunSpec, observer_argv
@@ -97,8 +98,20 @@ def run_specs(bin_dir: Path, specs: Iterable[RunSpec], kernel: str = "host",
 
 def save_host(results_dir: Path, runs: Iterable[Observation],
               features: frozenset[str]) -> list[Path]:
-    """Keep host runs in their result file with the host's regimes."""
-    return results.save(results_dir, runs, features, kernels.host().origin())
+    """Keep host runs in their result file with the host's regimes, and the
+    verdicts of that result set beside it."""
+    written = results.save(results_dir, runs, features, kernels.host().origin())
+    keep_verdicts(results_dir, [p.stem for p in written])
+    return written
+
+
+def keep_verdicts(results_dir: Path, labels: Iterable[str],
+                  claims: Sequence[claims_mod.Claim] | None = None) -> None:
+    """Judge the saved result sets once (the project's claims unless given)
+    and store the verdicts beside them."""
+    if claims is None:
+        claims = claims_mod.load(paths.project_root() / "claims")
+    claims_mod.save_verdicts(results_dir, claims, labels)
 
 
 def host_regimes(regimes: Iterable[regimes_mod.Regime], bin_dir: Path) -> frozenset[str]:

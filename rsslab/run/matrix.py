@@ -12,7 +12,6 @@ target's results are still returned and saved.
 from __future__ import annotations
 
 import logging
-import os
 import shlex
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,7 +26,7 @@ from rsslab.errors import UserError
 from rsslab.kernels import Kernel, guest, initramfs, qemu
 from rsslab.plan import RunSpec
 from rsslab.results import Observation
-from rsslab.run import host
+from rsslab.run import host, planner
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +46,12 @@ CAP_BASE_S = 600.0
 CAP_PER_RUN_S = 10.0
 
 Progress = Callable[[str, str, int, int], None]  # (label, state, done, total)
+
+# The matrix kernels: `make repro`'s default set (the Makefile's KERNELS,
+# less the host), the opt-in ones `make test` checks too, and their CPU counts.
+DEFAULT_KERNELS: tuple[str, ...] = ("6.1", "6.12", "6.12-nosum", "7")
+OPT_IN_KERNELS: tuple[str, ...] = ("5.10",)
+DEFAULT_CPUS: tuple[int, ...] = (1, 2, 4)
 
 # The wide lane (`rsslab run --wide`, `make repro-wide`): where the counter
 # error is largest.  Debian's newest kernel and the same release with the
@@ -81,8 +86,7 @@ class Outcome:
     verdicts: tuple[Verdict, ...] = field(default=())
 
 
-def host_cpus() -> int:
-    return len(os.sched_getaffinity(0))
+host_cpus = planner.host_cpus
 
 
 def targets(kernels: Sequence[Kernel], cpus: Sequence[int],
@@ -147,8 +151,7 @@ def judge(outcome: Outcome, claims: Sequence[Claim]) -> Outcome:
     """The verdicts of every claim that applies to the target's regimes."""
     t = outcome.target
     ncpus = outcome.runs[0].ncpus if outcome.runs else t.ncpus
-    verdicts = tuple(claims_mod.evaluate(c, outcome.runs, outcome.features, t.label)
-                     for c in claims if c.applies(outcome.features, ncpus))
+    verdicts = claims_mod.judge_all(claims, outcome.runs, outcome.features, t.label, ncpus)
     return Outcome(t, outcome.features, outcome.runs, outcome.problems, outcome.error,
                    outcome.seconds, verdicts)
 
@@ -267,15 +270,17 @@ def run_all(targets_: Sequence[Target], claims: Sequence[Claim],
         outcomes = {}
         for t in order:
             out = futures[t.label].result()
-            save(settings.results_dir, out)
+            save(settings.results_dir, out, claims)
             outcomes[t.label] = out
     return [outcomes[t.label] for t in targets_]
 
 
-def save(results_dir: Path, out: Outcome) -> None:
-    """Keep a finished target's runs, with the regimes its kernel had."""
+def save(results_dir: Path, out: Outcome, claims: Sequence[Claim] | None = None) -> None:
+    """Keep a finished target's runs, with the regimes its kernel had, and
+    the verdicts of its result set beside them."""
     if not out.error and out.runs:
-        results.save(results_dir, out.runs, out.features, out.target.kernel.origin())
+        written = results.save(results_dir, out.runs, out.features, out.target.kernel.origin())
+        host.keep_verdicts(results_dir, [p.stem for p in written], claims)
 
 
 def describe_argv(target: Target, settings: Settings) -> str:

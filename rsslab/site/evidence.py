@@ -103,8 +103,7 @@ def gather(claim_list: Sequence[Claim], regs: Sequence[Regime],
     kernels = []
     for rs in sorted(sets, key=_order):
         feats = rs.features
-        every = [claims_mod.evaluate(c, rs.runs, feats, rs.label)
-                 for c in claim_list if c.applies(feats, rs.ncpus)]
+        every = claims_mod.judge_results(claim_list, rs)
         kernels.append(KernelRuns(rs, feats, tuple(v for v in every if v.checks),
                                   tuple(v for v in every if v.unavailable)))
     return Evidence(tuple(claim_list), tuple(regs), tuple(kernels), reproducers)

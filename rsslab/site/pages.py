@@ -13,29 +13,24 @@ from itertools import groupby
 from pathlib import Path
 
 from rsslab import claims as claims_mod
-from rsslab import scenarios
+from rsslab import metrics, scenarios
 from rsslab.claims import Claim, Verdict
+from rsslab.run import matrix
 from rsslab.site import rst
 from rsslab.site.evidence import FAILS, HOLDS, Evidence, KernelRuns, needs, regime_span
 from rsslab.site.plots import Figure
 
-# The metrics as judges and tools read them: flat name, name, where it is read.
-METRIC_ROWS: tuple[tuple[str, str, str], ...] = (
-    ("vmrss_kib", "VmRSS", "/proc/PID/status at the exit stop"),
-    ("vmhwm_kib", "VmHWM", "/proc/PID/status at the exit stop"),
-    ("statm_rss_kib", "statm resident", "/proc/PID/statm at the exit stop"),
-    ("stat_rss_kib", "stat rss", "/proc/PID/stat field 24 at the exit stop"),
-    ("smaps_rss_kib", "smaps_rollup Rss", "/proc/PID/smaps_rollup at the exit stop"),
-    ("wait4_maxrss_kib", "wait4 ru_maxrss", "the parent's wait4() after exit"),
-    ("children_maxrss_kib", "RUSAGE_CHILDREN", "the parent's getrusage() after wait4()"),
-    ("self_maxrss_kib", "RUSAGE_SELF", "the program's own getrusage()"),
-    ("child_maxrss_kib", "child ru_maxrss", "a child started by a large parent"),
-    ("cgroup_peak_kib", "cgroup peak", "memory.peak / max_usage_in_bytes of its cgroup"),
-)
+# The metrics as judges and tools read them, in the overview's order:
+# (flat name, name, where it is read), from the catalogue.
+METRIC_ROWS: tuple[tuple[str, str, str], ...] = tuple(
+    (m.name, m.label, m.where) for m in map(metrics.get, (
+        "vmrss_kib", "vmhwm_kib", "statm_rss_kib", "stat_rss_kib", "smaps_rss_kib",
+        "wait4_maxrss_kib", "children_maxrss_kib", "self_maxrss_kib", "child_maxrss_kib",
+        "cgroup_peak_kib")))
 
 # The kernels of the default matrix (``make repro``), named in "missing" notes.
-MATRIX_KERNELS: tuple[str, ...] = ("6.1", "6.12", "6.12-nosum", "7")
-MATRIX_CPUS: tuple[int, ...] = (1, 2, 4)
+MATRIX_KERNELS = matrix.DEFAULT_KERNELS
+MATRIX_CPUS = matrix.DEFAULT_CPUS
 
 
 def _pages(x: float) -> str:

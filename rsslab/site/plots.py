@@ -19,17 +19,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 from matplotlib.axes import Axes  # noqa: E402
 
-from rsslab import claims  # noqa: E402
+from rsslab import claims, metrics  # noqa: E402
 from rsslab.results import Observation  # noqa: E402
 from rsslab.site.evidence import Evidence, KernelRuns  # noqa: E402
 
-# Metrics drawn against the exact RSS (smaps_rollup at the exit stop).
-SWEEP_METRICS: tuple[tuple[str, str, str], ...] = (
-    ("vmrss_kib", "VmRSS", "o"),
-    ("vmhwm_kib", "VmHWM", "^"),
-    ("stat_rss_kib", "stat rss", "s"),
-    ("wait4_maxrss_kib", "wait4 ru_maxrss", "x"),
-)
+# Metrics drawn against the exact RSS (smaps_rollup at the exit stop):
+# (flat name, label from the catalogue, marker).
+SWEEP_METRICS: tuple[tuple[str, str, str], ...] = tuple(
+    (name, metrics.label(name), marker) for name, marker in (
+        ("vmrss_kib", "o"), ("vmhwm_kib", "^"), ("stat_rss_kib", "s"),
+        ("wait4_maxrss_kib", "x")))
 MIN_SWEEP_POINTS = 10
 DPI = 96
 

@@ -20,8 +20,8 @@ from rsslab import kernels, paths, results
 from rsslab.claims import regimes
 from rsslab.errors import ObserverError, UserError
 from rsslab.plan import RunSpec, merge
-from rsslab.results import Observation, ResultSet
-from rsslab.run import host, matrix
+from rsslab.results import Observation
+from rsslab.run import host, matrix, planner
 from rsslab.run.host import host_regimes
 
 SWEEP_START, SWEEP_MAX, SWEEP_STEP = 0, 320, 2
@@ -52,15 +52,6 @@ def site_specs(claim_list: Sequence[claims_mod.Claim], features: frozenset[str],
     return merge([*claims_mod.plan(claim_list, features, ncpus), *sweep_specs()])
 
 
-def missing(specs: Sequence[RunSpec], stored: ResultSet | None) -> list[RunSpec]:
-    """Specs with no stored run; a run with a cgroup also serves a spec without one
-    (guests always measure the cgroup peak)."""
-    keys = [results.run_key(o) for o in stored.runs] if stored else []
-    have = {k[:2] for k in keys}
-    have_cgroup = {k[:2] for k in keys if k[2]}
-    return [s for s in specs if s.key()[:2] not in (have_cgroup if s.cgroup else have)]
-
-
 def has_reproducer(root: Path, scenario: str) -> bool:
     return (root / "repro" / f"{scenario}.c").is_file()
 
@@ -68,15 +59,11 @@ def has_reproducer(root: Path, scenario: str) -> bool:
 def plan_host(root: Path, results_dir: Path, bin_dir: Path) -> HostPlan:
     """What the host's result file lacks for the site."""
     claim_list = claims_mod.load(root / "claims", CLAIM_REPEAT)
-    ncpus = os.cpu_count() or 1
+    ncpus = planner.host_cpus()
     label = results.label_for("host", ncpus)
-    path = results_dir / f"{label}.json"
-    stored = results.load_file(path) if path.exists() else None
     features = host_regimes(regimes.load(root / "claims"), bin_dir)
-    if stored is not None and (stored.kernel_release, stored.features) != (
-            os.uname().release, features):
-        stored = None  # another kernel's runs: saving replaces them
-    specs = missing(site_specs(claim_list, features, ncpus), stored)
+    stored, specs = planner.host_todo(results_dir, site_specs(claim_list, features, ncpus),
+                                      features)
     absent = sorted({s.scenario for s in specs if not has_reproducer(root, s.scenario)})
     notes = [f"{label}: no results yet" if stored is None else ""]
     if absent:
@@ -124,7 +111,7 @@ def plan_guests(results_dir: Path, names: Sequence[str],
         label = results.label_for(name, GUEST_SWEEP_CPUS)
         path = results_dir / f"{label}.json"
         stored = results.load_file(path) if path.exists() else None
-        if missing(sweep_specs(), stored):
+        if planner.missing(sweep_specs(), stored.runs if stored else ()):
             sweeps.append(name)
             notes.append(f"{label}: booting it for the touch sweep the plots need")
     for name, counts in wide_lane:

@@ -128,11 +128,6 @@ def needed_host_runs(ids: Iterable[str], known: Mapping[str, Claim], features: f
     return merge(specs)
 
 
-def missing(specs: Iterable[RunSpec], have: Sequence[Observation]) -> list[RunSpec]:
-    keys = {results.run_key(o) for o in have}
-    return [s for s in specs if s.key() not in keys]
-
-
 def measure_host(root: Path, specs: Sequence[RunSpec], features: frozenset[str],
                  progress: Callable[[RunSpec], None] | None = None) -> list[str]:
     """Run ``specs`` on the host (whose regimes are ``features``) and save

@@ -15,7 +15,6 @@ patched pages as a terminal shows them) and ``checks.txt``.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from pathlib import Path
 from rsslab import paths
 from rsslab.claims import regimes
 from rsslab.repo.git import git, identity, ok
+from rsslab.run import planner
 from rsslab.run.build import build_all
 from rsslab.run.host import host_regimes
 from rsslab.series import gitseries
@@ -147,13 +147,10 @@ def measure_host(opts: Options, series: Series, notify: Notify) -> list[str]:
     bin_dir = paths.build_dir(root) / "bin"
     build_all(root, bin_dir)
     features = host_regimes(regimes.load(root / "claims"), bin_dir)
-    ncpus = len(os.sched_getaffinity(0))
+    ncpus = planner.host_cpus()
     specs = man_evidence.needed_host_runs(all_claim_ids(series), known, features, ncpus,
                                           [m for p in series.patches for m in p.measures])
-    have = [o for k in man_evidence.kernels(root) if k.results.kernel == "host"
-            and k.results.ncpus == ncpus and k.features == features
-            and k.results.kernel_release == os.uname().release for o in k.results.runs]
-    todo = man_evidence.missing(specs, have)
+    _stored, todo = planner.host_todo(paths.results_dir(root), specs, features)
     if not todo:
         return []
     notify(f"measuring {len(todo)} missing runs on the host")
