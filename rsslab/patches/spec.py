@@ -61,6 +61,17 @@ class PatchSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class VariantSpec:
+    """Another design of a series' fix, built and measured against it (cost,
+    contention) in the same run; never sent: the patches it adds to the
+    series' are fixtures."""
+
+    name: str
+    title: str                      # a few words for table headers
+    patches: tuple[PatchSpec, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class SeriesSpec:
     name: str
     describe: str
@@ -74,6 +85,8 @@ class SeriesSpec:
     guest_config: str
     also_maintainers_of: tuple[str, ...] = ()
     cost: bool = False
+    title: str = "patched"          # the series' design, in tables beside its variants
+    variants: tuple[VariantSpec, ...] = ()
 
     def focus_claims(self) -> tuple[str, ...]:
         return tuple(c for p in self.patches for c in p.claims)
@@ -157,15 +170,28 @@ def _patches(kp: Path, names: list[str], where: str, fixtures: bool) -> tuple[Pa
     return patches
 
 
+def _variant(kp: Path, series: str, own: tuple[str, ...], v: dict[str, Any]) -> VariantSpec:
+    where = f"{kp}/series.toml: series {series}, variant {v['name']}"
+    patches = tuple(load_patch(kp / p) for p in v["patches"])
+    sendable = [p.name for p in patches if p.name not in own and not p.fixture]
+    if sendable:
+        raise UserError(f"{where} uses {', '.join(sendable)}: a variant adds only patches "
+                        "marked fixture = true (never sent) to the series' own")
+    return VariantSpec(v["name"], str(v.get("title", v["name"])), patches)
+
+
 def _series(kp: Path, guest: str, s: dict[str, Any]) -> SeriesSpec:
+    patches = _patches(kp, s["patches"], f"{kp}/series.toml: series {s['name']}", False)
+    own = tuple(p.name for p in patches)
     return SeriesSpec(
         name=s["name"], describe=s["describe"], debian=s["debian"],
         suites=tuple(s.get("suites", ())),
-        patches=_patches(kp, s["patches"], f"{kp}/series.toml: series {s['name']}", False),
+        patches=patches,
         cover=(kp / s["cover"]).read_text(), subject_prefix=s["subject_prefix"],
         to=tuple(s.get("to", ())), regime=s["regime"], guest_config=guest,
         also_maintainers_of=tuple(s.get("also_maintainers_of", ())),
-        cost=bool(s.get("cost", False)))
+        cost=bool(s.get("cost", False)), title=str(s.get("title", "patched")),
+        variants=tuple(_variant(kp, s["name"], own, v) for v in s.get("variant", ())))
 
 
 def _fixture(kp: Path, guest: str, k: dict[str, Any]) -> FixtureSpec:
