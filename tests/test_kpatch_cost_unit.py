@@ -69,13 +69,16 @@ def test_design_table_shows_what_each_design_adds() -> None:
     assert max(len(ln) for ln in t.splitlines()) <= 72
 
 
-def test_contention_table_is_relative_to_the_control() -> None:
+def test_contention_table_is_relative_to_the_first_kernel() -> None:
     t = cost.contention_table(_samples(), [("b", "base"), ("p", "one pass"),
                                            ("v", "three passes")])
     lines = t.splitlines()
-    assert "3.00 us" in next(ln for ln in lines if "control" in ln)
-    assert next(ln for ln in lines if "getrusage thread" in ln).split()[-3:] == [
-        "1.000", "1.007", "1.020"]
+    chld = next(ln for ln in lines if "getrusage(CHLD)" in ln).split()
+    assert chld[-4:] == ["3.00", "us", "1.000", "1.000"]
+    self_ = next(ln for ln in lines if "fault; getrusage(SELF)" in ln).split()
+    assert self_[-2:] == [f"{3020 / 3000:.3f}", f"{3060 / 3000:.3f}"]
+    call = next(ln for ln in lines if "call" in ln).split()
+    assert call[-4:] == ["0.50", "us", "5.000", "13.000"]
     assert max(len(ln) for ln in lines) <= 72
 
 
@@ -154,3 +157,10 @@ def test_others_held_counts_the_full_guests_when_wide_ones_judge_only_the_focus(
     assert [r.ncpus for r in pr.rows] == [2, 128]
     assert pr.others_held == ("percpu-status-vmrss-exact",)
     assert pr.after_exact and pr.before_inexact
+
+
+def test_wide_counts_only_for_kernels_built_for_them(root: Path) -> None:
+    series = {x.name: x for x in spec.load_series(root)}
+    assert kernel.nr_cpus(series["linux-mainline"]) >= 128
+    assert kernel.fits(series["linux-mainline"], kernel.WIDE_CPUS) == kernel.WIDE_CPUS
+    assert kernel.fits(series["linux-6.1.y"], (2, 4, 64, 128)) == (2, 4, 64)

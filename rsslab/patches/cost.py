@@ -238,29 +238,28 @@ def design_table(samples: Sequence[Sample], base: str,
     return "\n".join(lines)
 
 
-CONTEND_ROWS = (("contend_children", "fault, control thread", "ns"),
-                ("contend_self", "fault, getrusage thread", "control"),
-                ("contend_status", "fault, status thread", "control"),
-                ("call_self", "one getrusage(SELF)", "ns"))
+CONTEND_ROWS = (("contend_children", "fault; getrusage(CHLD)"),
+                ("contend_self", "fault; getrusage(SELF)"),
+                ("contend_status", "fault; status read"),
+                ("call_self", "getrusage(SELF) call"))
 
 
 def contention_table(samples: Sequence[Sample], kernels: Sequence[tuple[str, str]]) -> str:
-    """The fault loop beside each reader, per kernel (name, title): the
-    control's time per fault, the others' over the control's; and the time
-    of one getrusage(RUSAGE_SELF) call."""
-    head = f"  {'CPUs':>4} {'':<24}" + "".join(f" {t:>12}" for _k, t in kernels)
+    """Per CPU count: the fault loop's time per fault beside each reader,
+    and one getrusage(RUSAGE_SELF) call; the first kernel's time, then
+    each other's over it."""
+    (first, first_title), rest = kernels[0], kernels[1:]
+    head = (f"  {'CPUs':>4} {'':<22} {first_title:>9}"
+            + "".join(f" {t:>12}" for _k, t in rest))
     lines = [head, "  " + "-" * (len(head) - 2)]
     for n in sorted({s.ncpus for s in samples if s.test.startswith("contend_")}):
-        for test, title, unit in CONTEND_ROWS:
-            row = f"  {n:>4} {title:<24}"
-            for k, _t in kernels:
+        for test, title in CONTEND_ROWS:
+            b = _median(samples, first, n, test)
+            if b is None:
+                continue
+            row = f"  {n:>4} {title:<22} {b / 1000:>6.2f} us"
+            for k, _t in rest:
                 v = _median(samples, k, n, test)
-                ctl = _median(samples, k, n, "contend_children")
-                if v is None or (unit == "control" and not ctl):
-                    row += f" {'-':>12}"
-                elif unit == "control" and ctl:
-                    row += f" {v / ctl:>12.3f}"
-                else:
-                    row += f" {v / 1000:>9.2f} us"
+                row += f" {'-':>12}" if v is None else f" {v / b:>12.3f}"
             lines.append(row)
     return "\n".join(lines)

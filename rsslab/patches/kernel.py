@@ -264,6 +264,16 @@ def build_pair(s: SeriesSpec, tree: sources.Tree, opts: Options,
     return built[0], built[1]
 
 
+def nr_cpus(s: SeriesSpec) -> int:
+    """CONFIG_NR_CPUS of the series' verification kernels (64 by default)."""
+    return int(kbuild.fragment_options(s.config_fragment()).get("CONFIG_NR_CPUS", "64"))
+
+
+def fits(s: SeriesSpec, cpus: Sequence[int]) -> tuple[int, ...]:
+    """The CPU counts the series' kernels can boot with all CPUs online."""
+    return tuple(n for n in cpus if n <= nr_cpus(s))
+
+
 def prove_series(s: SeriesSpec, tree: sources.Tree, opts: Options,
                  notify: Notify) -> tuple[dict[str, str], Report]:
     """Build, boot, test and time; the message values and what was seen."""
@@ -278,14 +288,16 @@ def prove_series(s: SeriesSpec, tree: sources.Tree, opts: Options,
     # A wide guest boots for minutes on a crowded host: the stall clock
     # waits as long for it as the cost benchmark's guests do.
     from rsslab.patches import guestrun
-    stall = max([matrix.STALL_S, *(guestrun.STALL_PER_CPU_S * n for n in opts.wide_cpus)])
+    # Wide only where the kernels take every wide count (the mainline's).
+    wide = opts.wide_cpus if fits(s, opts.wide_cpus) == opts.wide_cpus else ()
+    stall = max([matrix.STALL_S, *(guestrun.STALL_PER_CPU_S * n for n in wide)])
     settings = matrix.Settings(bin_dir, work, paths.results_dir(opts.root), stall_s=stall)
 
     def progress(label: str, state: str, done: int, total: int) -> None:
         notify(f"{label}: {state} {done}/{total}")
 
-    pr = proof.run(kb, kp, opts.cpus, opts.root, settings, s.focus_claims(), s.regime,
-                   progress, opts.wide_cpus)
+    pr = proof.run(kb, kp, fits(s, opts.cpus), opts.root, settings, s.focus_claims(), s.regime,
+                   progress, wide)
     helpers = guest_helpers(opts.root)
     init = bin_dir / "init"
     tests: list[SelftestRun] = []
@@ -299,12 +311,13 @@ def prove_series(s: SeriesSpec, tree: sources.Tree, opts: Options,
     if s.cost and opts.cost:
         variants = build_variants(s, tree, opts, notify)
         kernels_ = [kb, kp, *(kernels.resolve_path(v.image) for v in variants)]
-        samples = cost.measure_kernels(kernels_, opts.cost_cpus, helpers, init, work / "cost",
-                                       notify, contend_cpus=opts.contend_cpus)
+        samples = cost.measure_kernels(kernels_, fits(s, opts.cost_cpus), helpers, init,
+                                       work / "cost", notify,
+                                       contend_cpus=fits(s, opts.contend_cpus))
     costs = cost.ratios(samples, kb.name, kp.name)
     rep = Report(s, tree, _placeholder_output(s), pr, tuple(tests), tuple(costs),
                  (b, p, *variants), tuple(problems(pr, tests, s)), tuple(samples))
-    return values_for(s, pr, tests, costs, (*opts.cpus, *opts.wide_cpus), samples), rep
+    return values_for(s, pr, tests, costs, (*fits(s, opts.cpus), *wide), samples), rep
 
 
 def problems(pr: proof.Proof, tests: Sequence[SelftestRun], s: SeriesSpec) -> list[str]:
