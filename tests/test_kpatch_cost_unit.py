@@ -69,12 +69,6 @@ def test_design_table_shows_what_each_design_adds() -> None:
     assert max(len(ln) for ln in t.splitlines()) <= 72
 
 
-def test_design_worst_names_each_design_s_largest_addition_and_where() -> None:
-    w = cost.design_worst(_samples(), "b", [("p", "one pass"), ("v", "three passes")])
-    assert w == "one pass +1.0% (at 64 CPUs) and three passes +3.0% (at 64 CPUs)"
-    assert cost.design_worst([], "b", [("p", "one pass")]) == "not measured"
-
-
 def test_contention_table_is_relative_to_the_first_kernel() -> None:
     t = cost.contention_table(_samples(), [("b", "base"), ("p", "one pass"),
                                            ("v", "three passes")])
@@ -129,7 +123,6 @@ def test_bench_values_name_the_gap_when_nothing_was_measured(root: Path) -> None
     s = {x.name: x for x in spec.load_series(root)}["linux-mainline"]
     v = kernel.bench_values(s, [])
     assert "not measured" in v["design_table"] and "not measured" in v["contention_table"]
-    assert "not measured" in v["design_worst"]
     assert kernel.words([1, 8, 64, 128]) == "1, 8, 64 and 128"
 
 

@@ -205,7 +205,7 @@ def repeats(cpus: Sequence[int]) -> str:
     return ", ".join(parts)
 
 
-def _and(ns: Sequence[object]) -> str:
+def _and(ns: Sequence[int]) -> str:
     items = [str(n) for n in ns]
     return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else "".join(items)
 
@@ -236,22 +236,6 @@ def design_table(samples: Sequence[Sample], base: str,
                     f" {(d - b) / 1000:>+8.2f} us {(d - b) / b * 100:>+5.1f}%")
         lines.append(row)
     return "\n".join(lines)
-
-
-def design_worst(samples: Sequence[Sample], base: str, designs: Sequence[tuple[str, str]],
-                 test: str = "fork_exit") -> str:
-    """Each design's largest addition to ``test`` over the base kernel, in
-    percent of the base's time, and where: "one pass +0.4% (at 128 CPUs)"."""
-    parts = []
-    for k, title in designs:
-        worst: tuple[float, int] | None = None
-        for n in sorted({s.ncpus for s in samples if s.test == test}):
-            b, d = _median(samples, base, n, test), _median(samples, k, n, test)
-            if b and d is not None and (worst is None or (d - b) / b > worst[0]):
-                worst = ((d - b) / b, n)
-        if worst is not None:
-            parts.append(f"{title} {worst[0] * 100:+.1f}% (at {worst[1]} CPUs)")
-    return _and(parts) if parts else "not measured"
 
 
 CONTEND_ROWS = (("contend_children", "fault; getrusage(CHLD)"),

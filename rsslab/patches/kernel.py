@@ -214,7 +214,6 @@ def bench_values(s: SeriesSpec, samples: Sequence[cost.Sample]) -> dict[str, str
     if not samples:
         gap = "  (not measured: this run skipped the cost benchmark)"
         return {"design_table": gap, "contention_table": gap, "bench_spread": "",
-                "design_worst": "not measured (this run skipped the cost benchmark)",
                 "contend_cpus": "no CPU count"}
     base = f"{s.name}-base"
     designs = [(f"{s.name}-{s.regime}", s.title),
@@ -224,7 +223,6 @@ def bench_values(s: SeriesSpec, samples: Sequence[cost.Sample]) -> dict[str, str
     contend = cost.max_spread(samples, tuple(f"contend_{r}" for r in cost.READERS)) * 100
     return {
         "design_table": cost.design_table(samples, base, designs),
-        "design_worst": cost.design_worst(samples, base, designs),
         "contention_table": cost.contention_table(samples, [(base, "base"), *designs]),
         "bench_spread": (f"The runs of one kernel at one CPU count lie within {fork:.1f}% "
                          f"of each other for fork+exit+wait, {fault:.1f}% for faults and "
