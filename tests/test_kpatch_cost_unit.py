@@ -164,3 +164,25 @@ def test_wide_counts_only_for_kernels_built_for_them(root: Path) -> None:
     assert kernel.nr_cpus(series["linux-mainline"]) >= 128
     assert kernel.fits(series["linux-mainline"], kernel.WIDE_CPUS) == kernel.WIDE_CPUS
     assert kernel.fits(series["linux-6.1.y"], (2, 4, 64, 128)) == (2, 4, 64)
+
+
+def test_mainline_messages_use_only_names_a_measured_run_fills(root: Path) -> None:
+    """Every ${name} of the mainline cover letter and messages is filled by
+    what a run with the cost benchmark produces (plus the tree's names)."""
+    from rsslab.patches import proof, template
+
+    s = {x.name: x for x in spec.load_series(root)}["linux-mainline"]
+    names = {f"{s.name}-base": 0.0, f"{s.name}-{s.regime}": 1000.0,
+             **{f"{s.name}-{v.name}": 3000.0 for v in s.variants}}
+    samples = [cost.Sample(k, n, t, 200_000.0 + extra * n)
+               for k, extra in names.items() for n in (1, 64)
+               for t in ("fork_exit", "fault", "contend_children", "contend_self",
+                         "contend_status", "call_self")]
+    pr = proof.Proof((), (), (), (), (), ())
+    tests = [kernel.SelftestRun(k, 2, 0, "ok 1\n", "") for k in list(names)[:2]]
+    costs = cost.ratios(samples, f"{s.name}-base", f"{s.name}-{s.regime}")
+    v = kernel.values_for(s, pr, tests, costs, (2, 64), samples)
+    used = template.names(s.cover).union(*(template.names(p.message) for p in s.patches))
+    assert used - {"base_describe", "base_version"} <= set(v), sorted(used - set(v))
+    assert {"claims_table", "bench_table", "design_table", "contention_table"} <= used
+    assert "three passes" in v["design_table"] and "64" in v["contention_table"]
