@@ -70,6 +70,17 @@ class PatchSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class VariantSpec:
+    """Another design of a series' fix, built and measured against it (cost,
+    contention) in the same run; never sent: the patches it adds to the
+    series' are fixtures."""
+
+    name: str
+    title: str                      # a few words for table headers
+    patches: tuple[PatchSpec, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class SeriesSpec:
     name: str
     describe: str
@@ -83,6 +94,8 @@ class SeriesSpec:
     guest_config: str
     also_maintainers_of: tuple[str, ...] = ()
     cost: bool = False
+    title: str = "patched"          # the series' design, in tables beside its variants
+    variants: tuple[VariantSpec, ...] = ()
     # The kernel versions [since, until) whose trees the series is for: a
     # user's --kernel-tree of such a version is used instead of Debian's.
     versions: tuple[str, str] = ("0", "")
@@ -165,7 +178,10 @@ def _series_table(regimes: tuple[str, ...]) -> Table:
         "suites": Key(list), "patches": Key(list, True), "cover": Key(str, True),
         "subject_prefix": Key(str, True), "to": Key(list), "regime": Key(str, True, regimes),
         "also_maintainers_of": Key(list), "cost": Key(bool), "versions": Key(list),
-        "cc_recipients_of": Key(str), "cost_max_cpus": Key(int),
+        "cc_recipients_of": Key(str), "cost_max_cpus": Key(int), "title": Key(str),
+        "variant": Key(list, table=Table("variant", {
+            "name": Key(str, True), "title": Key(str), "patches": Key(list, True)},
+            name_key="name")),
     }, name_key="name")
 
 
@@ -240,17 +256,30 @@ def _patches(kp: Path, names: list[str], where: str, fixtures: bool) -> tuple[Pa
     return patches
 
 
+def _variant(kp: Path, series: str, own: tuple[str, ...], v: dict[str, Any]) -> VariantSpec:
+    where = f"{kp}/series.toml: series {series}, variant {v['name']}"
+    patches = tuple(load_patch(kp / p) for p in v["patches"])
+    sendable = [p.name for p in patches if p.name not in own and not p.fixture]
+    if sendable:
+        raise UserError(f"{where} uses {', '.join(sendable)}: a variant adds only patches "
+                        "marked fixture = true (never sent) to the series' own")
+    return VariantSpec(v["name"], str(v.get("title", v["name"])), patches)
+
+
 def _series(kp: Path, guest: str, s: dict[str, Any]) -> SeriesSpec:
+    patches = _patches(kp, s["patches"], f"{kp}/series.toml: series {s['name']}", False)
+    own = tuple(p.name for p in patches)
     return SeriesSpec(
         name=s["name"], describe=s["describe"], debian=s["debian"],
         suites=tuple(s.get("suites", ())),
-        patches=_patches(kp, s["patches"], f"{kp}/series.toml: series {s['name']}", False),
+        patches=patches,
         cover=(kp / s["cover"]).read_text(), subject_prefix=s["subject_prefix"],
         to=tuple(s.get("to", ())), regime=s["regime"], guest_config=guest,
         also_maintainers_of=tuple(s.get("also_maintainers_of", ())),
         cost=bool(s.get("cost", False)), versions=_versions(s),
         cc_recipients_of=str(s.get("cc_recipients_of", "")),
-        cost_max_cpus=int(s.get("cost_max_cpus", 0)))
+        cost_max_cpus=int(s.get("cost_max_cpus", 0)), title=str(s.get("title", "patched")),
+        variants=tuple(_variant(kp, s["name"], own, v) for v in s.get("variant", ())))
 
 
 def _versions(s: dict[str, Any]) -> tuple[str, str]:

@@ -15,6 +15,7 @@ from rich.console import RenderableType
 from rich.table import Table
 
 from rsslab import paths
+from rsslab.kernels.qemu import MAX_VCPUS
 from rsslab.series import options as patch_options
 from rsslab.series.kernel import proof
 from rsslab.series.kernel import run as kernel
@@ -25,9 +26,14 @@ def _cpus(text: str) -> tuple[int, ...]:
         out = tuple(int(x) for x in text.split(",") if x)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a list like 2,4") from None
-    if not out or any(not 1 <= n <= 64 for n in out):
-        raise argparse.ArgumentTypeError(f"'{text}': CPU counts must be in [1, 64]")
+    if not out or any(not 1 <= n <= MAX_VCPUS for n in out):
+        raise argparse.ArgumentTypeError(f"'{text}': CPU counts must be in [1, {MAX_VCPUS}] "
+                                         "(QEMU's pc machine under TCG)")
     return out
+
+
+def _cpus_or_none(text: str) -> tuple[int, ...]:
+    return () if text == "none" else _cpus(text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,8 +53,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="ask Debian for a newer kernel source than the cached one")
     g.add_argument("--proof-cpus", type=_cpus, default=kernel.PROOF_CPUS, metavar="LIST",
                    help="CPU counts the proof boots each kernel at (default 2,4)")
+    g.add_argument("--wide-cpus", type=_cpus_or_none, default=kernel.WIDE_CPUS,
+                   metavar="LIST", help="CPU counts the proof boots each kernel at with only "
+                   "the patch's own claims (default 64,128; 'none' for none)")
     g.add_argument("--cost-cpus", type=_cpus, default=kernel.COST_CPUS, metavar="LIST",
-                   help="CPU counts of the cost benchmark (default 1,8)")
+                   help="CPU counts of the cost benchmark (default 1,8,64,128)")
+    g.add_argument("--contend-cpus", type=_cpus_or_none, default=kernel.CONTEND_CPUS,
+                   metavar="LIST", help="CPU counts of the contention benchmark, at least 2 "
+                   "(default 64,128; 'none' for none)")
     g.add_argument("--no-cost", action="store_true", help="skip the cost benchmark")
 
 
@@ -57,8 +69,8 @@ def options(args: argparse.Namespace) -> kernel.Options:
         root=paths.project_root(), cache=paths.cache_dir(), series=tuple(args.kernel_series),
         tree=patch_options.user_tree(args.kernel_tree), base=args.kernel_base,
         draft=args.draft, refresh=args.refresh_kernel_source, author=args.sign_as,
-        date=patch_options.commit_date(), cpus=args.proof_cpus, cost_cpus=args.cost_cpus,
-        cost=not args.no_cost)
+        date=patch_options.commit_date(), cpus=args.proof_cpus, wide_cpus=args.wide_cpus,
+        cost_cpus=args.cost_cpus, contend_cpus=args.contend_cpus, cost=not args.no_cost)
 
 
 def _proof_table(r: kernel.Report) -> Table:

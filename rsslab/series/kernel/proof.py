@@ -87,7 +87,8 @@ def compare(focus: Sequence[Claim], all_claims: Sequence[Claim],
                     held.add(v.claim.id)
                 else:
                     failed.append(f"{v.claim.id} on {out.target.label}: {v.problems[0]}")
-    both = {v.claim.id for v in b.verdicts} & {v.claim.id for v in p.verdicts} if base else set()
+    both = set().union(*({v.claim.id for v in b.verdicts} & {v.claim.id for v in p.verdicts}
+                         for b, p in zip(base, patched)))
     return Proof(tuple(rows), tuple(sorted(held & both - focus_ids)), tuple(failed), errors,
                  tuple(o for out in base for o in out.runs),
                  tuple(o for out in patched for o in out.runs))
@@ -102,8 +103,9 @@ def unlocked(claims: Sequence[Claim], focus_ids: Sequence[str], regime: str) -> 
 
 def run(base: Kernel, patched: Kernel, cpus: Sequence[int], root: Path,
         settings: matrix.Settings, focus_ids: Sequence[str], regime: str,
-        progress: Progress) -> Proof:
-    """Boot both kernels at every CPU count through the matrix."""
+        progress: Progress, wide_cpus: Sequence[int] = ()) -> Proof:
+    """Boot both kernels at every CPU count through the matrix: with every
+    claim at ``cpus``, with the focus claims only at ``wide_cpus``."""
     all_claims = claims_mod.load(root / "claims")
     regs = regimes.load(root / "claims")
     known = {c.id: c for c in all_claims}
@@ -111,9 +113,14 @@ def run(base: Kernel, patched: Kernel, cpus: Sequence[int], root: Path,
     if missing:
         raise KernelError(f"kernelpatches/ names claims that claims/ lacks: {', '.join(missing)}")
     focus = [known[i] for i in focus_ids]
-    targets = matrix.targets([base, patched], cpus)
-    outcomes = matrix.run_all(targets, unlocked(all_claims, focus_ids, regime), regs,
+    claims = unlocked(all_claims, focus_ids, regime)
+    outcomes = matrix.run_all(matrix.targets([base, patched], cpus), claims, regs,
                               settings, progress)
+    wide = [n for n in dict.fromkeys(wide_cpus) if n not in cpus]
+    if wide:
+        outcomes += matrix.run_all(matrix.targets([base, patched], wide),
+                                   [c for c in claims if c.id in focus_ids], regs,
+                                   settings, progress)
     by_kernel: dict[str, list[matrix.Outcome]] = {}
     for o in outcomes:
         by_kernel.setdefault(o.target.kernel.name, []).append(o)

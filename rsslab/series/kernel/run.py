@@ -39,10 +39,18 @@ from rsslab.series.kernel.series import SeriesOutput
 
 Notify = Callable[[str], None]
 PROOF_CPUS = (2, 4)
-COST_CPUS = (1, 8)
+# Where the proof boots with only the patch's own claims (the other claims
+# are judged at PROOF_CPUS): a 128-vCPU guest boots in over a minute under
+# TCG, and the error the patch removes grows with the square of the count.
+WIDE_CPUS = (64, 128)
+# 256 cannot boot: QEMU's pc machine takes at most 255 vCPUs under TCG
+# (qemu.MAX_VCPUS), and 255 did not finish booting in 500 s here.
+COST_CPUS = (1, 8, 64, 128)
+CONTEND_CPUS = (64, 128)
 SELFTEST_CPUS = (2, 4)
 # Helpers the guests need besides the matrix's binaries: (name, source).
-GUEST_HELPERS = (("stdout_to", "kernelpatches/guest/stdout_to.c"), ("kcost", "bench/kcost.c"))
+GUEST_HELPERS = (("stdout_to", "kernelpatches/guest/stdout_to.c"), ("kcost", "bench/kcost.c"),
+                 ("kcontend", "bench/kcontend.c"))
 TITLES = {
     "maxrss-sum-wait4-exact": "wait4 ru_maxrss",
     "maxrss-sum-children-exact": "RUSAGE_CHILDREN ru_maxrss",
@@ -67,7 +75,9 @@ class Options:
     author: str = ""
     date: str = ""  # commit date (git's format); empty: now
     cpus: tuple[int, ...] = PROOF_CPUS
+    wide_cpus: tuple[int, ...] = WIDE_CPUS
     cost_cpus: tuple[int, ...] = COST_CPUS
+    contend_cpus: tuple[int, ...] = CONTEND_CPUS
     cost: bool = True
     out_root: Path | None = None  # default: build/patches
     selftest_cpus: tuple[int, ...] = SELFTEST_CPUS
@@ -103,6 +113,7 @@ class Report:
     costs: tuple[cost.Ratio, ...] = ()
     builds: tuple[kbuild.Built, ...] = ()
     problems: tuple[str, ...] = field(default=())
+    samples: tuple[cost.Sample, ...] = ()   # every kernel's cost runs, variants too
 
 
 def for_version(s: SeriesSpec, version: str) -> bool:
@@ -195,7 +206,8 @@ def run_selftests(k: kernels.Kernel, test: Path, bins: Mapping[str, Path], init:
 
 
 def values_for(s: SeriesSpec, pr: proof.Proof, tests: Sequence[SelftestRun],
-               costs: Sequence[cost.Ratio], cpus: Sequence[int]) -> dict[str, str]:
+               costs: Sequence[cost.Ratio], cpus: Sequence[int],
+               samples: Sequence[cost.Sample] = ()) -> dict[str, str]:
     """The ``${names}`` of the series' messages, from what was measured."""
     runs = {len(r.after) for r in pr.rows}
     v = {
@@ -214,16 +226,61 @@ def values_for(s: SeriesSpec, pr: proof.Proof, tests: Sequence[SelftestRun],
         v["selftest_after"] = "; ".join(f"{t.ncpus} CPUs: {t.summary()}" for t in new_tests)
     if costs:
         v["bench_table"] = cost.table(costs)
-        v["bench_repeats"] = f"{cost.ROUNDS * cost.REPEATS} runs per kernel"
+        v["bench_repeats"] = cost.repeats(sorted({c.ncpus for c in costs}))
+        v["bench_cpus"] = words(sorted({c.ncpus for c in costs}))
     elif s.cost:
         v["bench_table"] = "  (not measured: this run skipped the cost benchmark)"
         v["bench_repeats"] = "no runs"
+    if s.cost:
+        v.update(bench_values(s, samples))
     return v
+
+
+def words(ns: Sequence[int]) -> str:
+    """1, 8, 64 and 128"""
+    items = [str(n) for n in ns]
+    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else "".join(items)
+
+
+def bench_values(s: SeriesSpec, samples: Sequence[cost.Sample]) -> dict[str, str]:
+    """The design comparison and the contention table, or what is missing."""
+    if not samples:
+        gap = "  (not measured: this run skipped the cost benchmark)"
+        return {"design_table": gap, "contention_table": gap, "bench_spread": "",
+                "contend_cpus": "no CPU count"}
+    base = f"{s.name}-base"
+    designs = [(f"{s.name}-{s.regime}", s.title),
+               *((f"{s.name}-{v.name}", v.title) for v in s.variants)]
+    fork = cost.max_spread(samples, ("fork_exit",)) * 100
+    fault = cost.max_spread(samples, ("fault",)) * 100
+    contend = cost.max_spread(samples, tuple(f"contend_{r}" for r in cost.READERS)) * 100
+    return {
+        "design_table": cost.design_table(samples, base, designs),
+        "contention_table": cost.contention_table(samples, [(base, "base"), *designs]),
+        "bench_spread": (f"The runs of one kernel at one CPU count lie within {fork:.1f}% "
+                         f"of each other for fork+exit+wait, {fault:.1f}% for faults and "
+                         f"{contend:.1f}% for faults beside a reader."),
+        "contend_cpus": words(sorted({x.ncpus for x in samples
+                                      if x.test.startswith("contend_")})) or "no CPU count",
+    }
 
 
 def guest_helpers(root: Path) -> dict[str, Path]:
     out = paths.build_dir(root) / "patches" / "bin"
     return {name: _compile(root / src, out / name) for name, src in GUEST_HELPERS}
+
+
+def build_variants(s: SeriesSpec, tree: sources.Tree, opts: Options,
+                   notify: Notify) -> list[kbuild.Built]:
+    """The series' other designs (``[[series.variant]]``), built like the
+    patched kernel, with the same configuration."""
+    out = []
+    for v in s.variants:
+        label = f"{s.name}-{v.name}"
+        notify(f"building {label} (tinyconfig + kernelpatches fragments)")
+        out.append(kbuild.build(kbuild.BuildSpec(label, tree, v.patches, s.config_fragment(),
+                                                 (s.regime,)), opts.cache))
+    return out
 
 
 def build_pair(s: SeriesSpec, tree: sources.Tree, opts: Options,
@@ -237,6 +294,16 @@ def build_pair(s: SeriesSpec, tree: sources.Tree, opts: Options,
     return built[0], built[1]
 
 
+def nr_cpus(s: SeriesSpec) -> int:
+    """CONFIG_NR_CPUS of the series' verification kernels (64 by default)."""
+    return int(kbuild.fragment_options(s.config_fragment()).get("CONFIG_NR_CPUS", "64"))
+
+
+def fits(s: SeriesSpec, cpus: Sequence[int]) -> tuple[int, ...]:
+    """The CPU counts the series' kernels can boot with all CPUs online."""
+    return tuple(n for n in cpus if n <= nr_cpus(s))
+
+
 def prove_series(s: SeriesSpec, tree: sources.Tree, opts: Options,
                  notify: Notify) -> tuple[dict[str, str], Report]:
     """Build, boot, test and time; the message values and what was seen."""
@@ -245,13 +312,18 @@ def prove_series(s: SeriesSpec, tree: sources.Tree, opts: Options,
     bin_dir = paths.build_dir(opts.root) / "bin"
     repro_build.build_all(opts.root, bin_dir)
     work = paths.build_dir(opts.root) / "patches" / "guests" / s.name
-    settings = matrix.Settings(bin_dir, work, paths.results_dir(opts.root))
+    # A wide guest boots for minutes on a crowded host: the stall clock
+    # waits as long for it as the cost benchmark's guests do.
+    # Wide only where the kernels take every wide count (the mainline's).
+    wide = opts.wide_cpus if fits(s, opts.wide_cpus) == opts.wide_cpus else ()
+    stall = max([matrix.STALL_S, *(guestrun.STALL_PER_CPU_S * n for n in wide)])
+    settings = matrix.Settings(bin_dir, work, paths.results_dir(opts.root), stall_s=stall)
 
     def progress(label: str, state: str, done: int, total: int) -> None:
         notify(f"{label}: {state} {done}/{total}")
 
-    pr = proof.run(kb, kp, opts.cpus, opts.root, settings, s.focus_claims(), s.regime,
-                   progress)
+    pr = proof.run(kb, kp, fits(s, opts.cpus), opts.root, settings, s.focus_claims(), s.regime,
+                   progress, wide)
     helpers = guest_helpers(opts.root)
     init = bin_dir / "init"
     tests: list[SelftestRun] = []
@@ -260,12 +332,19 @@ def prove_series(s: SeriesSpec, tree: sources.Tree, opts: Options,
         for k in (kb, kp):
             notify(f"selftest {t.name} on {k.name}")
             tests += run_selftests(k, binary, helpers, init, work, opts.selftest_cpus)
-    cost_cpus = s.cost_cpus(opts.cost_cpus)
-    costs = (cost.measure(kb, kp, cost_cpus, helpers, init, work / "cost", notify)
-             if s.cost and opts.cost and cost_cpus else [])
-    rep = Report(s, tree, _placeholder_output(s), pr, tuple(tests), tuple(costs), (b, p),
-                 tuple(problems(pr, tests, s)))
-    return values_for(s, pr, tests, costs, opts.cpus), rep
+    samples: list[cost.Sample] = []
+    variants: list[kbuild.Built] = []
+    cost_cpus = s.cost_cpus(fits(s, opts.cost_cpus))
+    if s.cost and opts.cost and cost_cpus:
+        variants = build_variants(s, tree, opts, notify)
+        kernels_ = [kb, kp, *(kernels.resolve_path(v.image) for v in variants)]
+        samples = cost.measure_kernels(kernels_, cost_cpus, helpers, init, work / "cost",
+                                       notify,
+                                       contend_cpus=s.cost_cpus(fits(s, opts.contend_cpus)))
+    costs = cost.ratios(samples, kb.name, kp.name)
+    rep = Report(s, tree, _placeholder_output(s), pr, tuple(tests), tuple(costs),
+                 (b, p, *variants), tuple(problems(pr, tests, s)), tuple(samples))
+    return values_for(s, pr, tests, costs, (*fits(s, opts.cpus), *wide), samples), rep
 
 
 def problems(pr: proof.Proof, tests: Sequence[SelftestRun], s: SeriesSpec) -> list[str]:
@@ -327,7 +406,7 @@ def run(opts: Options, notify: Notify) -> list[Report]:
             reports.append(Report(s, tree, out))
         else:
             reports.append(Report(s, tree, out, rep.proof, rep.selftests, rep.costs,
-                                  rep.builds, rep.problems))
+                                  rep.builds, rep.problems, rep.samples))
     return reports
 
 
