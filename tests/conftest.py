@@ -37,9 +37,10 @@ def root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def bin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """repro/*.c built statically (as `rsslab run` builds build/bin)."""
-    out = tmp_path_factory.mktemp("bin")
+def bin_dir(build_dir: Path) -> Path:
+    """repro/*.c built statically into the session's build/bin, where
+    `rsslab` commands the tests start find them built."""
+    out = build_dir / "bin"
     build_all(ROOT, out)
     return out
 
