@@ -202,7 +202,7 @@ def interval(bound: Mapping[str, Any], obs: Observation, features: frozenset[str
                         -_faulted_pages(bound, obs) - inserted)
     if formula == "spread_unfolded":
         return _spread_unfolded(obs)
-    raise UserError(f"unknown bound formula '{formula}'; see rsslab/claims.py")
+    raise UserError(f"unknown bound formula '{formula}'; see rsslab/claims/formulas.py")
 
 
 def _spread_unfolded(obs: Observation) -> Interval:

@@ -157,7 +157,7 @@ def _exceeds_limit(claim: Claim, obs: Observation) -> tuple[int, str]:
         return thread_cache(threads, _pages_per_fault(claim.exceeds, obs)), \
             f"{threads} thread's cache" if threads == 1 else f"{threads} threads' caches"
     raise UserError(f"claim {claim.id}: unknown exceeds formula '{formula}'; "
-                    "see rsslab/claims.py")
+                    "see rsslab/claims/formulas.py")
 
 
 def _exceeds(claim: Claim, checks: Sequence[Check]) -> list[str]:

@@ -15,7 +15,7 @@ It prints the range over the repeated runs of one kernel and names that
 kernel in a tooltip; with no such runs the build fails.
 
 The data comes from the config value ``rsslab_evidence``
-(``rsslab.docs.evidence.to_json``), written by ``rsslab docs``.
+(``rsslab.site.evidence.to_json``), written by ``rsslab docs``.
 """
 
 from __future__ import annotations
