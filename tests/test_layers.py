@@ -70,3 +70,15 @@ def test_the_makefile_runs_the_matrix_kernels_the_code_names() -> None:
     cpus = next(ln for ln in make.splitlines() if ln.startswith("CPUS ?="))
     assert kernels.split("?=")[1].split() == [*matrix.DEFAULT_KERNELS, "host"]
     assert cpus.split("?=")[1].strip() == ",".join(map(str, matrix.DEFAULT_CPUS))
+
+
+def test_the_wheel_carries_every_source_the_series_compiles() -> None:
+    """The guest helpers `rsslab patches` compiles travel in the wheel."""
+    import tomllib
+
+    from rsslab.series.kernel.run import GUEST_HELPERS
+
+    doc = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())
+    carried = doc["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
+    for _name, src in GUEST_HELPERS:
+        assert any(src == k or src.startswith(k.rstrip("/") + "/") for k in carried), src

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 # Everything rsslab reads at run time, as the wheel must carry it.
-SOURCES = ("claims", "repro", "kernelpatches", "manpatches", "docs", "bench/kcost.c",
+SOURCES = ("claims", "repro", "kernelpatches", "manpatches", "docs", "bench/kcost.c", "bench/kcontend.c",
            "pyproject.toml")
 
 
