@@ -20,6 +20,9 @@ import pytest
 
 from rsslab.site.build import Built
 
+# The site, built with Sphinx and rendered by headless Chromium: the slow tier.
+pytestmark = pytest.mark.slow
+
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--disable-background-networking", "--allow-file-access-from-files")
 TIMEOUT_S = 120

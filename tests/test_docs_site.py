@@ -21,6 +21,9 @@ from rsslab.site import build as site
 from rsslab.site import evidence
 from rsslab.site.build import Built, DocsError, Layout
 
+# Each test builds the site (or a copy of it) with Sphinx: the slow tier.
+pytestmark = pytest.mark.slow
+
 PAGES = ("index", "story", "metrics", "plots", "advice", "patches", "reproduce")
 
 
