@@ -30,7 +30,7 @@ test: sysdeps-core sysdeps-guest sysdeps-patches sysdeps-docs $(VENV)/.stamp
 # The unit tier: offline, no QEMU, no kernel builds, no downloads (the
 # tests' tier guard fails a test that tries without its marker).
 check: sysdeps-core $(VENV)/.stamp
-	$(VENV)/bin/pytest -q -p no:cacheprovider -m "not guest and not slow"
+	$(VENV)/bin/pytest -q -p no:cacheprovider -m "not guest and not slow" -n auto
 
 bench-matrix: sysdeps-core sysdeps-guest $(VENV)/.stamp
 	$(VENV)/bin/python bench/matrix.py
