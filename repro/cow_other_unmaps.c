@@ -62,14 +62,9 @@ static void *write_pages(void *arg)
 {
 	struct writer *w = arg;
 	char c;
-	int rc;
 
 	rsslab_touch(w->base, w->pages, w->page);
-	rc = pthread_barrier_wait(w->done);
-	if (rc && rc != PTHREAD_BARRIER_SERIAL_THREAD) {
-		errno = rc;
-		die("pthread_barrier_wait");
-	}
+	rsslab_barrier_wait(w->done);
 	while (read(w->park, &c, 1) < 0)
 		if (errno != EINTR)
 			die("read the park pipe");
@@ -227,11 +222,7 @@ int main(int argc, char **argv)
 					.done = &done, .park = park[0] };
 		start(&w[i], &attr);
 	}
-	rc = pthread_barrier_wait(&done);
-	if (rc && rc != PTHREAD_BARRIER_SERIAL_THREAD) {
-		errno = rc;
-		die("pthread_barrier_wait");
-	}
+	rsslab_barrier_wait(&done);
 	peak = rsslab_self_smaps();
 	if (munmap((void *)p, (size_t)(writers * pages) * (size_t)page))
 		die("munmap %ld pages", writers * pages);

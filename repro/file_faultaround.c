@@ -27,15 +27,6 @@
 static const char usage[] = "file_faultaround PAGES";
 static const char *const arg_names[] = { "PAGES" };
 
-static long faults_so_far(void)
-{
-	struct rusage ru;
-
-	if (getrusage(RUSAGE_SELF, &ru))
-		die("getrusage(RUSAGE_SELF)");
-	return ru.ru_minflt + ru.ru_majflt;
-}
-
 /* An unlinked file of pages pages, every byte written; returns its fd. */
 static int make_file(long pages, long page)
 {
@@ -77,7 +68,7 @@ int main(int argc, char **argv)
 	rsslab_warm_up();
 	rsslab_rep_int(&r, "pages", pages);
 	fd = make_file(pages, page);
-	before = faults_so_far();
+	before = rsslab_faults();
 	if (pages) {
 		/* An empty mapping is refused (EINVAL): map only a real file. */
 		p = mmap(NULL, (size_t)pages * (size_t)page, PROT_READ,
@@ -87,7 +78,7 @@ int main(int argc, char **argv)
 		for (long i = 0; i < pages; i++)
 			sum += p[i * page];
 	}
-	after = faults_so_far();
+	after = rsslab_faults();
 	if (close(fd))
 		die("close");
 	if (sum != pages * 'r') {

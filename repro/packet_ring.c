@@ -31,15 +31,6 @@
 static const char usage[] = "packet_ring PAGES";
 static const char *const arg_names[] = { "PAGES" };
 
-static long faults_so_far(void)
-{
-	struct rusage ru;
-
-	if (getrusage(RUSAGE_SELF, &ru))
-		die("getrusage(RUSAGE_SELF)");
-	return ru.ru_minflt + ru.ru_majflt;
-}
-
 /* An AF_PACKET socket with a receive ring of pages one-page blocks. */
 static int ring_socket(long pages, long page)
 {
@@ -79,14 +70,14 @@ int main(int argc, char **argv)
 	rsslab_warm_up();
 	rsslab_rep_int(&r, "pages", pages);
 	fd = ring_socket(pages, page);
-	before = faults_so_far();
+	before = rsslab_faults();
 	ring = mmap(NULL, (size_t)pages * (size_t)page, PROT_READ | PROT_WRITE,
 		    MAP_SHARED, fd, 0);
 	if (ring == MAP_FAILED)
 		die("mmap the %ld-page ring", pages);
 	for (long i = 0; i < pages; i++)
 		sum += ring[i * page];
-	after = faults_so_far();
+	after = rsslab_faults();
 	if (sum != 0) {	/* the ring is allocated zeroed and nothing arrived */
 		errno = 0;
 		die("the ring holds data (sum %ld); expected none", sum);

@@ -14,6 +14,8 @@
 
 #include "common.h"
 
+#include <pthread.h>
+
 /* smaps_rollup alone is under 1 KiB; a smaller buffer costs fewer faults. */
 #define RSSLAB_SMAPS_BUF 4096
 
@@ -272,6 +274,27 @@ static inline void rsslab_reap(pid_t pid, struct rusage *ru, const char *what)
 	if (!WIFEXITED(st) || WEXITSTATUS(st))
 		die("%s (pid %d) exited with status %d", what, (int)pid,
 		    WEXITSTATUS(st));
+}
+
+/* The page faults this process has taken so far, minor and major. */
+static inline long rsslab_faults(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		die("getrusage(RUSAGE_SELF)");
+	return ru.ru_minflt + ru.ru_majflt;
+}
+
+/* pthread_barrier_wait(), or die: its error comes back, not in errno. */
+static inline void rsslab_barrier_wait(pthread_barrier_t *b)
+{
+	int rc = pthread_barrier_wait(b);
+
+	if (rc && rc != PTHREAD_BARRIER_SERIAL_THREAD) {
+		errno = rc;
+		die("pthread_barrier_wait");
+	}
 }
 
 #endif /* RSSLAB_H */

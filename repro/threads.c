@@ -53,12 +53,7 @@ static void *work(void *arg)
 	struct worker *w = arg;
 
 	if (w->start) {
-		int rc = pthread_barrier_wait(w->start);
-
-		if (rc && rc != PTHREAD_BARRIER_SERIAL_THREAD) {
-			errno = rc;
-			die("pthread_barrier_wait");
-		}
+		rsslab_barrier_wait(w->start);
 	}
 	rsslab_touch(w->base, w->pages, w->page);
 	return NULL;

@@ -53,14 +53,9 @@ static void *work(void *arg)
 {
 	struct worker *w = arg;
 	char c;
-	int rc;
 
 	rsslab_touch(w->base, w->pages, w->page);
-	rc = pthread_barrier_wait(w->done);
-	if (rc && rc != PTHREAD_BARRIER_SERIAL_THREAD) {
-		errno = rc;
-		die("pthread_barrier_wait");
-	}
+	rsslab_barrier_wait(w->done);
 	for (;;)	/* until exit_group() kills it */
 		if (read(w->park, &c, 1) < 0 && errno != EINTR)
 			die("read the park pipe");
@@ -186,11 +181,7 @@ int main(int argc, char **argv)
 		errno = rc;
 		die("pthread setup");
 	}
-	rc = pthread_barrier_wait(&done);
-	if (rc && rc != PTHREAD_BARRIER_SERIAL_THREAD) {
-		errno = rc;
-		die("pthread_barrier_wait");
-	}
+	rsslab_barrier_wait(&done);
 	hold_cpu(b);
 	rsslab_rep_peak(&r, rsslab_self_smaps());
 	rsslab_rep_end(&r);
