@@ -9,6 +9,8 @@ import pytest
 from rsslab import claims, kernels, paths, results
 from rsslab.claims import regimes
 from rsslab.errors import UserError
+from rsslab.kernels import qemu
+from rsslab.plan import RunSpec
 from rsslab.run import matrix
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,3 +76,28 @@ def test_a_kernel_image_path_runs_under_its_own_name(bin_dir: Path, tmp_path: Pa
     assert all(v.ok for v in out.verdicts)
     assert [rs.label for rs in results.load_all(tmp_path / "results")] == ["7-mine-smp1"]
     assert (tmp_path / "build" / "7-mine-smp1" / "console.log").exists()
+
+
+@pytest.mark.parametrize("ncpus", [1, 64, 128])
+def test_a_wide_guest_gets_a_boot_wait_for_its_vcpus(ncpus: int, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The matrix waits for a guest's first result as long as its vCPU
+    count needs (qemu.stall_for), not a fixed 180 s."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("init", "touch", "observe"):
+        (bin_dir / name).write_bytes(b"\x7fELF")
+    seen: list[qemu.Machine] = []
+
+    def fake_run(label: str, kernel: Path, initrd: Path, machine: qemu.Machine,
+                 *_: object, **__: object) -> qemu.Boot:
+        seen.append(machine)
+        raise qemu.GuestHung(f"{label}: stopped here")
+
+    monkeypatch.setattr(qemu, "run", fake_run)
+    target = matrix.Target(kernels.Kernel("7", tmp_path / "bzImage", "7.3.4"), ncpus)
+    settings = matrix.Settings(bin_dir, tmp_path / "build", tmp_path / "results")
+    with pytest.raises(qemu.GuestHung):
+        matrix.run_guest(target, [RunSpec("touch", {"pages": 10})], settings,
+                         lambda *_: None)
+    assert seen[0].stall_s == qemu.stall_for(ncpus)

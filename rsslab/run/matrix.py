@@ -26,14 +26,16 @@ from rsslab.errors import UserError
 from rsslab.kernels import Kernel, guest, initramfs, qemu
 from rsslab.plan import RunSpec
 from rsslab.results import Observation
-from rsslab.run import host, planner
+from rsslab.run import host
+from rsslab.run.planner import host_cpus
 
 log = logging.getLogger(__name__)
 
 # Guest size and time.  A boot takes a few seconds under TCG and a run
 # well under one, but a crowded host slows guests many times over (more so
 # with more vCPUs than host cores), so the clocks are generous: a guest is
-# hung when it sends no result for STALL_S, or runs past its cap.
+# hung when it sends no result for qemu.stall_for(its vCPUs), or runs past
+# its cap.
 GUEST_MEMORY_MIB = 512
 # What a guest needs beside its largest run: the kernel and initramfs, and
 # the kernel's per-CPU areas and stacks (about 1 MiB a CPU on Debian's
@@ -41,7 +43,6 @@ GUEST_MEMORY_MIB = 512
 # file scenario, page tables, the observer's copy).
 GUEST_BASE_MIB = 384
 GUEST_PER_CPU_MIB = 2
-STALL_S = 180.0
 CAP_BASE_S = 600.0
 CAP_PER_RUN_S = 10.0
 
@@ -84,9 +85,6 @@ class Outcome:
     error: str = ""  # the guest hung, panicked or could not start
     seconds: float = 0.0
     verdicts: tuple[Verdict, ...] = field(default=())
-
-
-host_cpus = planner.host_cpus
 
 
 def targets(kernels: Sequence[Kernel], cpus: Sequence[int],
@@ -163,7 +161,7 @@ class Settings:
     results_dir: Path  # build/results
     memory_mib: int = 0  # 0: from the plan's largest run and the CPU count
     timeout_s: float = 0.0  # the cap; 0: from the plan's size and the CPU count
-    stall_s: float = STALL_S
+    stall_s: float = 0.0  # 0: qemu.stall_for(the guest's vCPUs)
     jobs: int = 0  # guests at once; 0: one per host core
 
 
@@ -203,7 +201,8 @@ def run_guest(target: Target, specs: Sequence[RunSpec], settings: Settings,
     total = len(plan.specs)
     machine = qemu.Machine(target.ncpus, guest_memory(plan.specs, target.ncpus, settings),
                            guest_timeout(settings, total, target.ncpus),
-                           min(settings.stall_s, guest_timeout(settings, total, target.ncpus)))
+                           min(settings.stall_s or qemu.stall_for(target.ncpus),
+                               guest_timeout(settings, total, target.ncpus)))
     progress(label, "booting", 0, total)
     with steps.step(f"{label}: boot Linux {kernel.upstream} ({total} runs)"):
         boot = qemu.run(label, kernel.image, initrd, machine, work,

@@ -18,10 +18,6 @@ from rsslab.kernels import guest, initramfs, qemu
 
 MEMORY_MIB = 512
 BOOT_ALLOWANCE_S = 90.0
-# The longest wait for the first result (the boot) or the next, per vCPU:
-# one host thread runs every vCPU, and a 128-vCPU boot on a crowded host
-# took 500 s (single-threaded TCG with -icount, two cores shared).
-STALL_PER_CPU_S = 8.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +52,8 @@ def run_commands(label: str, image: Path, cpus: int, commands: Sequence[Command]
     initrd = initramfs.build(workdir / "initrd.gz", init, binaries, plan_text(commands), {})
     slowdown = max(1.0, cpus / 2)
     timeout = BOOT_ALLOWANCE_S + run_allowance_s * len(commands) * slowdown
-    stall = max(qemu.Machine(cpus).stall_s, STALL_PER_CPU_S * cpus)
-    machine = qemu.Machine(cpus, MEMORY_MIB, timeout_s=timeout, stall_s=min(stall, timeout),
+    machine = qemu.Machine(cpus, MEMORY_MIB, timeout_s=timeout,
+                           stall_s=min(qemu.stall_for(cpus), timeout),
                            extra=extra)
     boot = qemu.run(label, image, initrd, machine, workdir)
     sent = guest.parse_channel(boot.results)

@@ -312,12 +312,9 @@ def prove_series(s: SeriesSpec, tree: sources.Tree, opts: Options,
     bin_dir = paths.build_dir(opts.root) / "bin"
     repro_build.build_all(opts.root, bin_dir)
     work = paths.build_dir(opts.root) / "patches" / "guests" / s.name
-    # A wide guest boots for minutes on a crowded host: the stall clock
-    # waits as long for it as the cost benchmark's guests do.
     # Wide only where the kernels take every wide count (the mainline's).
     wide = opts.wide_cpus if fits(s, opts.wide_cpus) == opts.wide_cpus else ()
-    stall = max([matrix.STALL_S, *(guestrun.STALL_PER_CPU_S * n for n in wide)])
-    settings = matrix.Settings(bin_dir, work, paths.results_dir(opts.root), stall_s=stall)
+    settings = matrix.Settings(bin_dir, work, paths.results_dir(opts.root))
 
     def progress(label: str, state: str, done: int, total: int) -> None:
         notify(f"{label}: {state} {done}/{total}")
