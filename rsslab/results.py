@@ -303,5 +303,10 @@ def load_file(path: Path) -> ResultSet:
         raise UserError(f"{path} lacks {e}; delete it and rerun `rsslab run`") from None
 
 
+def files(directory: Path) -> list[Path]:
+    """The result files in ``directory`` (one per kernel and CPU count)."""
+    return sorted(directory.glob("*.json"))
+
+
 def load_all(directory: Path) -> list[ResultSet]:
-    return [load_file(p) for p in sorted(directory.glob("*.json"))]
+    return [load_file(p) for p in files(directory)]

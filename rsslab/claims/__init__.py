@@ -6,7 +6,8 @@ mechanism.  ``formulas`` holds the mechanism's bounds, ``model`` the claim,
 ``load`` reads the TOML files (strictly), ``judge`` checks observed runs
 against a claim, ``sizing`` sizes its runs per CPU count, ``regimes`` says
 which kernels a claim speaks of, and ``limits`` gives each metric's bound on
-one kernel for ``measure`` and ``doctor``.
+one kernel for ``measure`` and ``doctor``, and ``store`` keeps each result
+set's verdicts beside it.
 """
 
 from rsslab.claims.formulas import (
@@ -37,17 +38,17 @@ from rsslab.claims.judge import (
                                     judge_results,
                                     plan,
                                     reference_value,
-                                    save_verdicts,
                                     unavailable_of,
 )
 from rsslab.claims.load import load, short_metric
+from rsslab.claims.store import save_verdicts, verdicts_of
 from rsslab.claims.model import Claim, Tag, size_names
 from rsslab.errors import UserError
 
 __all__ = [
     "CONTRADICTED", "FAULT_AROUND_BYTES", "FLOOR_ALLOWANCE_KIB", "HOLDS", "INF",
     "PERCPU_MIN_BATCH", "RSS_COUNTERS", "TASK_RSS_EVENTS_THRESH", "UNDECIDED", "Check", "Claim",
-    "Interval", "Tag", "UserError", "Verdict", "evaluate", "judge_all", "judge_results", "save_verdicts", "events_per_sync",
+    "Interval", "Tag", "UserError", "Verdict", "evaluate", "judge_all", "judge_results", "save_verdicts", "verdicts_of", "events_per_sync",
     "fault_around_pages", "floor_allowance_pages", "interval", "load", "one_cpu_residue",
     "percpu_batch", "percpu_residue", "plan", "reference_value", "short_metric", "size_names",
     "thread_cache", "unavailable_of",

@@ -13,13 +13,11 @@ TOML files only name a formula and its arguments, never a bare tolerance.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from rsslab.claims.formulas import (
     RSS_COUNTERS,
@@ -33,7 +31,7 @@ from rsslab.claims.formulas import (
 from rsslab.claims.model import Claim
 from rsslab.errors import UserError
 from rsslab.plan import RunSpec, merge
-from rsslab.results import Observation, ResultSet, load_file
+from rsslab.results import Observation, ResultSet
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,34 +228,3 @@ def judge_all(claims: Iterable[Claim], runs: Iterable[Observation], features: fr
 def judge_results(claims: Iterable[Claim], rs: ResultSet) -> tuple[Verdict, ...]:
     """Every applicable claim on one stored result set."""
     return judge_all(claims, rs.runs, rs.features, rs.label, rs.ncpus)
-
-
-VERDICTS_DIR = "verdicts"  # beside the result files: <results>/verdicts/<label>.json
-
-
-def verdicts_json(rs: ResultSet, verdicts: Sequence[Verdict]) -> dict[str, object]:
-    """What a result set's verdicts say, for tools that read results."""
-    def one(v: Verdict) -> dict[str, object]:
-        worst = v.worst()
-        return {"claim": v.claim.id, "metric": v.claim.metric, "state": v.kind,
-                "runs": len(v.checks), "unavailable": v.unavailable,
-                "worst_err_pages": None if worst is None else worst.err_pages,
-                "explain": "" if v.ok else v.explain()}
-    return {"label": rs.label, "kernel": rs.kernel, "release": rs.kernel_release,
-            "ncpus": rs.ncpus, "regimes": sorted(rs.features), "verdicts": [one(v) for v in verdicts]}
-
-
-def save_verdicts(results_dir: Path, claims: Sequence[Claim], labels: Iterable[str]) -> list[Path]:
-    """Judge the stored result sets ``labels`` once and keep their verdicts
-    beside them (``<results>/verdicts/<label>.json``)."""
-    out_dir = results_dir / VERDICTS_DIR
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for label in labels:
-        rs = load_file(results_dir / f"{label}.json")
-        path = out_dir / f"{label}.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(verdicts_json(rs, judge_results(claims, rs)), indent=1) + "\n")
-        tmp.replace(path)
-        written.append(path)
-    return written

@@ -98,22 +98,33 @@ def _order(rs: ResultSet) -> tuple[tuple[int, int, int], str, int]:
     return v, rs.kernel, rs.ncpus
 
 
-def gather(claim_list: Sequence[Claim], regs: Sequence[Regime],
-           sets: Iterable[ResultSet], reproducers: frozenset[str] = frozenset()) -> Evidence:
-    kernels = []
-    for rs in sorted(sets, key=_order):
-        feats = rs.features
-        every = claims_mod.judge_results(claim_list, rs)
-        kernels.append(KernelRuns(rs, feats, tuple(v for v in every if v.checks),
-                                  tuple(v for v in every if v.unavailable)))
+def _kernel_runs(rs: ResultSet, every: Sequence[Verdict]) -> KernelRuns:
+    return KernelRuns(rs, rs.features, tuple(v for v in every if v.checks),
+                      tuple(v for v in every if v.unavailable))
+
+
+def _evidence(claim_list: Sequence[Claim], regs: Sequence[Regime],
+              judged: Iterable[tuple[ResultSet, Sequence[Verdict]]],
+              reproducers: frozenset[str]) -> Evidence:
+    kernels = [_kernel_runs(rs, every) for rs, every in sorted(judged, key=lambda j: _order(j[0]))]
     return Evidence(tuple(claim_list), tuple(regs), tuple(kernels), reproducers)
 
 
+def gather(claim_list: Sequence[Claim], regs: Sequence[Regime],
+           sets: Iterable[ResultSet], reproducers: frozenset[str] = frozenset()) -> Evidence:
+    """Evidence of result sets held in memory (judged here)."""
+    return _evidence(claim_list, regs,
+                     ((rs, claims_mod.judge_results(claim_list, rs)) for rs in sets), reproducers)
+
+
 def load(root: Path, results_dir: Path) -> Evidence:
-    """Claims and regimes from ``claims/``, runs from ``results_dir``."""
-    return gather(claims_mod.load(root / "claims"), regimes.load(root / "claims"),
-                  results.load_all(results_dir) if results_dir.is_dir() else [],
-                  frozenset(p.stem for p in (root / "repro").glob("*.c")))
+    """Claims and regimes from ``claims/``, runs from ``results_dir`` with
+    the verdicts kept beside them (``claims.store``)."""
+    claim_list = claims_mod.load(root / "claims")
+    files = results.files(results_dir) if results_dir.is_dir() else []
+    return _evidence(claim_list, regimes.load(root / "claims"),
+                     [claims_mod.verdicts_of(results_dir, claim_list, p) for p in files],
+                     frozenset(p.stem for p in (root / "repro").glob("*.c")))
 
 
 def regime_span(regime: Regime) -> str:

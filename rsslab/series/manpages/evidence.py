@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rsslab import claims as claims_mod
 from rsslab import kversion, paths, results
-from rsslab.claims import Claim, regimes
+from rsslab.claims import Claim, Verdict, regimes
 from rsslab.errors import UserError
 from rsslab.plan import RunSpec, merge
 from rsslab.results import Observation, ResultSet
@@ -33,9 +33,11 @@ MEASURE_REPEAT = 3
 
 @dataclass(frozen=True, slots=True)
 class Kernel:
-    """One results file, with the regimes its kernel had."""
+    """One results file, with the regimes its kernel had, and the verdicts
+    kept beside it (``None``: judge here)."""
 
     results: ResultSet
+    verdicts: tuple[Verdict, ...] | None = None
 
     @property
     def features(self) -> frozenset[str]:
@@ -81,11 +83,22 @@ def as_released(rs: ResultSet, regs: Sequence[regimes.Regime]) -> bool:
 def kernels(root: Path) -> list[Kernel]:
     """Every kernel with results that behaves as a release, oldest first."""
     regs = regimes.load(root / "claims")
-    sets = [rs for rs in results.load_all(paths.results_dir(root))
-            if rs.runs and as_released(rs, regs)]
-    sets.sort(key=lambda rs: (kversion.upstream(rs.kernel_release, rs.kernel_version),
-                              rs.kernel, rs.ncpus))
-    return [Kernel(rs) for rs in sets]
+    claim_list = claims_mod.load(root / "claims")
+    where = paths.results_dir(root)
+    judged = [claims_mod.verdicts_of(where, claim_list, p) for p in results.files(where)]
+    kept = [Kernel(rs, vs) for rs, vs in judged if rs.runs and as_released(rs, regs)]
+    kept.sort(key=lambda k: (kversion.upstream(k.results.kernel_release,
+                                               k.results.kernel_version),
+                             k.results.kernel, k.results.ncpus))
+    return kept
+
+
+def _verdict(claim: Claim, kernel: Kernel) -> Verdict:
+    stored = next((v for v in kernel.verdicts or () if v.claim.id == claim.id), None)
+    if stored is not None:
+        return stored
+    rs = kernel.results
+    return claims_mod.evaluate(claim, rs.runs, kernel.features, kernel.label)
 
 
 def claim_map(root: Path) -> dict[str, Claim]:
@@ -105,7 +118,7 @@ def check(claim: Claim, kernel: Kernel) -> ClaimCheck:
         return ClaimCheck(claim.id, kernel.label, "untested",
                           f"no runs of {', '.join(r.describe() for r in claim.runs)} "
                           f"on {kernel.describe()}")
-    verdict = claims_mod.evaluate(claim, rs.runs, kernel.features, kernel.label)
+    verdict = _verdict(claim, kernel)
     if verdict.ok:
         worst = verdict.worst()
         seen = "" if worst is None or worst.err_pages is None else f", worst {worst.err_pages:+g} pages"
