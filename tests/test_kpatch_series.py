@@ -6,6 +6,7 @@ run downloads them through apt; later runs use the cache only).
 
 from __future__ import annotations
 
+import email.utils
 import os
 
 import re
@@ -165,8 +166,11 @@ def test_the_mainline_fix_does_not_fit_6_12(root: Path, trees: dict[str, Tree],
 def _strip_volatile(text: str) -> str:
     """Message-Id and threading headers hold the time of generation; the
     signature holds git's version; the commit id, the blob ids' abbreviation
-    and the Debian revision depend on the source package downloaded."""
+    and the Debian revision depend on the source package downloaded, and so
+    does the Cc list (get_maintainer.pl on the downloaded tree's MAINTAINERS;
+    test_stable_patch_ccs_whom_the_mainline_fix_goes_to checks it)."""
     text = re.sub(r"^(Message-Id|In-Reply-To|References): .*\n", "", text, flags=re.M)
+    text = re.sub(r"^Cc: .*\n(?:[ \t]+.*\n)*", "Cc: RECIPIENTS\n", text, flags=re.M, count=1)
     text = re.sub(r"^From [0-9a-f]{40} ", "From COMMIT ", text, flags=re.M)
     text = re.sub(r"^index [0-9a-f]+\.\.[0-9a-f]+ ", "index BLOBS ", text, flags=re.M)
     text = re.sub(r"(Debian linux-source-[0-9.]+ )[^)\s]+\)", r"\1REVISION)", text)
@@ -179,6 +183,24 @@ def test_stable_patch_matches_golden(drafts: dict[str, series.SeriesOutput]) -> 
     if os.environ.get("RSSLAB_UPDATE_GOLDEN"):  # after a deliberate change; review the diff
         golden.write_text(_strip_volatile(out.files[1].read_text()))
     assert _strip_volatile(out.files[1].read_text()) == golden.read_text()
+
+
+def _header_addresses(patch: str, name: str) -> list[str]:
+    head = patch.split("\n\n", 1)[0]
+    return [a.strip() for _, a in email.utils.getaddresses(
+        [m.group(1) for m in re.finditer(rf"^{name}: (.*(?:\n[ \t]+.*)*)", head, re.M)])]
+
+
+def test_stable_patch_ccs_whom_the_mainline_fix_goes_to(
+        drafts: dict[str, series.SeriesOutput], mainline_fix_recipients: list[str]) -> None:
+    """The stable patch goes to stable@ and Cc's everyone get_maintainer.pl
+    names for the mainline fix (the part of the golden that depends on the
+    downloaded tree's MAINTAINERS)."""
+    patch = drafts["linux-6.1.y"].files[1].read_text()
+    wanted = {a for _, a in email.utils.getaddresses(mainline_fix_recipients)} - {
+        "stable@vger.kernel.org"}
+    assert _header_addresses(patch, "To") == ["stable@vger.kernel.org"]
+    assert wanted and set(_header_addresses(patch, "Cc")) >= wanted
 
 
 def test_edit_that_does_not_fit_names_file_and_function(root: Path, trees: dict[str, Tree],
