@@ -10,6 +10,8 @@ only under their tmp_path (the session's binaries and guests included).
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,11 +39,23 @@ def root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def bin_dir(build_dir: Path) -> Path:
+def bin_dir(build_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """repro/*.c built statically into the session's build/bin, where
     `rsslab` commands the tests start find them built."""
     out = build_dir / "bin"
-    build_all(ROOT, out)
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        build_all(ROOT, out)
+        return out
+    # Under xdist the workers share one build (their base temp dirs share a
+    # parent) and each links the binaries into its own build/bin.
+    shared = tmp_path_factory.getbasetemp().parent / "bin-shared"
+    shared.mkdir(exist_ok=True)
+    with (shared / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        built = build_all(ROOT, shared)
+    out.mkdir(exist_ok=True)
+    for name, path in built.items():
+        os.link(path, out / name)
     return out
 
 

@@ -20,8 +20,6 @@ from typing import Any
 
 import pytest
 
-from rsslab.errors import ToolMissing
-from rsslab.run.build import build_all
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_TIMEOUT_S = 120
@@ -38,11 +36,9 @@ Report = dict[str, Any]
 
 
 @pytest.fixture(scope="session")
-def bins(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    try:
-        return build_all(ROOT, tmp_path_factory.mktemp("bin"))
-    except ToolMissing as e:
-        pytest.skip(str(e))
+def bins(bin_dir: Path) -> dict[str, Path]:
+    """The session's binaries (conftest's ``bin_dir``), by name."""
+    return {p.stem: bin_dir / p.stem for p in (ROOT / "repro").glob("*.c")}
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,10 +115,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if kernels != ["host"]:
         return cmd_run_matrix(args, kernels, chosen_specs)
     root = paths.project_root()
+    # The data first: a bad claims file is refused before anything is built.
+    all_claims = claims_mod.load(root / "claims", args.repeat or DEFAULT_REPEAT)
+    regs = regimes.load(root / "claims")
     bin_dir = paths.build_dir(root) / "bin"
     build_all(root, bin_dir)
-    all_claims = claims_mod.load(root / "claims", args.repeat or DEFAULT_REPEAT)
-    features = host_regimes(regimes.load(root / "claims"), bin_dir)
+    features = host_regimes(regs, bin_dir)
     ncpus = planner.host_cpus()
     specs = chosen_specs or claims_mod.plan(all_claims, features, ncpus)
     if args.repeat and not chosen_specs:

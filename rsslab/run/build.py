@@ -13,6 +13,7 @@ import os
 import shlex
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from rsslab.errors import ToolMissing, UserError
@@ -65,12 +66,12 @@ def build_all(root: Path, out_dir: Path) -> dict[str, Path]:
     headers = sorted(repro.glob("*.h"))
     sources = sorted(repro.glob("*.c"))
     out_dir.mkdir(parents=True, exist_ok=True)
-    binaries: dict[str, Path] = {}
-    cc: str | None = None
-    for src in sources:
-        out = out_dir / src.stem
-        if _stale(src, headers, out):
-            cc = cc or find_compiler()
-            _compile(cc, src, out)
-        binaries[src.stem] = out
+    binaries = {src.stem: out_dir / src.stem for src in sources}
+    stale = [src for src in sources if _stale(src, headers, binaries[src.stem])]
+    if stale:
+        cc = find_compiler()
+        # One compiler per core: each static link takes a core for a while.
+        with ThreadPoolExecutor(max_workers=len(os.sched_getaffinity(0))) as pool:
+            for f in [pool.submit(_compile, cc, src, binaries[src.stem]) for src in stale]:
+                f.result()
     return binaries
