@@ -10,9 +10,11 @@ only under their tmp_path (the session's binaries and guests included).
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,6 +59,15 @@ def bin_dir(build_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name, path in built.items():
         os.link(path, out / name)
     return out
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Matplotlib keeps its font cache under $XDG_CACHE_HOME: the tests give
+    it a temporary one, so that a run leaves the user's cache as it was."""
+    if "MPLCONFIGDIR" not in os.environ:
+        mpl = tempfile.mkdtemp(prefix="rsslab-tests-mpl-")
+        os.environ["MPLCONFIGDIR"] = mpl
+        atexit.register(shutil.rmtree, mpl, True)
 
 
 # --- the tier guard -----------------------------------------------------------
