@@ -283,8 +283,14 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def load_file(path: Path) -> ResultSet:
+    return read_file(path)[1]
+
+
+def read_file(path: Path) -> tuple[str, ResultSet]:
+    """A result file's text (what stored verdicts are keyed by) and its runs."""
     try:
-        doc = json.loads(path.read_text())
+        text = path.read_text()
+        doc = json.loads(text)
     except (OSError, json.JSONDecodeError) as e:
         raise UserError(f"cannot read results {path}: {e}; delete it and rerun `rsslab run`") from None
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA_VERSION:
@@ -296,9 +302,9 @@ def load_file(path: Path) -> ResultSet:
         origin = Origin(str(o["name"]), str(o["source"]), tuple(o.get("declared", ())),
                         tuple(o.get("without", ())))
         runs = tuple(Observation.from_flat(r) for r in doc["runs"])
-        return ResultSet(doc["label"], doc["kernel"], doc["kernel_release"],
-                         doc.get("kernel_version", ""), doc["ncpus"],
-                         frozenset(doc["features"]), origin, runs)
+        return text, ResultSet(doc["label"], doc["kernel"], doc["kernel_release"],
+                               doc.get("kernel_version", ""), doc["ncpus"],
+                               frozenset(doc["features"]), origin, runs)
     except (KeyError, TypeError) as e:
         raise UserError(f"{path} lacks {e}; delete it and rerun `rsslab run`") from None
 

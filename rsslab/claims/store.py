@@ -20,7 +20,7 @@ from typing import Any
 from rsslab.claims.formulas import Interval
 from rsslab.claims.judge import Check, Verdict, judge_results
 from rsslab.claims.model import Claim
-from rsslab.results import ResultSet, load_file
+from rsslab.results import ResultSet, read_file
 
 VERDICTS_DIR = "verdicts"
 FORMAT = 1
@@ -87,15 +87,10 @@ def save_verdicts(results_dir: Path, claims: Sequence[Claim], labels: Iterable[s
     beside them."""
     written = []
     for label in labels:
-        path = results_dir / f"{label}.json"
-        text = path.read_text()
-        _judge_and_keep(results_dir, load_file(path), text, claims)
+        text, rs = read_file(results_dir / f"{label}.json")
+        _judge_and_keep(results_dir, rs, text, claims)
         written.append(path_of(results_dir, label))
     return written
-
-
-def _float(x: float | str) -> float:
-    return float(x)  # "inf" and "-inf" too
 
 
 def _from_json(doc: dict[str, Any], rs: ResultSet, claims: Sequence[Claim]) -> tuple[Verdict, ...]:
@@ -103,7 +98,7 @@ def _from_json(doc: dict[str, Any], rs: ResultSet, claims: Sequence[Claim]) -> t
     out = []
     for v in doc["verdicts"]:
         checks = tuple(Check(rs.runs[c["run"]], c["value"], c["reference"], c["err_pages"],
-                             Interval(_float(c["lo"]), _float(c["hi"]), c["premise_failed"]),
+                             Interval(float(c["lo"]), float(c["hi"]), c["premise_failed"]),
                              c["ok"], c["problem"], c["undecided"]) for c in v["checks"])
         out.append(Verdict(by_id[v["claim"]], rs.label, checks, tuple(v["problems"]),
                            v["shortfall"], v["unavailable"]))
@@ -114,8 +109,7 @@ def verdicts_of(results_dir: Path, claims: Sequence[Claim], rs_path: Path) -> tu
         ResultSet, tuple[Verdict, ...]]:
     """A stored result set and its verdicts, as kept beside it; judged (and
     kept) again when they were judged from other runs or other claims."""
-    text = rs_path.read_text()
-    rs = load_file(rs_path)
+    text, rs = read_file(rs_path)
     key = digest(text, claims)
     try:
         doc = json.loads(path_of(results_dir, rs.label).read_text())

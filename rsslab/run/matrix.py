@@ -199,10 +199,9 @@ def run_guest(target: Target, specs: Sequence[RunSpec], settings: Settings,
     initrd = initramfs.build(work / "initrd.gz", settings.bin_dir / "init", binaries,
                              plan.text, plan.inputs)
     total = len(plan.specs)
-    machine = qemu.Machine(target.ncpus, guest_memory(plan.specs, target.ncpus, settings),
-                           guest_timeout(settings, total, target.ncpus),
-                           min(settings.stall_s or qemu.stall_for(target.ncpus),
-                               guest_timeout(settings, total, target.ncpus)))
+    cap = guest_timeout(settings, total, target.ncpus)
+    machine = qemu.Machine(target.ncpus, guest_memory(plan.specs, target.ncpus, settings), cap,
+                           min(settings.stall_s or qemu.stall_for(target.ncpus), cap))
     progress(label, "booting", 0, total)
     with steps.step(f"{label}: boot Linux {kernel.upstream} ({total} runs)"):
         boot = qemu.run(label, kernel.image, initrd, machine, work,
