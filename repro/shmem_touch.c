@@ -16,7 +16,7 @@
  * Cause (6.2 ..): per-CPU counters; fs/proc/task_mmu.c:task_mem() and
  *   task_statm() read them with get_mm_counter() (folded part only) before
  *   82241a83cd15 and with get_mm_counter_sum() since (Linux 6.16,
- *   6.12.39, 6.15.7): RssShmem and statm shared then are exact.
+ *   6.6.99, 6.12.39, 6.15.7): RssShmem and statm shared then are exact.
  *   Commits f1a7941243c102a44e8847e3b94ff4ff3ec56f25,
  *   82241a83cd15aaaf28200a40ad1a8b480012edaf.
  * Usage: shmem_touch PAGES

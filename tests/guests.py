@@ -9,7 +9,7 @@ here although ``make repro`` leaves it out of its default set for time; a
 series' kernels can be named too (``linux-6.12.y``,
 ``linux-6.12.y-base``).  ``6.12-nosum`` is the fixture kernel of the
 status-approx regime (Debian's 6.12 with 82241a83cd15 reverted, standing
-for 6.2 to 6.12.38), built once into the cache.  Each kernel and CPU count
+for 6.2 to 6.6.98, 6.7 to 6.12.38 and 6.13 to 6.15.6), built once into the cache.  Each kernel and CPU count
 boots once, all of
 them in parallel on first use.
 """

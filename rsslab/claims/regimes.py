@@ -1,13 +1,28 @@
 """Which regimes a kernel is in: its upstream version, then a probe.
 
-The version decides the candidates (``claims/regimes.toml``).  For
-``split-rss`` the probe decides: SPLIT_RSS_COUNTING is compiled in only when
-NR_CPUS >= CONFIG_SPLIT_PTLOCK_CPUS, so a pre-6.2 kernel may lack it.  The
-probe runs ``touch pages=16`` and looks at VmRSS at the exit stop: with
-split counters and fewer than 64 faults since execve, none of the 16 pages
-has been folded into the mm yet (``check_sync_rss_stat()``).  A kernel may
-also declare regimes its version cannot tell: added by a patch, or taken
-away by a revert (``rsslab.kernels``).
+The version decides the candidates (``claims/regimes.toml``).  A probe
+corrects two of them, from one run of ``touch pages=16`` (a single thread
+writes 16 fresh pages and exits):
+
+- ``split-rss``: SPLIT_RSS_COUNTING is compiled in only when NR_CPUS >=
+  CONFIG_SPLIT_PTLOCK_CPUS, so a pre-6.2 kernel may lack it.  With split
+  counters and fewer than 66 faults since execve, none of the 16 pages has
+  been folded into the mm yet at the exit stop (``check_sync_rss_stat()``),
+  so VmRSS misses them.
+- ``status-sum`` or ``status-approx``: a backport of 82241a83cd15 can reach
+  any stable or distribution kernel, at any version.  On per-CPU kernels
+  ``/proc/PID/stat``'s rss reads only the folded part of the counters
+  (``get_mm_rss()``), and a CPU folds its share only once it reaches the
+  batch (at least 32 pages), so the run's 16 pages are in no folded part
+  unless earlier faults brought that CPU's share near the batch.  Where
+  stat's rss falls short of smaps_rollup, VmRSS and statm either equal
+  smaps_rollup (they sum) or equal stat's rss (they do not).  Where
+  nothing was left unfolded, or the readings fit neither, the version
+  decides.
+
+A kernel may also declare regimes its version cannot tell: added by a
+patch, or taken away by a revert (``rsslab.kernels``); a declared regime
+is never overruled by the probe.
 """
 
 from __future__ import annotations
@@ -27,6 +42,8 @@ from rsslab.schema import Key, Table
 
 PROBE_PAGES = 16
 PROBE_RUN = RunSpec("touch", {"pages": PROBE_PAGES})
+# The regimes the status probe chooses between.
+STATUS_SUM, STATUS_APPROX = "status-sum", "status-approx"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +95,22 @@ def split_rss_seen(probe: Observation) -> bool:
     return probe.smaps_rss_kib - probe.vmrss_kib >= PROBE_PAGES * probe.page_kib
 
 
+def status_sum_seen(probe: Observation) -> bool | None:
+    """Do /proc/PID/status and statm sum the per-CPU counters?  None where
+    the probe cannot tell: nothing was unfolded at the exit stop (stat's
+    rss, the folded part, equals smaps_rollup), or the readings fit
+    neither answer."""
+    vmrss, statm = probe.vmrss_kib, probe.statm_rss_kib
+    folded, exact = probe.stat_rss_kib, probe.smaps_rss_kib
+    if vmrss is None or folded is None or exact is None or folded == exact:
+        return None
+    if vmrss == exact and statm in (None, exact):
+        return True
+    if vmrss == folded and statm in (None, folded):
+        return False
+    return None
+
+
 def candidates(regimes: Iterable[Regime], v: kversion.Version, extra: Iterable[str] = (),
                without: Iterable[str] = ()) -> frozenset[str]:
     """Regimes by version and by declaration, before the probe."""
@@ -92,12 +125,19 @@ def features(regimes: Iterable[Regime], release: str, version: str,
     ``without`` (what a change reverted in it took away).  The probe never
     removes a regime that a declared one requires: a patch that folds the
     caches before the exit stop hides them from the probe, not from the
-    kernel."""
+    kernel.  On a per-CPU kernel the probe chooses between status-sum and
+    status-approx unless the kernel declares either; where it cannot tell,
+    the version's stays."""
     regs = tuple(regimes)
     found = set(candidates(regs, kversion.upstream(release, version), extra, without))
     vouched = {req for r in regs if r.id in set(extra) for req in r.requires}
     if ("split-rss" in found and "split-rss" not in vouched and probe is not None
             and not split_rss_seen(probe)):
         found.discard("split-rss")
+    status = {STATUS_SUM, STATUS_APPROX}
+    if "percpu-rss" in found and probe is not None and not status & {*extra, *without}:
+        sums = status_sum_seen(probe)
+        if sums is not None:
+            found = (found - status) | {STATUS_SUM if sums else STATUS_APPROX}
     return frozenset(found)
 

@@ -122,5 +122,11 @@ def host_regimes(regimes: Iterable[regimes_mod.Regime], bin_dir: Path) -> frozen
     maybe = regimes_mod.by_version(regs, kversion.upstream(u.release, u.version))
     probe = None
     if any(r.probe for r in regs if r.id in maybe):
-        probe = run_specs(bin_dir, [regimes_mod.PROBE_RUN])[0]
+        try:
+            probe = run_specs(bin_dir, [regimes_mod.PROBE_RUN])[0]
+        except ObserverError as e:
+            # Where the probe cannot run here (ptrace denied, no
+            # smaps_rollup), the version decides; the caller's own runs
+            # then fail with the reason.
+            log.info("the regime probe could not run (%s); regimes by version", e)
     return regimes_mod.features(regs, u.release, u.version, probe)
