@@ -231,6 +231,16 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
                 "status and statm",
                 (_num("shmem_touch", "pages", "shmem pages to write"),),
             ),
+            Scenario(
+                "live_writers_free",
+                "WRITERS threads write PAGES pages each and stay alive while the main "
+                "thread writes FREE pages and unmaps them (a freed peak)",
+                (
+                    _num("live_writers_free", "writers", "threads that write and stay alive"),
+                    _num("live_writers_free", "pages", "pages each writer writes"),
+                    _num("live_writers_free", "free", "pages the main thread writes and unmaps"),
+                ),
+            ),
         )
     }
 )
