@@ -1,11 +1,13 @@
 """Chosen runs (--scenario/--param) on any kernel: the claims whose every run
-was made are judged, the others that apply are listed as not checked."""
+was made are shown with their stored verdicts, the others that apply are
+listed as not checked."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from rsslab.claims import Claim, regimes
+from rsslab import claims as claims_mod
+from rsslab.claims import Claim, Verdict, regimes
 from rsslab.kernels import Kernel
 from rsslab.plan import RunSpec
 from rsslab.results import Observation
@@ -41,21 +43,27 @@ def test_a_cgroup_run_needs_the_cgroup_peak() -> None:
     assert chosen.covered(claim("a", cg), [obs(SEED, cgroup_version=2, cgroup_peak_kib=900)])
 
 
-def test_judge_splits_the_claims_that_apply() -> None:
+def _coverage(label: str, runs: list[Observation], claims: list[Claim],
+              features: frozenset[str]) -> chosen.Coverage:
+    """The coverage of the runs, with the verdicts a saved result set of them gets."""
+    stored = claims_mod.assess_all(claims, runs, features, label, 2)
+    return chosen.coverage(label, runs, stored, claims, features, 2)
+
+
+def test_coverage_splits_the_claims_that_apply() -> None:
     claims = [claim("whole", SEED), claim("part", SEED, TOUCH), claim("other", TOUCH),
               claim("elsewhere", SEED, regimes_=("percpu-rss",))]
-    cov = chosen.judge("6.1-smp2", [obs(SEED)], claims, frozenset({"split-rss"}), 2)
-    assert [v.claim.id for v in cov.judged] == ["whole"]
-    assert all(v.ok for v in cov.judged)
+    cov = _coverage("6.1-smp2", [obs(SEED)], claims, frozenset({"split-rss"}))
+    assert [a.claim.id for a in cov.assessed] == ["whole"]
+    assert all(a.holds for a in cov.assessed)
     assert [c.id for c in cov.not_checked] == ["part", "other"]
     line = chosen.not_checked_line(cov)
     assert line.startswith("6.1-smp2: not checked (2 claims") and line.endswith("part, other")
 
 
-def test_a_judged_claim_can_fail() -> None:
-    cov = chosen.judge("6.1-smp2", [obs(SEED, vmhwm_kib=4)], [claim("whole", SEED)],
-                       frozenset(), 2)
-    assert not cov.judged[0].ok
+def test_a_covered_claim_can_be_contradicted() -> None:
+    cov = _coverage("6.1-smp2", [obs(SEED, vmhwm_kib=4)], [claim("whole", SEED)], frozenset())
+    assert cov.assessed[0].verdict is Verdict.CONTRADICTED
 
 
 def test_a_guest_runs_the_chosen_specs_and_the_probe() -> None:

@@ -100,7 +100,7 @@ def test_claim(claim: Claim, target: Target, measured: Callable[[Target], Measur
     if not claim.applies(features, target.ncpus):
         pytest.skip(f"does not apply to {target.label} ({', '.join(sorted(features))}, "
                     f"{target.ncpus} CPUs)")
-    verdict = claims.evaluate(claim, runs, features, target.label)
-    if verdict.unavailable:
-        pytest.skip(f"{target.label}: {verdict.unavailable}")
-    assert verdict.ok, verdict.explain()
+    assessed = claims.assess(claim, runs, features, target.label)
+    if assessed.unavailable:
+        pytest.skip(f"{target.label}: {assessed.unavailable}")
+    assert assessed.holds, assessed.explain()

@@ -62,8 +62,8 @@ def test_exceeds_one_cpu_needs_an_error_beyond_one_cpu() -> None:
               exceeds={"formula": "one_cpu_residue", "counters": 3})
     four = obs(ncpus=4, smaps_rss_kib=4000)
     # One CPU holds at most 3 x (32 - 1) = 93 pages with 4 CPUs online.
-    assert not claims.evaluate(c, [replace(four, stat_rss_kib=4000 - 93 * 4)], PERCPU, "k").ok
-    assert claims.evaluate(c, [replace(four, stat_rss_kib=4000 - 94 * 4)], PERCPU, "k").ok
+    assert not claims.assess(c, [replace(four, stat_rss_kib=4000 - 93 * 4)], PERCPU, "k").holds
+    assert claims.assess(c, [replace(four, stat_rss_kib=4000 - 94 * 4)], PERCPU, "k").holds
 
 
 def test_unsynced_faults_with_pages_a_driver_inserted() -> None:
@@ -89,9 +89,9 @@ def test_thread_cache_plus_threads_and_clamped_caches() -> None:
 def test_above_claim_needs_one_run_above_its_reference() -> None:
     c = claim(metric="stat_rss_kib", above=True,
               bound={"formula": "percpu_residue", "counters": 3, "direction": "either"})
-    below = claims.evaluate(c, [obs(stat_rss_kib=4000), obs(stat_rss_kib=3996)], PERCPU, "k")
-    assert not below.ok and "never read above" in below.explain()
-    assert claims.evaluate(c, [obs(stat_rss_kib=3996), obs(stat_rss_kib=4004)], PERCPU, "k").ok
+    below = claims.assess(c, [obs(stat_rss_kib=4000), obs(stat_rss_kib=3996)], PERCPU, "k")
+    assert not below.holds and "never read above" in below.explain()
+    assert claims.assess(c, [obs(stat_rss_kib=3996), obs(stat_rss_kib=4004)], PERCPU, "k").holds
 
 
 def test_exceeds_one_thread_cache() -> None:
@@ -99,37 +99,43 @@ def test_exceeds_one_thread_cache() -> None:
               bound={"formula": "thread_cache", "threads": 5, "pages_per_fault": 1},
               exceeds={"formula": "thread_cache", "threads": 1, "pages_per_fault": 1})
     one = obs(smaps_anon_kib=2000, rss_anon_kib=2000 - 66 * 4)
-    bad = claims.evaluate(c, [one], SPLIT, "k")
-    assert not bad.ok and "1 thread's cache (66 pages)" in bad.explain()
-    assert claims.evaluate(c, [replace(one, rss_anon_kib=2000 - 67 * 4)], SPLIT, "k").ok
+    bad = claims.assess(c, [one], SPLIT, "k")
+    assert not bad.holds and "1 thread's cache (66 pages)" in bad.explain()
+    assert claims.assess(c, [replace(one, rss_anon_kib=2000 - 67 * 4)], SPLIT, "k").holds
 
 
 def test_exact_claim_passes_and_fails_on_one_page() -> None:
     c = claim()
-    assert claims.evaluate(c, [obs(vmrss_kib=4000)], PERCPU, "k").ok
-    bad = claims.evaluate(c, [obs(vmrss_kib=4004)], PERCPU, "k")
-    assert not bad.ok and "+1 pages" in bad.explain()
+    assert claims.assess(c, [obs(vmrss_kib=4000)], PERCPU, "k").holds
+    bad = claims.assess(c, [obs(vmrss_kib=4004)], PERCPU, "k")
+    assert not bad.holds and "+1 pages" in bad.explain()
 
 
 def test_inexact_claim_needs_one_inexact_run() -> None:
     c = claim(metric="stat_rss_kib", inexact=True,
               bound={"formula": "percpu_residue", "counters": 3, "direction": "either"})
-    assert not claims.evaluate(c, [obs(stat_rss_kib=4000)] * 3, PERCPU, "k").ok
-    assert claims.evaluate(c, [obs(stat_rss_kib=4000), obs(stat_rss_kib=3900)], PERCPU, "k").ok
+    assert not claims.assess(c, [obs(stat_rss_kib=4000)] * 3, PERCPU, "k").holds
+    assert claims.assess(c, [obs(stat_rss_kib=4000), obs(stat_rss_kib=3900)], PERCPU, "k").holds
 
 
-def test_missing_metric_and_missing_runs_fail_clearly() -> None:
-    v = claims.evaluate(claim(), [obs()], PERCPU, "k")
-    assert not v.ok and "no vmrss_kib" in v.explain()
-    v = claims.evaluate(claim(), [obs(params={"pages": 5})], PERCPU, "k")
-    assert not v.ok and "no observations" in v.explain()
+def test_a_value_the_runs_do_not_report_is_broken_and_no_runs_undecided() -> None:
+    """A run without the claim's metric is the claim's fault (TBROK), never
+    the kernel's (TFAIL); a claim none of whose runs was made is not decided."""
+    v = claims.assess(claim(), [obs()], PERCPU, "k")
+    assert v.verdict is claims.Verdict.BROKEN and "no vmrss_kib" in v.explain()
+    assert "broken" in v.explain() and "contradicted" not in v.explain()
+    v = claims.assess(claim(), [obs(params={"pages": 5})], PERCPU, "k")
+    assert v.verdict is claims.Verdict.UNDECIDED and "no observations" in v.explain()
+    # A run outside the bound on one run and a missing value on another: the worse wins.
+    both = claims.assess(claim(), [obs(), obs(vmrss_kib=4004)], PERCPU, "k")
+    assert both.verdict is claims.Verdict.CONTRADICTED
 
 
 def test_summed_reference_and_floor_premise() -> None:
     o = obs(report={"a_kib": 100, "b_kib": 50}, vmrss_kib=150)
     assert claims.reference_value(o, "a_kib + b_kib") == 150
     c = claim(reference=("a_kib + b_kib",))
-    assert claims.evaluate(c, [o], PERCPU, "k").ok
+    assert claims.assess(c, [o], PERCPU, "k").holds
 
 
 
@@ -138,28 +144,29 @@ def test_the_floor_check_uses_the_claims_own_bound() -> None:
     value just below the claim's lower bound would show above the floor."""
     exact = claim(metric="wait4_maxrss_kib", floor_below_reference=True)
     # An exact claim needs only a floor below the reference ...
-    assert claims.evaluate(exact, [obs(wait4_maxrss_kib=4000, exec_floor_kib=3996)],
-                           PERCPU, "k").ok
-    v = claims.evaluate(exact, [obs(wait4_maxrss_kib=4000, exec_floor_kib=4000)], PERCPU, "k")
-    assert v.kind == claims.UNDECIDED and not v.contradicted and "cannot decide" in v.explain()
+    assert claims.assess(exact, [obs(wait4_maxrss_kib=4000, exec_floor_kib=3996)],
+                           PERCPU, "k").holds
+    v = claims.assess(exact, [obs(wait4_maxrss_kib=4000, exec_floor_kib=4000)], PERCPU, "k")
+    assert v.verdict is claims.Verdict.UNDECIDED and "cannot decide" in v.explain()
     # ... a bound of +-186 pages (2 CPUs) a floor below reference - 744 KiB.
     approx = replace(exact, bound={"formula": "percpu_residue", "counters": 3})
-    assert claims.evaluate(approx, [obs(wait4_maxrss_kib=3900, exec_floor_kib=4000 - 745)],
-                           PERCPU, "k").ok
-    v = claims.evaluate(approx, [obs(wait4_maxrss_kib=3900, exec_floor_kib=4000 - 744)],
+    assert claims.assess(approx, [obs(wait4_maxrss_kib=3900, exec_floor_kib=4000 - 745)],
+                           PERCPU, "k").holds
+    v = claims.assess(approx, [obs(wait4_maxrss_kib=3900, exec_floor_kib=4000 - 744)],
                         PERCPU, "k")
-    assert v.kind == claims.UNDECIDED
+    assert v.verdict is claims.Verdict.UNDECIDED
     # A value outside the bound contradicts the claim, whatever the floor.
-    v = claims.evaluate(approx, [obs(wait4_maxrss_kib=4000 - 748, exec_floor_kib=3900)],
+    v = claims.assess(approx, [obs(wait4_maxrss_kib=4000 - 748, exec_floor_kib=3900)],
                         PERCPU, "k")
-    assert v.contradicted
+    assert v.verdict is claims.Verdict.CONTRADICTED
 
 
 def test_no_inexact_run_contradicts_an_inexact_claim() -> None:
     c = claim(metric="stat_rss_kib", inexact=True,
               bound={"formula": "percpu_residue", "counters": 3, "direction": "either"})
-    assert claims.evaluate(c, [obs(stat_rss_kib=4000)], PERCPU, "k").contradicted
-    assert claims.evaluate(claim(), [], PERCPU, "k").kind == claims.UNDECIDED
+    assert claims.assess(c, [obs(stat_rss_kib=4000)], PERCPU, "k").verdict \
+        is claims.Verdict.CONTRADICTED
+    assert claims.assess(claim(), [], PERCPU, "k").verdict is claims.Verdict.UNDECIDED
 
 
 @pytest.mark.parametrize("ncpus", [1, 2, 3, 16, 17, 64, 100, 128, 255, 256])

@@ -123,4 +123,5 @@ def test_without_a_memory_cgroup_run_and_doctor_skip_it(bin_dir: Path, how: str)
 
     doc = json.loads(proc.stdout)
     cg = next(m for m in doc["metrics"] if m["metric"] == "cgroup_peak_kib")
-    assert cg["state"] == "not available" and cg["unavailable"]
+    assert cg["state"] == "not available here" and cg["verdict"] == "unavailable"
+    assert cg["unavailable"]

@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from rsslab.claims import Verdict
 from rsslab.site import build as site
 from rsslab.site import evidence
 from rsslab.site.build import Built, DocsError, Layout
@@ -109,8 +110,10 @@ def test_every_claim_has_an_anchor(layout: Layout, built: Built) -> None:
 
 
 def _bad_build(layout: Layout, tmp_path: Path, text: str,
-               edit: dict[str, str] | None = None) -> str:
-    """Build a copy of the sources with one extra page; return Sphinx's complaint."""
+               edit: dict[str, str] | None = None, unmeasured: bool = False) -> str:
+    """Build a copy of the sources with one extra page, the claims in ``edit``
+    given that verdict (and, ``unmeasured``, no kernel's); return Sphinx's
+    complaint."""
     src = tmp_path / "src"
     shutil.copytree(layout.src, src)
     (src / "cites.rst").write_text(":orphan:\n\nA sentence. " + text + "\n")
@@ -119,6 +122,9 @@ def _bad_build(layout: Layout, tmp_path: Path, text: str,
         data = json.loads(data_file.read_text())
         for claim_id, state in edit.items():
             data["claims"][claim_id]["state"] = state
+            if unmeasured:
+                data["claims"][claim_id]["verdicts"] = {}
+                data["claims"][claim_id]["unavailable"] = {}
         data_file.write_text(json.dumps(data))
     with pytest.raises(DocsError) as excinfo:
         site.run_sphinx(src, tmp_path / "html")
@@ -138,15 +144,37 @@ def test_citing_an_unknown_claim_fails_the_build(layout: Layout, built: Built,
 def test_citing_an_unchecked_claim_fails_the_build(layout: Layout, built: Built,
                                                    tmp_path: Path) -> None:
     cid = _some_claim(layout)
-    msg = _bad_build(layout, tmp_path, f":claim:`{cid}`", {cid: "unchecked"})
+    msg = _bad_build(layout, tmp_path, f":claim:`{cid}`", {cid: "undecided"},
+                     unmeasured=True)
     assert f"claim '{cid}' was not checked" in msg
 
 
-def test_citing_a_failed_claim_fails_the_build(layout: Layout, built: Built,
-                                               tmp_path: Path) -> None:
+def test_citing_a_contradicted_claim_fails_the_build(layout: Layout, built: Built,
+                                                     tmp_path: Path) -> None:
     cid = _some_claim(layout)
-    msg = _bad_build(layout, tmp_path, f":claim:`{cid}`", {cid: "fails"})
-    assert f"claim '{cid}' failed" in msg
+    msg = _bad_build(layout, tmp_path, f":claim:`{cid}`", {cid: "contradicted"})
+    assert f"claim '{cid}' was contradicted" in msg
+
+
+def test_an_undecided_claim_says_not_decided_never_disagreed(layout: Layout, built: Built,
+                                                             tmp_path: Path) -> None:
+    """A claimed block on a claim no run could decide says so, in a note."""
+    cid = _some_claim(layout)
+    src = tmp_path / "src"
+    shutil.copytree(layout.src, src)
+    (src / "cites.rst").write_text(f":orphan:\n\n.. claimed:: {cid}\n\n   Stated prose.\n")
+    data_file = src / "_data" / "evidence.json"
+    data = json.loads(data_file.read_text())
+    data["claims"][cid]["state"] = "undecided"
+    data["claims"][cid]["verdicts"] = {"k-smp2": {
+        "verdict": "undecided", "runs": 1, "worst_err_pages": 0, "bound": "[-1, 0]",
+        "problems": ["touch {'pages': 1000}: this run cannot decide the claim"]}}
+    data_file.write_text(json.dumps(data))
+    site.run_sphinx(src, tmp_path / "html")
+    page = re.sub(r"\s+", " ", (tmp_path / "html" / "cites.html").read_text())
+    assert "Stated prose" not in page
+    assert "Not decided yet" in page and "not decided on k-smp2" in page
+    assert "disagreed" not in page and "Measured otherwise" not in page
 
 
 def test_unmeasured_value_fails_the_build(layout: Layout, built: Built, tmp_path: Path) -> None:
@@ -165,11 +193,12 @@ def test_claimed_block_states_only_checked_claims(layout: Layout, built: Built, 
     claim = ev.claim(cid)
     assert claim is not None
     story = re.sub(r"\s+", " ", (built.html / "story.html").read_text())
-    if ev.status(claim).state == evidence.HOLDS:
+    if ev.status(claim).verdict is Verdict.HOLDS:
         assert phrase in story
     else:
         assert phrase not in story
-        assert re.search(rf'(Not measured yet|Measured otherwise).{{0,3000}}#claim-{cid}"', story)
+        assert re.search(rf'(Not decided yet|Not available here|Not stated here|'
+                         rf'Measured otherwise).{{0,3000}}#claim-{cid}"', story)
 
 
 OBS = re.compile(r":obs:`([^`]+)`")
@@ -185,7 +214,7 @@ def test_every_value_query_in_the_pages_resolves(layout: Layout, built: Built,
     data_file = src / "_data" / "evidence.json"
     data = json.loads(data_file.read_text())
     for info in data["claims"].values():
-        info["state"] = evidence.HOLDS
+        info["state"] = Verdict.HOLDS.value
     features = [r.id for r in evidence.load(layout.root, layout.results).regimes]
     runs: dict[str, list[dict[str, object]]] = {}
     for page in Path(layout.root / "docs").glob("*.rst"):
@@ -206,7 +235,7 @@ def test_every_value_query_in_the_pages_resolves(layout: Layout, built: Built,
     data_file.write_text(json.dumps(data))
     site.run_sphinx(src, tmp_path / "html")
     story = (tmp_path / "html" / "story.html").read_text()
-    assert "Not measured yet" not in story
+    assert "Not decided yet" not in story
 
 
 def _git(args: list[str], cwd: Path) -> None:

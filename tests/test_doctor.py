@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from rsslab import claims
-from rsslab.claims import Claim
+from rsslab.claims import Claim, Verdict
+from rsslab.cli import plain, render
 from rsslab.judges import doctor
 from rsslab.plan import RunSpec
 from rsslab.results import Observation
@@ -49,7 +50,8 @@ COMMON = ("vmhwm_kib", "wait4_maxrss_kib", "children_maxrss_kib")
 
 
 def test_all_common_metrics_exact_gives_0() -> None:
-    r = doctor.judge("host", 2, PERCPU, [exact_claim(m) for m in COMMON], [obs()], 0.1)
+    r = doctor.assess_battery("host", 2, PERCPU, [exact_claim(m) for m in COMMON], [obs()],
+                              0.1)
     assert r.status == doctor.EXIT_EXACT
     assert {m.info.name: m.state for m in r.metrics if m.info.common} == {
         m: "exact" for m in COMMON}
@@ -58,19 +60,33 @@ def test_all_common_metrics_exact_gives_0() -> None:
 def test_an_allowed_error_makes_it_approximate() -> None:
     cs = [exact_claim("vmhwm_kib"), exact_claim("children_maxrss_kib"),
           residue_claim("wait4_maxrss_kib")]
-    r = doctor.judge("host", 2, PERCPU, cs, [obs()], 0.1)
+    r = doctor.assess_battery("host", 2, PERCPU, cs, [obs()], 0.1)
     wait4 = next(m for m in r.metrics if m.info.name == "wait4_maxrss_kib")
     assert wait4.state == "approximate" and wait4.bound is not None
     assert wait4.bound.hi_kib == claims.percpu_residue(2, 3) * 4
     assert r.status == doctor.EXIT_INACCURATE
 
 
-def test_a_broken_claim_gives_3_and_names_it() -> None:
-    r = doctor.judge("host", 2, PERCPU, [exact_claim(m) for m in COMMON],
-                     [obs(wait4_maxrss_kib=3996)], 0.1)
+def test_a_contradicted_claim_gives_3_and_names_it() -> None:
+    r = doctor.assess_battery("host", 2, PERCPU, [exact_claim(m) for m in COMMON],
+                              [obs(wait4_maxrss_kib=3996)], 0.1)
     assert r.status == doctor.EXIT_CLAIM_FAILED
     wait4 = next(m for m in r.metrics if m.info.name == "wait4_maxrss_kib")
-    assert wait4.state == "CLAIM FAILED" and wait4.worst_kib == -4
+    assert wait4.state == "contradicted" and wait4.worst_kib == -4
+    assert wait4.verdict is Verdict.CONTRADICTED
+
+
+def test_a_claim_on_a_value_its_runs_lack_is_broken_and_gives_2() -> None:
+    """A claim whose metric the runs do not report is the claim's fault
+    (TBROK, exit 2), never the kernel's (TFAIL, exit 3)."""
+    r = doctor.assess_battery("host", 2, PERCPU, [exact_claim(m) for m in COMMON],
+                              [obs(children_maxrss_kib=None)], 0.1)
+    children = next(m for m in r.metrics if m.info.name == "children_maxrss_kib")
+    assert children.verdict is Verdict.BROKEN and children.state == "broken"
+    assert r.status == doctor.EXIT_CLAIM_BROKEN == 2
+    assert doctor.to_json(r)["status"] == 2
+    text = plain.text(render.doctor(r), 120)
+    assert "exit 2: A claim is broken" in text and "contradicted" not in text
 
 
 @pytest.mark.parametrize("ncpus", [1, 16, 64, 128, 256])
@@ -80,38 +96,42 @@ def test_bounds_and_states_at_any_cpu_count(ncpus: int) -> None:
           residue_claim("wait4_maxrss_kib")]
     miss = claims.percpu_residue(ncpus, 3)
     runs = [obs(ncpus=ncpus, wait4_maxrss_kib=4000 + 4 * miss, smaps_rss_kib=4000)]
-    r = doctor.judge("host", 2, PERCPU, cs, runs, 0.1)
+    r = doctor.assess_battery("host", 2, PERCPU, cs, runs, 0.1)
     wait4 = next(m for m in r.metrics if m.info.name == "wait4_maxrss_kib")
     assert r.ncpus == ncpus and wait4.bound is not None
     assert (wait4.bound.lo_kib, wait4.bound.hi_kib) == (-4 * miss, 4 * miss)
     assert wait4.state == "approximate" and r.status == doctor.EXIT_INACCURATE
     # One page beyond the bound at this CPU count is a contradiction.
     runs = [obs(ncpus=ncpus, wait4_maxrss_kib=4000 + 4 * (miss + 1))]
-    assert doctor.judge("host", 2, PERCPU, cs, runs, 0.1).status == doctor.EXIT_CLAIM_FAILED
+    r = doctor.assess_battery("host", 2, PERCPU, cs, runs, 0.1)
+    assert r.status == doctor.EXIT_CLAIM_FAILED
 
 
 def test_a_run_that_cannot_decide_is_not_a_failed_claim() -> None:
     """An inherited floor above the claim's lowest value leaves the claim
     undecided: exit 4 (incomplete) where nothing else is inexact, never 3."""
     cs = [replace(exact_claim(m), floor_below_reference=True) for m in COMMON]
-    r = doctor.judge("host", 2, PERCPU, cs, [obs(exec_floor_kib=4000)], 0.1)
+    r = doctor.assess_battery("host", 2, PERCPU, cs, [obs(exec_floor_kib=4000)], 0.1)
     states = {m.info.name: m.state for m in r.metrics if m.info.common}
-    assert states["wait4_maxrss_kib"] == "undecided" and r.status == doctor.EXIT_INCOMPLETE
+    assert states["wait4_maxrss_kib"] == "not decided" and r.status == doctor.EXIT_INCOMPLETE
     cs[1] = replace(residue_claim("wait4_maxrss_kib"), floor_below_reference=True)
-    r = doctor.judge("host", 2, PERCPU, cs, [obs(exec_floor_kib=4000)], 0.1)
+    r = doctor.assess_battery("host", 2, PERCPU, cs, [obs(exec_floor_kib=4000)], 0.1)
     assert r.status == doctor.EXIT_INCOMPLETE
 
 
 def test_no_memory_cgroup_is_not_available_not_failed() -> None:
     cs = [exact_claim(m) for m in COMMON]
-    r = doctor.judge("host", 2, PERCPU, cs, [obs()], 0.1, no_cgroup="no memory cgroup to create")
+    r = doctor.assess_battery("host", 2, PERCPU, cs, [obs()], 0.1,
+                              no_cgroup="no memory cgroup to create")
     cg = next(m for m in r.metrics if m.info.name == "cgroup_peak_kib")
-    assert cg.state == "not available" and r.status == doctor.EXIT_EXACT
+    assert cg.state == "not available here" and r.status == doctor.EXIT_EXACT
+    assert cg.verdict is Verdict.UNAVAILABLE and cg.unavailable == "no memory cgroup to create"
 
 
 def test_missing_cases_give_4_not_exact() -> None:
     cs = [exact_claim("vmhwm_kib"), exact_claim("wait4_maxrss_kib")]
-    r = doctor.judge("host", 2, PERCPU, cs, [obs()], 0.1, problems=["seed: no binary"])
+    r = doctor.assess_battery("host", 2, PERCPU, cs, [obs()], 0.1,
+                              problems=["seed: no binary"])
     assert r.status == doctor.EXIT_INCOMPLETE
     assert {m.info.name: m.state for m in r.metrics}["children_maxrss_kib"] == "not run"
 
@@ -129,13 +149,13 @@ def test_a_scenario_own_miss_is_judged_but_not_the_worst_here() -> None:
     runs = [obs(vmrss_kib=4000 - 10 * 4),
             obs(scenario="threads", params={"threads": 4, "pages": 63, "mode": "serial"},
                 vmrss_kib=4000 - 300 * 4)]
-    r = doctor.judge("6.1", 2, split, [general, live], runs, 0.1)
+    r = doctor.assess_battery("6.1", 2, split, [general, live], runs, 0.1)
     vmrss = next(m for m in r.metrics if m.info.name == "vmrss_kib")
-    assert vmrss.holds and len(vmrss.verdicts) == 2
+    assert vmrss.verdict is Verdict.HOLDS and len(vmrss.assessments) == 2
     assert vmrss.worst_kib == -40 and vmrss.bound is not None
     assert vmrss.bound.claim_id == "general"
-    bad = doctor.judge("6.1", 2, split, [general, live],
-                       [runs[0], replace(runs[1], vmrss_kib=4000 - 400 * 4)], 0.1)
+    bad = doctor.assess_battery("6.1", 2, split, [general, live],
+                                [runs[0], replace(runs[1], vmrss_kib=4000 - 400 * 4)], 0.1)
     assert bad.status == doctor.EXIT_CLAIM_FAILED
 
 
@@ -163,11 +183,12 @@ def test_host_states_follow_the_runs(report: doctor.DoctorReport) -> None:
 def check_states(report: doctor.DoctorReport) -> None:
     assert not report.problems, report.problems
     for m in report.metrics:
-        if m.state in ("not available", "not run"):
-            assert not m.info.common or m.available, f"{m.info.name}: {m.state}"
+        if m.state in ("not available here", "not run"):
+            assert not m.info.common or m.unavailable, f"{m.info.name}: {m.state}"
             continue
-        assert m.state != "CLAIM FAILED", "\n".join(v.explain() for v in m.verdicts)
-        errors = [c.err_pages for v in m.verdicts for c in v.checks]
+        assert m.verdict not in (Verdict.BROKEN, Verdict.CONTRADICTED), "\n".join(
+            a.explain() for a in m.assessments)
+        errors = [c.err_pages for a in m.assessments for c in a.checks]
         assert errors, m.info.name
         allowed_zero = m.bound is not None and m.bound.exact
         if m.state == "exact":
@@ -221,8 +242,8 @@ def test_doctor_in_a_wide_guest(name: str, ncpus: int, bin_dir: Path) -> None:
     CPU count, the bounds those of 64 CPUs."""
     report = doctor.run_guest(name, ncpus, repeat=1, root=ROOT)
     assert report.ncpus == ncpus
-    assert all(v.ok for m in report.metrics for v in m.verdicts), "\n".join(
-        v.explain() for m in report.metrics for v in m.verdicts if not v.ok)
+    assert all(a.holds for m in report.metrics for a in m.assessments), "\n".join(
+        a.explain() for m in report.metrics for a in m.assessments if not a.holds)
     check_states(report)
     for m in report.metrics:
         if m.bound is not None and m.bound.claim_id.startswith("percpu-") and not m.bound.exact:

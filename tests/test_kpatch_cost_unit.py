@@ -133,7 +133,7 @@ def test_bench_values_name_the_gap_when_nothing_was_measured(root: Path) -> None
 def test_others_held_counts_the_full_guests_when_wide_ones_judge_only_the_focus() -> None:
     from dataclasses import replace
 
-    from rsslab.claims import Claim, evaluate
+    from rsslab.claims import Claim, assess
     from rsslab.plan import RunSpec
     from rsslab.results import Observation
     from rsslab.run import matrix
@@ -153,7 +153,7 @@ def test_others_held_counts_the_full_guests_when_wide_ones_judge_only_the_focus(
                             exec_floor_kib=400),)
         feats = frozenset({"percpu-rss", "status-sum"})
         out = matrix.Outcome(matrix.Target(Kernel(name, Path("/x"), "7.3.4"), n), feats, runs)
-        return replace(out, verdicts=tuple(evaluate(c, runs, feats, "") for c in claims))
+        return replace(out, assessments=tuple(assess(c, runs, feats, "") for c in claims))
 
     base = [outcome("b", 2, 4600, (focus, other)), outcome("b", 128, 0, (focus,))]
     patched = [outcome("p", 2, 4700, (focus, other)), outcome("p", 128, 4700, (focus,))]

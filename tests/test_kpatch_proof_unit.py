@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from rsslab.claims import Claim, evaluate
+from rsslab.claims import Claim, assess
 from rsslab.kernels import Kernel
 from rsslab.plan import RunSpec
 from rsslab.results import Observation
@@ -32,7 +32,7 @@ def outcome(name: str, regimes: frozenset[str], waits: list[int]) -> matrix.Outc
     runs = tuple(obs(name, w) for w in waits)
     feats = frozenset({"percpu-rss", "status-sum"}) | regimes
     out = matrix.Outcome(matrix.Target(k, 2), feats, runs)
-    return replace(out, verdicts=(evaluate(OTHER, runs, feats, out.target.label),))
+    return replace(out, assessments=(assess(OTHER, runs, feats, out.target.label),))
 
 
 def test_compare_shows_before_after_and_the_rest() -> None:

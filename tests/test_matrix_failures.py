@@ -32,7 +32,7 @@ def test_a_hung_guest_fails_alone_and_the_host_is_saved(bin_dir: Path, tmp_path:
     assert guest.error.startswith("7-smp1: the guest ran over 1 s (0 runs done) and was "
                                   "killed; last console lines")
     assert not guest.runs and ("7-smp1", "FAILED") in states
-    assert host.runs and not host.error and all(v.ok for v in host.verdicts)
+    assert host.runs and not host.error and all(a.holds for a in host.assessments)
     saved = [rs.label for rs in results.load_all(tmp_path / "results")]
     assert saved == [host.target.label]
 
@@ -72,8 +72,8 @@ def test_a_kernel_image_path_runs_under_its_own_name(bin_dir: Path, tmp_path: Pa
     assert not out.error, out.error
     assert out.features == {"percpu-rss", "status-sum", "maxrss-sum"}
     # The declared regime takes percpu-wait4-approx off this kernel.
-    assert [v.claim.id for v in out.verdicts] == ["seed-exit-stop-smaps-sees-buffer"]
-    assert all(v.ok for v in out.verdicts)
+    assert [a.claim.id for a in out.assessments] == ["seed-exit-stop-smaps-sees-buffer"]
+    assert all(a.holds for a in out.assessments)
     assert [rs.label for rs in results.load_all(tmp_path / "results")] == ["7-mine-smp1"]
     assert (tmp_path / "build" / "7-mine-smp1" / "console.log").exists()
 

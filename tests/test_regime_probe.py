@@ -164,9 +164,9 @@ def test_doctor_on_a_summing_6_6_host(root: Path, release: str,
         assert len(out) >= 10
         return out
 
-    report = doctor.judge("host", ncpus, feats, covered(feats), runs, 0.1)
+    report = doctor.assess_battery("host", ncpus, feats, covered(feats), runs, 0.1)
     assert report.status in (doctor.EXIT_EXACT, doctor.EXIT_INACCURATE), report.problems
     by_version = regimes.features(regs, release, "", None)
     if by_version == APPROX:
-        wrong = doctor.judge("host", ncpus, APPROX, covered(APPROX), runs, 0.1)
+        wrong = doctor.assess_battery("host", ncpus, APPROX, covered(APPROX), runs, 0.1)
         assert wrong.status == doctor.EXIT_CLAIM_FAILED

@@ -161,23 +161,25 @@ CGROUP_CLAIM = Claim(id="cgroup-peak-covers-anon", says="s", metric="cgroup_peak
                      runs=(RunSpec("touch", {"pages": 1000}, cgroup=True),))
 
 
-def test_a_cgroup_claim_is_not_available_without_a_peak_and_fails_without_runs() -> None:
+def test_a_cgroup_claim_is_not_available_without_a_peak_and_undecided_without_runs() -> None:
     gone = _obs(cgroup_unavailable=NO_PEAK)
-    v = claims.evaluate(CGROUP_CLAIM, [gone] * 3, frozenset({"split-rss"}), "5.10-smp2")
-    assert v.ok and not v.checks and v.unavailable == f"not available here: {NO_PEAK}"
-    # A run that never happened is still a failure, and so is a wrong peak.
-    v = claims.evaluate(CGROUP_CLAIM, [_obs(params={"pages": 5}, cgroup_unavailable=NO_PEAK)],
-                        frozenset(), "k")
-    assert not v.ok and not v.unavailable and "no observations" in v.explain()
+    v = claims.assess(CGROUP_CLAIM, [gone] * 3, frozenset({"split-rss"}), "5.10-smp2")
+    assert v.verdict is claims.Verdict.UNAVAILABLE and not v.checks and v.unavailable == NO_PEAK
+    # A run that never happened leaves it undecided; a wrong peak contradicts it.
+    v = claims.assess(CGROUP_CLAIM, [_obs(params={"pages": 5}, cgroup_unavailable=NO_PEAK)],
+                      frozenset(), "k")
+    assert v.verdict is claims.Verdict.UNDECIDED and not v.unavailable
+    assert "no observations" in v.explain()
     low = _obs(cgroup_version=2, cgroup_peak_kib=3000)
-    assert not claims.evaluate(CGROUP_CLAIM, [low, gone], frozenset(), "k").ok
+    assert claims.assess(CGROUP_CLAIM, [low, gone], frozenset(), "k").verdict \
+        is claims.Verdict.CONTRADICTED
 
 
 def test_the_matrix_summary_counts_claims_not_available_apart() -> None:
     k = Kernel("5.10", Path("/k"), "5.10.262")
     gone = _obs(cgroup_unavailable=NO_PEAK)
-    verdicts = (claims.evaluate(CGROUP_CLAIM, [gone], frozenset(), "5.10-smp2"),)
-    out = Outcome(Target(k, 2), frozenset(), (gone,), verdicts=verdicts)
+    assessed = (claims.assess(CGROUP_CLAIM, [gone], frozenset(), "5.10-smp2"),)
+    out = Outcome(Target(k, 2), frozenset(), (gone,), assessments=assessed)
     assert summary.unavailable_lines([out]) == [
         f"5.10-smp2: cgroup-peak-covers-anon: not available here: {NO_PEAK}"]
 

@@ -1,4 +1,4 @@
-"""Verdicts are computed once per result set (``claims.judge_results``) and
+"""Verdicts are computed once per result set (``claims.assess_results``) and
 kept beside the results (``<results>/verdicts/<label>.json``)."""
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ def test_stored_verdicts_are_those_of_the_result_set(tmp_path: Path) -> None:
     written = results.save(tmp_path, runs, PERCPU, Origin("host", "the running kernel"))
     claims.save_verdicts(tmp_path, all_claims, [p.stem for p in written])
     rs = results.load_file(written[0])
-    expected = claims.judge_results(all_claims, rs)
+    expected = claims.assess_results(all_claims, rs)
     stored = json.loads((tmp_path / "verdicts" / f"{rs.label}.json").read_text())
     assert stored["label"] == rs.label and stored["regimes"] == sorted(PERCPU)
-    assert [(v["claim"], v["state"]) for v in stored["verdicts"]] == [
-        (v.claim.id, v.kind) for v in expected]
+    assert [(v["claim"], v["verdict"]) for v in stored["verdicts"]] == [
+        (a.claim.id, a.verdict.value) for a in expected]
     assert any(v["runs"] for v in stored["verdicts"]), "the touch run checks some claim"
     assert [p.name for p in tmp_path.glob("*.json")] == [written[0].name]
     assert results.load_all(tmp_path)[0].label == rs.label  # verdicts are not result sets
@@ -49,10 +49,10 @@ def _saved(tmp_path: Path) -> tuple[list[claims.Claim], Path]:
 
 def test_readers_get_the_stored_verdicts_back(tmp_path: Path) -> None:
     """The site and the man-pages evidence read the kept verdicts: the same
-    records the judge gave, check by check, on the same runs."""
+    records the assessment gave, check by check, on the same runs."""
     all_claims, path = _saved(tmp_path)
     rs, back = claims.verdicts_of(tmp_path, all_claims, path)
-    assert back == claims.judge_results(all_claims, rs)
+    assert back == claims.assess_results(all_claims, rs)
     assert all(c.obs in rs.runs for v in back for c in v.checks)
 
 
@@ -61,24 +61,24 @@ def test_a_stored_verdict_is_not_recomputed(tmp_path: Path) -> None:
     all_claims, path = _saved(tmp_path)
     stored_path = tmp_path / "verdicts" / f"{path.stem}.json"
     doc = json.loads(stored_path.read_text())
-    judged = next(v for v in doc["verdicts"] if v["checks"])
-    judged["problems"] = ["kept, not recomputed"]
+    kept = next(v for v in doc["verdicts"] if v["checks"])
+    kept["problems"] = ["kept, not recomputed"]
     stored_path.write_text(json.dumps(doc))
     _, back = claims.verdicts_of(tmp_path, all_claims, path)
-    assert next(v for v in back if v.claim.id == judged["claim"]).problems == (
+    assert next(v for v in back if v.claim.id == kept["claim"]).problems == (
         "kept, not recomputed",)
 
 
-def test_verdicts_of_other_runs_or_claims_are_judged_again(tmp_path: Path) -> None:
+def test_verdicts_of_other_runs_or_claims_are_assessed_again(tmp_path: Path) -> None:
     all_claims, path = _saved(tmp_path)
     stored_path = tmp_path / "verdicts" / f"{path.stem}.json"
     before = stored_path.read_text()
     fewer = [c for c in all_claims if c.id != json.loads(before)["verdicts"][0]["claim"]]
     rs, back = claims.verdicts_of(tmp_path, fewer, path)
-    assert back == claims.judge_results(fewer, rs)
+    assert back == claims.assess_results(fewer, rs)
     assert stored_path.read_text() != before  # rewritten for these claims
     stored_path.write_text("{not json")
-    assert claims.verdicts_of(tmp_path, all_claims, path)[1] == claims.judge_results(
+    assert claims.verdicts_of(tmp_path, all_claims, path)[1] == claims.assess_results(
         all_claims, rs)
 
 

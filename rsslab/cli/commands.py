@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 import typing
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,9 @@ from rich.text import Text
 
 from rsslab import claims as claims_mod
 from rsslab import paths, results, scenarios, steps
-from rsslab.claims import regimes
+from rsslab.claims import Verdict, regimes
 from rsslab.cli import plain, render
-from rsslab.cli.report import print_report, runs_table, verdict_table
+from rsslab.cli.report import needs_explaining, print_report, runs_table, verdict_table
 from rsslab.errors import BadInput, UserError
 from rsslab.judges import doctor as doctor_mod
 from rsslab.judges.measure import MeasureError, Measurer, MeasureUsage
@@ -38,6 +38,10 @@ from rsslab.series import options as patch_options
 
 DEFAULT_REPEAT = 5
 MAX_CPUS = 256
+# `rsslab run`'s exit status by the worst verdict it shows (RUN_EPILOG);
+# 2 is also every rsslab command's usage error.
+RUN_EXIT = {Verdict.HOLDS: 0, Verdict.UNAVAILABLE: 0, Verdict.UNDECIDED: 1,
+            Verdict.BROKEN: 2, Verdict.CONTRADICTED: 1}
 # The parts of `rsslab patches`: rsslab/series/<part>/cli.py.
 PATCH_PARTS = ("manpages", "kernel")
 
@@ -132,39 +136,44 @@ def cmd_run(args: argparse.Namespace) -> int:
         task = bar.add_task("host: running scenarios", total=total)
         runs = host.run_specs(bin_dir, specs, "host", lambda _s: bar.advance(task),
                                  host.REQUIRED if chosen_specs else host.IF_AVAILABLE)
-    host.save_host(paths.results_dir(root), runs, features)
+    stored = host.save_host(paths.results_dir(root), runs, features)
     if args.json:
         for o in runs:
             print(json.dumps(o.to_flat(), sort_keys=False))
         return 0
     label = results.label_for("host", runs[0].ncpus) if runs else "host"
     if chosen_specs:
-        cov = chosen.judge(label, runs, all_claims, features, ncpus)
+        cov = chosen.coverage(label, runs, stored.get(label, ()), all_claims, features, ncpus)
         _chosen_report(cov)
-        return 0 if all(v.ok for v in cov.judged) else 1
-    verdicts = claims_mod.judge_all(all_claims, runs, features, label, ncpus)
-    _print_report(label, runs, [v for v in verdicts if v.checks])
-    for line in claims_mod.unavailable_of(label, verdicts):
+        return run_status(cov.assessed)
+    checked = [a for a in stored.get(label, ()) if a.checks]
+    _print_report(label, runs, checked)
+    for line in claims_mod.unavailable_of(label, stored.get(label, ())):
         print(f"rsslab: {line}", file=sys.stderr)
-    return 0 if all(v.ok for v in verdicts if v.checks) else 1
+    return run_status(checked)
+
+
+def run_status(assessments: Iterable[claims_mod.Assessment]) -> int:
+    """``rsslab run``'s exit status: that of the worst verdict shown."""
+    return RUN_EXIT[claims_mod.worst(a.verdict for a in assessments)]
 
 
 def _print_report(label: str, runs: Sequence[Observation],
-                  verdicts: Sequence[claims_mod.Verdict]) -> None:
+                  assessments: Sequence[claims_mod.Assessment]) -> None:
     if sys.stdout.isatty():
-        print_report(Console(), label, runs, verdicts)
+        print_report(Console(), label, runs, assessments)
         return
     if runs:
-        show(runs_table(label, runs, verdicts))
-    if verdicts:
-        show(verdict_table(label, verdicts))
-        for v in verdicts:
-            if not v.ok:
-                show(Text(v.explain()))
+        show(runs_table(label, runs, assessments))
+    if assessments:
+        show(verdict_table(label, assessments))
+        for a in assessments:
+            if needs_explaining(a):
+                show(Text(a.explain()))
 
 
 def _chosen_report(cov: chosen.Coverage) -> None:
-    _print_report(cov.label, cov.runs, cov.judged)
+    _print_report(cov.label, cov.runs, cov.assessed)
     show(Text(chosen.not_checked_line(cov)))
 
 
@@ -282,8 +291,9 @@ def _problems(outcomes: Sequence[Any]) -> bool:
 def _chosen_matrix_report(outcomes: Sequence[Any], specs: Sequence[RunSpec],
                           all_claims: Sequence[Any], as_json: bool) -> int:
     """The chosen runs of each target, the claims they cover, the rest not checked."""
-    covs = [chosen.judge(o.target.label, chosen.only_chosen(o.runs, specs), all_claims,
-                         o.features, o.runs[0].ncpus if o.runs else o.target.ncpus)
+    covs = [chosen.coverage(o.target.label, chosen.only_chosen(o.runs, specs), o.assessments,
+                            all_claims, o.features,
+                            o.runs[0].ncpus if o.runs else o.target.ncpus)
             for o in outcomes if not o.error]
     for cov in covs:
         if as_json:
@@ -291,8 +301,8 @@ def _chosen_matrix_report(outcomes: Sequence[Any], specs: Sequence[RunSpec],
                 print(json.dumps(r.to_flat(), sort_keys=False))
         else:
             _chosen_report(cov)
-    bad = _problems(outcomes)
-    return 1 if bad or not all(v.ok for c in covs for v in c.judged) else 0
+    status = run_status(a for c in covs for a in c.assessed)
+    return max(status, 1) if _problems(outcomes) else status
 
 
 def _matrix_report(outcomes: Sequence[Any], as_json: bool, summary: Any,
@@ -306,14 +316,14 @@ def _matrix_report(outcomes: Sequence[Any], as_json: bool, summary: Any,
         show(summary.metrics_table(outcomes) if tty else summary.metrics_grid(outcomes))
         show(summary.seed_table(outcomes))
         for o in outcomes:
-            for v in o.verdicts:
-                if not v.ok:
-                    show(Text(v.explain(), style="red"))
+            for a in o.assessments:
+                if needs_explaining(a):
+                    show(Text(a.explain(), style=a.verdict.colour))
         for line in summary.unavailable_lines(outcomes):
             show(Text(line))
         show(Text(f"Every run is in {paths.shown(results_dir)}/<kernel>-smp<N>.json."))
-    bad = _problems(outcomes)
-    return 1 if bad or not all(v.ok for o in outcomes for v in o.verdicts) else 0
+    status = run_status(a for o in outcomes for a in o.assessments)
+    return max(status, 1) if _problems(outcomes) else status
 
 
 def _patch_part(part: str) -> Any:
@@ -370,7 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common_options(common, argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", parents=[common],
-                         help="run scenarios through the observer and check the claims")
+                         help="run scenarios through the observer and check the claims",
+                         epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("--scenario", action="append", default=[], metavar="NAME",
                      help=f"scenario to run (repeatable): {', '.join(scenarios.SCENARIOS)}")
     run.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE",
@@ -425,10 +436,17 @@ option); 126 the command is not executable; 127 command not found."""
 DOCTOR_EPILOG = """\
 exit status: 0 every metric judges commonly read (VmHWM at the exit stop,
 wait4 and RUSAGE_CHILDREN ru_maxrss) is exact on this kernel; 1 at least
-one of them is not; 3 the kernel disagreed with a claim (rsslab's
+one of them is not; 3 the kernel contradicted a claim (rsslab's
 documentation is wrong here); 4 some case of the battery could not run
-and none showed an error; 2 rsslab could not run at all (usage, compiler,
-ptrace, a guest that hung)."""
+or could not decide a claim, and none showed an error; 2 a claim is broken
+(it names a value its runs do not report: rsslab's fault, not the
+kernel's), or rsslab could not run at all (usage, compiler, ptrace, a
+guest that hung)."""
+RUN_EPILOG = """\
+exit status: 0 every claim shown holds, or is not available on this
+kernel; 1 a claim was contradicted or not decided, or a run or guest
+failed; 2 a claim is broken (it names a value its runs do not report:
+fix the claim), or rsslab could not run at all (usage, compiler, ptrace)."""
 
 
 class _MeasureParser(argparse.ArgumentParser):

@@ -17,7 +17,9 @@ from rich.table import Table
 from rich.text import Text
 
 from rsslab import metrics
-from rsslab.judges.doctor import DoctorReport
+from rsslab.claims import Verdict
+from rsslab.cli.report import needs_explaining
+from rsslab.judges.doctor import DoctorReport, MetricReport
 from rsslab.judges.measure import METHOD_EXIT_RSS, METHOD_HWM, Measurement
 
 # The rows of the text report, in order (JSON carries every raw metric);
@@ -109,12 +111,18 @@ DOCTOR_VERDICT = {
        "ru_maxrss) is exact on this kernel.",
     1: "Metrics judges commonly read are inaccurate on this kernel: take the peak from "
        "smaps_rollup at the exit stop (`rsslab measure`).",
-    3: "The kernel disagreed with a claim: rsslab's documentation is wrong here.",
+    2: "A claim is broken: it names a value its runs do not report. That is rsslab's fault, "
+       "not the kernel's; please report it.",
+    3: "The kernel contradicted a claim: rsslab's documentation is wrong here.",
     4: "Some cases could not run or could not decide a claim here (see above); no metric "
        "showed an error.",
 }
-STATE_COLOR = {"exact": "green", "approximate": "yellow", "CLAIM FAILED": "red",
-               "undecided": "magenta"}
+
+
+def _state_color(m: MetricReport) -> str:
+    if m.verdict is Verdict.HOLDS:
+        return "green" if m.exact else "yellow"
+    return "dim" if m.state == "not run" else m.verdict.colour
 
 
 def doctor(r: DoctorReport) -> RenderableType:
@@ -127,10 +135,10 @@ def doctor(r: DoctorReport) -> RenderableType:
     for col in ("metric (read by)", "here", "worst seen", "bound here (claim)", "use instead"):
         table.add_column(col, justify="right" if col == "worst seen" else "left")
     for m in r.metrics:
-        color = STATE_COLOR.get(m.state, "dim")
-        instead = m.available or ("" if m.exact else m.info.instead)
+        color = _state_color(m)
+        instead = m.unavailable or ("" if m.exact else m.info.instead)
         name = m.info.label + (f"\n[dim]({m.info.read_by})[/]" if m.info.read_by else "")
         bound = f"{m.bound.show()}\n[dim]{m.bound.claim_id}[/]" if m.bound else ""
         table.add_row(name, f"[{color}]{m.state}[/]", _kib(m.worst_kib), bound, instead)
-    failed = [v.explain() for m in r.metrics for v in m.verdicts if not v.ok]
+    failed = [a.explain() for m in r.metrics for a in m.assessments if needs_explaining(a)]
     return Group(table, Text("\n".join([*failed, f"exit {r.status}: {DOCTOR_VERDICT[r.status]}"])))

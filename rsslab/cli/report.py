@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from rich.console import Console
 from rich.table import Table
 
-from rsslab.claims import Verdict
+from rsslab.claims import Assessment, Verdict, worst
 from rsslab.results import Observation, run_key
 
 # Metric shown, the exact value it is compared with, and a label.
@@ -24,6 +24,11 @@ ROWS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+def needs_explaining(a: Assessment) -> bool:
+    """Is the verdict one a report spells out (the unavailable get one line each)?"""
+    return a.verdict not in (Verdict.HOLDS, Verdict.UNAVAILABLE)
+
+
 def _span(values: Sequence[float]) -> str:
     """Signed errors: ``-3`` or ``-5..+2``."""
     lo, hi = min(values), max(values)
@@ -36,20 +41,25 @@ def _plain_span(values: Sequence[int]) -> str:
 
 
 def _verdicts_for(metric: str, runs: Sequence[Observation],
-                  verdicts: Iterable[Verdict]) -> str:
+                  assessments: Iterable[Assessment]) -> str:
+    """The claims on ``metric`` that checked these runs, coloured by their
+    verdict on these runs (the claim's where every run held: a shortfall)."""
     keys = {run_key(o) for o in runs}
     out = []
-    for v in verdicts:
-        if v.claim.metric != metric:
+    for a in assessments:
+        if a.claim.metric != metric:
             continue
-        if any(run_key(c.obs) in keys for c in v.checks):
-            mine = [c for c in v.checks if run_key(c.obs) in keys]
-            ok = all(c.ok for c in mine) and (v.ok or any(not c.ok for c in v.checks))
-            out.append(f"[{'green' if ok else 'red'}]{v.claim.id}[/]")
+        mine = [c.verdict for c in a.checks if run_key(c.obs) in keys]
+        if mine:
+            here = worst(mine)
+            if all(c.verdict is Verdict.HOLDS for c in a.checks):
+                here = a.verdict
+            out.append(f"[{here.colour}]{a.claim.id}[/]")
     return "\n".join(out)
 
 
-def runs_table(label: str, runs: Sequence[Observation], verdicts: Sequence[Verdict]) -> Table:
+def runs_table(label: str, runs: Sequence[Observation],
+               assessments: Sequence[Assessment]) -> Table:
     """Per scenario and metric: reported, exact, error in pages, claims."""
     first = runs[0]
     table = Table(title=f"{label}: Linux {first.kernel_release}, {first.ncpus} CPUs "
@@ -72,34 +82,34 @@ def runs_table(label: str, runs: Sequence[Observation], verdicts: Sequence[Verdi
             errs = [(m - r) / o.page_kib for m, r in pairs_ok]
             table.add_row(name, label_, _plain_span([m for m, _ in pairs_ok]),
                           _plain_span([r for _, r in pairs_ok]), _span(errs),
-                          _verdicts_for(metric, group, verdicts))
+                          _verdicts_for(metric, group, assessments))
             name = ""
         table.add_section()
     return table
 
 
-def verdict_table(label: str, verdicts: Sequence[Verdict]) -> Table:
+def verdict_table(label: str, assessments: Sequence[Assessment]) -> Table:
     table = Table(title=f"{label}: claims")
     for col in ("claim", "verdict", "runs", "worst error", "bound"):
         table.add_column(col)
-    for v in verdicts:
-        worst = v.worst()
+    for a in assessments:
+        largest = a.worst()
         table.add_row(
-            v.claim.id,
-            "[green]holds[/]" if v.ok else "[red]FAILS[/]",
-            str(len(v.checks)),
-            "" if worst is None or worst.err_pages is None else f"{worst.err_pages:+g} pages",
-            "" if worst is None else worst.interval.show(),
+            a.claim.id,
+            f"[{a.verdict.colour}]{a.verdict.words}[/]",
+            str(len(a.checks)),
+            "" if largest is None or largest.err_pages is None else f"{largest.err_pages:+g} pages",
+            "" if largest is None else largest.interval.show(),
         )
     return table
 
 
 def print_report(console: Console, label: str, runs: Sequence[Observation],
-                 verdicts: Sequence[Verdict]) -> None:
+                 assessments: Sequence[Assessment]) -> None:
     if runs:
-        console.print(runs_table(label, runs, verdicts))
-    if verdicts:
-        console.print(verdict_table(label, verdicts))
-        for v in verdicts:
-            if not v.ok:
-                console.print(f"[red]{v.explain()}[/]", highlight=False)
+        console.print(runs_table(label, runs, assessments))
+    if assessments:
+        console.print(verdict_table(label, assessments))
+        for a in assessments:
+            if needs_explaining(a):
+                console.print(f"[{a.verdict.colour}]{a.explain()}[/]", highlight=False)

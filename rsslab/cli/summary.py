@@ -8,9 +8,12 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
-from rsslab.claims import Check, short_metric, unavailable_of
+from rsslab.claims import Check, Verdict, short_metric, unavailable_of, worst
 from rsslab.kernels import Kernel
 from rsslab.run.matrix import Outcome
+
+# A metric's grid cell is marked where a claim on it did not hold.
+MARK = {Verdict.UNDECIDED: "?", Verdict.BROKEN: "!", Verdict.CONTRADICTED: "!"}
 
 # The metrics a judge reads, in the order of the summary's columns.
 COLUMNS = ("vmhwm_kib", "vmrss_kib", "rss_anon_kib", "statm_rss_kib", "stat_rss_kib",
@@ -26,20 +29,23 @@ def _bound(lo: float, hi: float) -> str:
     return f"+-{_side(hi)}" if lo == -hi else f"[{_side(lo)},{_side(hi)}]"
 
 
-def _metric_checks(outcome: Outcome, metric: str) -> tuple[list[Check], bool]:
-    verdicts = [v for v in outcome.verdicts if v.claim.metric == metric and v.checks]
-    checks = [c for v in verdicts for c in v.checks if c.err_pages is not None]
-    return checks, all(v.ok for v in verdicts)
+def _metric_checks(outcome: Outcome, metric: str) -> tuple[list[Check], Verdict]:
+    """The runs of the claims on ``metric`` with an error, and their worst verdict."""
+    assessed = [a for a in outcome.assessments if a.claim.metric == metric and a.checks]
+    checks = [c for a in assessed for c in a.checks if c.err_pages is not None]
+    return checks, worst(a.verdict for a in assessed)
 
 
 def _row(outcome: Outcome) -> tuple[str, str]:
     """Which metrics were exact; the others' largest error and bound."""
     exact, off = [], []
     for m in COLUMNS:
-        checks, ok = _metric_checks(outcome, m)
+        checks, verdict = _metric_checks(outcome, m)
         if not checks:
             continue
-        name = short_metric(m) if ok else f"[red]{short_metric(m)}[/]"
+        name = short_metric(m)
+        if verdict is not Verdict.HOLDS:
+            name = f"[{verdict.colour}]{name}[/]"
         if all(c.err_pages == 0 for c in checks):
             exact.append(name)
             continue
@@ -61,14 +67,18 @@ def metrics_table(outcomes: Sequence[Outcome]) -> Table:
             table.add_row(o.target.label, o.target.kernel.upstream, "",
                           "[red]the guest failed[/]", "")
             continue
-        checked = [v for v in o.verdicts if not v.unavailable]
-        held = sum(v.ok for v in checked)
-        colour = "green" if held == len(checked) else "red"
-        na = len(o.verdicts) - len(checked)
-        table.add_row(o.target.label, o.target.kernel.upstream, *_row(o),
-                      f"[{colour}]{held}/{len(checked)} hold[/]"
-                      + (f", {na} not available" if na else ""))
+        table.add_row(o.target.label, o.target.kernel.upstream, *_row(o), _claims_cell(o))
     return table
+
+
+def _claims_cell(o: Outcome) -> str:
+    """``12/12 hold``, coloured by the worst verdict, then how many got each other one."""
+    counts = {v: sum(a.verdict is v for a in o.assessments) for v in Verdict}
+    checked = len(o.assessments) - counts[Verdict.UNAVAILABLE]
+    colour = worst(a.verdict for a in o.assessments
+                                 if a.verdict is not Verdict.UNAVAILABLE).colour
+    others = [f", {n} {v.words}" for v, n in counts.items() if n and v is not Verdict.HOLDS]
+    return f"[{colour}]{counts[Verdict.HOLDS]}/{checked} hold[/]" + "".join(others)
 
 
 def _span(lo: float, hi: float) -> str:
@@ -83,11 +93,12 @@ def _span(lo: float, hi: float) -> str:
 
 
 def _cell(outcome: Outcome, metric: str) -> str:
-    """``exact``, or the largest error over the bound; ``!`` where a claim failed."""
-    checks, ok = _metric_checks(outcome, metric)
+    """``exact``, or the largest error over the bound; ``!`` where a claim on it
+    was contradicted or broken, ``?`` where one was not decided."""
+    checks, verdict = _metric_checks(outcome, metric)
     if not checks:
         return ""
-    mark = "" if ok else "!"
+    mark = MARK.get(verdict, "")
     if all(c.err_pages == 0 for c in checks):
         return f"exact{mark}"
     worst = max(checks, key=lambda c: abs(c.err_pages or 0))
@@ -98,7 +109,8 @@ def metrics_grid(outcomes: Sequence[Outcome]) -> Table:
     """``metrics_table`` with a column per metric, for logs: each row two
     lines at most, whatever the number of metrics off."""
     table = Table(title="Each kernel: each metric exact in every run, or its largest error in "
-                        "pages over the claim's bound (!: a claim on it failed)")
+                        "pages over the claim's bound (!: a claim on it was contradicted or "
+                        "broken, ?: not decided)")
     table.add_column("kernel", no_wrap=True)
     shown = [m for m in COLUMNS if any(_metric_checks(o, m)[0] for o in outcomes)]
     for m in shown:
@@ -108,15 +120,15 @@ def metrics_grid(outcomes: Sequence[Outcome]) -> Table:
         if o.error:
             table.add_row(o.target.label, *([""] * len(shown)), "guest failed")
             continue
-        held = sum(v.ok for v in o.verdicts)
-        table.add_row(o.target.label, *(_cell(o, m) for m in shown),
-                      f"{held}/{len(o.verdicts)}")
+        held = sum(a.verdict is Verdict.HOLDS for a in o.assessments)
+        checked = sum(a.verdict is not Verdict.UNAVAILABLE for a in o.assessments)
+        table.add_row(o.target.label, *(_cell(o, m) for m in shown), f"{held}/{checked}")
     return table
 
 
 def unavailable_lines(outcomes: Sequence[Outcome]) -> list[str]:
     """``claims.unavailable_of`` for every kernel and CPU count."""
-    return [line for o in outcomes for line in unavailable_of(o.target.label, o.verdicts)]
+    return [line for o in outcomes for line in unavailable_of(o.target.label, o.assessments)]
 
 
 def seed_table(outcomes: Sequence[Outcome]) -> Table:

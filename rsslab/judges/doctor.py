@@ -6,7 +6,7 @@ RUSAGE_CHILDREN ru_maxrss, RUSAGE_SELF, the memory cgroup peak), a few
 repeats each, through the observer.  Each metric gets the verdicts of its
 claims, the largest error seen, the widest bound the claims give it on this
 kernel and CPU count, and what to read instead.  The verdicts come from
-``rsslab.claims.evaluate``; doctor only groups them by metric.
+``rsslab.claims.assess_all``; doctor only groups them by metric.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rsslab import claims as claims_mod
 from rsslab import kernels, metrics, paths, results
-from rsslab.claims import Claim, Verdict, limits, regimes
+from rsslab.claims import Assessment, Claim, Verdict, limits, regimes, worst
 from rsslab.claims.limits import MetricBound, claim_bound, scenario_only
 from rsslab.kernels import qemu
 from rsslab.metrics import Metric
@@ -35,8 +35,9 @@ DEFAULT_REPEAT = 2
 # Exit statuses of `rsslab doctor` (2 is every rsslab command's usage error).
 EXIT_EXACT = 0  # every metric judges commonly read is exact here
 EXIT_INACCURATE = 1  # at least one of them is not
-EXIT_CLAIM_FAILED = 3  # the kernel disagreed with a claim: rsslab's documentation is wrong here
-EXIT_INCOMPLETE = 4  # some case could not run here, and nothing showed inaccuracy
+EXIT_CLAIM_BROKEN = 2  # a claim names a value its runs do not report: the claim's fault
+EXIT_CLAIM_FAILED = 3  # the kernel contradicted a claim: rsslab's documentation is wrong here
+EXIT_INCOMPLETE = 4  # some case could not run or decide here, and nothing showed inaccuracy
 
 
 # The metrics doctor reports, in order; what each is comes from the catalogue.
@@ -50,35 +51,34 @@ METRICS: tuple[Metric, ...] = tuple(metrics.get(n) for n in DOCTOR_METRICS)
 @dataclass(frozen=True, slots=True)
 class MetricReport:
     info: Metric
-    verdicts: tuple[Verdict, ...]  # of its claims that had runs
+    assessments: tuple[Assessment, ...]  # of its claims that had runs
     bound: MetricBound | None  # the widest bound of its claims here
     worst_kib: float | None  # the largest error seen, signed
-    available: str = ""  # why it could not be measured here, if so
+    unavailable: str = ""  # why it could not be measured here, if so
+
+    @property
+    def verdict(self) -> Verdict:
+        """The worst verdict of its claims; not decided where none had runs."""
+        if self.unavailable:
+            return Verdict.UNAVAILABLE
+        if not self.assessments:
+            return Verdict.UNDECIDED
+        return worst(a.verdict for a in self.assessments)
 
     @property
     def exact(self) -> bool:
         return (self.bound is not None and self.bound.exact and self.worst_kib in (None, 0)
-                and self.holds)
-
-    @property
-    def holds(self) -> bool:
-        return all(v.ok for v in self.verdicts)
-
-    @property
-    def contradicted(self) -> bool:
-        return any(v.contradicted for v in self.verdicts)
+                and self.verdict is Verdict.HOLDS)
 
     @property
     def state(self) -> str:
-        if self.available:
-            return "not available"
-        if not self.verdicts:
+        """What the table says: exact or approximate where its claims hold,
+        "not run" where none had runs, else the verdict's words."""
+        if self.verdict is Verdict.HOLDS:
+            return "exact" if self.exact else "approximate"
+        if self.verdict is Verdict.UNDECIDED and not self.assessments:
             return "not run"
-        if self.contradicted:
-            return "CLAIM FAILED"
-        if not self.holds:
-            return "undecided"
-        return "exact" if self.exact else "approximate"
+        return self.verdict.words
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +94,11 @@ class DoctorReport:
 
     @property
     def status(self) -> int:
-        if any(m.contradicted for m in self.metrics):
+        verdicts = {m.verdict for m in self.metrics}
+        if Verdict.CONTRADICTED in verdicts:
             return EXIT_CLAIM_FAILED
+        if Verdict.BROKEN in verdicts:
+            return EXIT_CLAIM_BROKEN
         if any(m.info.common and m.state == "approximate" for m in self.metrics):
             return EXIT_INACCURATE
         if self.problems or any(m.info.common and m.state != "exact" for m in self.metrics):
@@ -110,8 +113,8 @@ EXACT_REFERENCES = frozenset({"smaps_rss_kib", "peak_exact_kib", "self_exact_kib
                               "smaps_anon_kib", "peak_anon_kib", "parent_anon_kib"})
 
 
-def _error_kib(v: Verdict, c: claims_mod.Check) -> float | None:
-    if set(v.claim.reference) <= EXACT_REFERENCES:
+def _error_kib(a: Assessment, c: claims_mod.Check) -> float | None:
+    if set(a.claim.reference) <= EXACT_REFERENCES:
         return None if c.err_pages is None else c.err_pages * c.obs.page_kib
     exact = c.obs.smaps_rss_kib
     return None if c.value is None or exact is None else c.value - exact
@@ -121,31 +124,31 @@ def _within(err_kib: float, bound: MetricBound | None) -> bool:
     return bound is not None and bound.lo_kib <= err_kib <= bound.hi_kib
 
 
-def _worst(verdicts: Sequence[Verdict], bound: MetricBound | None) -> float | None:
+def _worst(assessments: Sequence[Assessment], bound: MetricBound | None) -> float | None:
     """The largest error seen, against the exact value, in the runs of the
     claims that bound the metric for any program.  Claims about one
     scenario's own miss (the pages of a packet ring a root program mapped,
     threads held off their CPU) are judged with the others, but their runs
     count here only where they stay within the bound shown (a spread whose
     anonymous pages no CPU folded does; a packet ring on 6.1 does not)."""
-    errs = [e for v in verdicts for c in v.checks if (e := _error_kib(v, c)) is not None
-            and (not scenario_only(v.claim) or _within(e, bound))]
+    errs = [e for a in assessments for c in a.checks if (e := _error_kib(a, c)) is not None
+            and (not scenario_only(a.claim) or _within(e, bound))]
     return max(errs, key=abs, default=None)
 
 
 def summarize(info: Metric, claims: Sequence[Claim], runs: Sequence[Observation],
               features: frozenset[str], label: str, unavailable: str = "") -> MetricReport:
-    """One metric: its applicable claims evaluated on the runs; a claim
+    """One metric: its applicable claims assessed on the runs; a claim
     none of whose runs could be made is left out (the battery says why)."""
     if unavailable:
         return MetricReport(info, (), None, None, unavailable)
     mine = [c for c in claims if c.metric == info.name]
     ncpus = runs[0].ncpus if runs else 1
-    verdicts = tuple(v for v in claims_mod.judge_all(mine, runs, features, label, ncpus)
-                     if v.checks)
-    bound = (limits.loosest(claim_bound(v.claim, runs[0], features) for v in verdicts)
+    assessed = tuple(a for a in claims_mod.assess_all(mine, runs, features, label, ncpus)
+                     if a.checks)
+    bound = (limits.loosest(claim_bound(a.claim, runs[0], features) for a in assessed)
              if runs else None)
-    return MetricReport(info, verdicts, bound, _worst(verdicts, bound))
+    return MetricReport(info, assessed, bound, _worst(assessed, bound))
 
 
 def battery(claims: Sequence[Claim], features: frozenset[str], ncpus: int,
@@ -162,9 +165,9 @@ def _no_cgroup(runs: Sequence[Observation]) -> str:
     return next((o.cgroup_unavailable for o in runs if o.cgroup_unavailable), "")
 
 
-def judge(kernel: str, ncpus: int, features: frozenset[str], claims: Sequence[Claim],
-          runs: Sequence[Observation], seconds: float, problems: Sequence[str] = (),
-          no_cgroup: str = "") -> DoctorReport:
+def assess_battery(kernel: str, ncpus: int, features: frozenset[str], claims: Sequence[Claim],
+                   runs: Sequence[Observation], seconds: float, problems: Sequence[str] = (),
+                   no_cgroup: str = "") -> DoctorReport:
     """Group the verdicts of the battery's runs by metric."""
     if runs:
         ncpus = runs[0].ncpus
@@ -193,8 +196,8 @@ def run(repeat: int = DEFAULT_REPEAT, root: Path | None = None,
     specs = [s for s in specs if s.scenario not in missing]
     runs = host.run_specs(bin_dir, specs, "host", progress)
     problems = [f"{m}: no binary build/bin/{m} (repro/{m}.c is missing)" for m in missing]
-    report = judge("host", ncpus, features, claims, runs, time.monotonic() - start,
-                   problems, _no_cgroup(runs))
+    report = assess_battery("host", ncpus, features, claims, runs, time.monotonic() - start,
+                            problems, _no_cgroup(runs))
     return report if runs else replace(report, kernel_release=os.uname().release)
 
 
@@ -220,13 +223,15 @@ def to_json(r: DoctorReport) -> dict[str, object]:
                 "read_by": m.info.read_by,
                 "common": m.info.common,
                 "state": m.state,
+                "verdict": m.verdict.value,
                 "exact": m.exact,
                 "largest_error_kib": num(m.worst_kib),
                 "bound": m.bound.to_json() if m.bound else None,
                 "instead": "" if m.exact else m.info.instead,
-                "unavailable": m.available or None,
-                "claims": [{"id": v.claim.id, "holds": v.ok, "runs": len(v.checks),
-                            "problems": list(v.problems)} for v in m.verdicts],
+                "unavailable": m.unavailable or None,
+                "claims": [{"id": a.claim.id, "verdict": a.verdict.value, "holds": a.holds,
+                            "runs": len(a.checks), "problems": list(a.problems)}
+                           for a in m.assessments],
             }
             for m in r.metrics
         ],
@@ -255,5 +260,5 @@ def run_guest(word: str, ncpus: int, repeat: int = DEFAULT_REPEAT, root: Path | 
     settings = matrix.Settings(bin_dir, paths.build_dir(root), paths.results_dir(root))
     out = matrix.run_guest(target, specs, settings, progress or (lambda *_: None))
     features = matrix.features_of(kernel, regs, out.runs)
-    return judge(kernel.name, ncpus, features, claims, out.runs, time.monotonic() - start,
-                 out.problems, _no_cgroup(out.runs))
+    return assess_battery(kernel.name, ncpus, features, claims, out.runs,
+                          time.monotonic() - start, out.problems, _no_cgroup(out.runs))

@@ -6,10 +6,11 @@ plan, with the regime probe (``regimes.PROBE_RUN``) added so that the
 kernel's regimes are known from the same boot; the probe's runs are kept in
 the result files but not shown unless chosen.
 
-A claim is judged only when every run it names was made: judged on part of
-them it could fail for want of the rest (a claim that some run shows an
-error).  The claims that apply to the kernel but were not judged are listed
-as not checked.
+A claim is shown only when every run it names was made: assessed on part
+of them it could fail for want of the rest (a claim that some run shows an
+error).  Its verdict is the one stored with the saved result set
+(``claims.store``).  The claims that apply to the kernel but were not all
+run are listed as not checked.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from rsslab import claims as claims_mod
-from rsslab.claims import Claim, Verdict, regimes
+from rsslab.claims import Assessment, Claim, regimes
 from rsslab.plan import RunSpec, merge
 from rsslab.results import Observation, run_key
 from rsslab.run.matrix import Planner, Target
@@ -30,7 +30,7 @@ class Coverage:
 
     label: str
     runs: tuple[Observation, ...]  # the chosen runs (without an unchosen probe)
-    judged: tuple[Verdict, ...]  # claims whose every run was made
+    assessed: tuple[Assessment, ...]  # claims whose every run was made, as stored
     not_checked: tuple[Claim, ...]  # claims that apply here, some run of theirs not made
 
 
@@ -51,14 +51,15 @@ def only_chosen(runs: Sequence[Observation], specs: Sequence[RunSpec]) -> tuple[
     return tuple(o for o in runs if run_key(o)[:2] in keys)
 
 
-def judge(label: str, runs: Sequence[Observation], claims: Sequence[Claim],
-          features: frozenset[str], ncpus: int) -> Coverage:
-    """Judge each claim that applies here and whose runs were all made."""
+def coverage(label: str, runs: Sequence[Observation], stored: Sequence[Assessment],
+             claims: Sequence[Claim], features: frozenset[str], ncpus: int) -> Coverage:
+    """The stored verdicts (``stored``, of the saved result set) of each claim
+    that applies here and whose runs were all made; the other claims that apply."""
     applicable = [c for c in claims if c.applies(features, ncpus)]
-    judged = tuple(claims_mod.evaluate(c, runs, features, label)
-                   for c in applicable if covered(c, runs, features))
-    rest = tuple(c for c in applicable if not covered(c, runs, features))
-    return Coverage(label, tuple(runs), judged, rest)
+    done = {c.id for c in applicable if covered(c, runs, features)}
+    assessed = tuple(a for a in stored if a.claim.id in done)
+    rest = tuple(c for c in applicable if c.id not in done)
+    return Coverage(label, tuple(runs), assessed, rest)
 
 
 def planner(specs: Sequence[RunSpec]) -> Planner:

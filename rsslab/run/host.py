@@ -97,21 +97,21 @@ def run_specs(bin_dir: Path, specs: Iterable[RunSpec], kernel: str = "host",
 
 
 def save_host(results_dir: Path, runs: Iterable[Observation],
-              features: frozenset[str]) -> list[Path]:
+              features: frozenset[str]) -> dict[str, tuple[claims_mod.Assessment, ...]]:
     """Keep host runs in their result file with the host's regimes, and the
-    verdicts of that result set beside it."""
+    verdicts of that result set beside it; return them, by label."""
     written = results.save(results_dir, runs, features, kernels.host().origin())
-    keep_verdicts(results_dir, [p.stem for p in written])
-    return written
+    return keep_verdicts(results_dir, [p.stem for p in written])
 
 
 def keep_verdicts(results_dir: Path, labels: Iterable[str],
-                  claims: Sequence[claims_mod.Claim] | None = None) -> None:
-    """Judge the saved result sets once (the project's claims unless given)
-    and store the verdicts beside them."""
+                  claims: Sequence[claims_mod.Claim] | None = None
+                  ) -> dict[str, tuple[claims_mod.Assessment, ...]]:
+    """Assess the saved result sets once (the project's claims unless given),
+    store the verdicts beside them and return them, by label."""
     if claims is None:
         claims = claims_mod.load(paths.project_root() / "claims")
-    claims_mod.save_verdicts(results_dir, claims, labels)
+    return claims_mod.save_verdicts(results_dir, claims, labels)
 
 
 def host_regimes(regimes: Iterable[regimes_mod.Regime], bin_dir: Path) -> frozenset[str]:

@@ -12,7 +12,6 @@ target's results are still returned and saved.
 from __future__ import annotations
 
 import logging
-import shlex
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from rsslab import claims as claims_mod
 from rsslab import kversion, results, scenarios, steps
-from rsslab.claims import Claim, Verdict, regimes
+from rsslab.claims import Assessment, Claim, regimes
 from rsslab.errors import UserError
 from rsslab.kernels import Kernel, guest, initramfs, qemu
 from rsslab.plan import RunSpec
@@ -84,7 +83,8 @@ class Outcome:
     problems: tuple[str, ...] = ()  # runs that failed inside a finished guest
     error: str = ""  # the guest hung, panicked or could not start
     seconds: float = 0.0
-    verdicts: tuple[Verdict, ...] = field(default=())
+    # The verdicts of its saved result set, as stored (``claims.store``).
+    assessments: tuple[Assessment, ...] = field(default=())
 
 
 def targets(kernels: Sequence[Kernel], cpus: Sequence[int],
@@ -143,15 +143,6 @@ def features_of(kernel: Kernel, regs: Sequence[regimes.Regime],
 def with_features(out: Outcome, regs: Sequence[regimes.Regime]) -> Outcome:
     """The outcome with its kernel's regimes: declared, and probed in its runs."""
     return replace(out, features=features_of(out.target.kernel, regs, out.runs))
-
-
-def judge(outcome: Outcome, claims: Sequence[Claim]) -> Outcome:
-    """The verdicts of every claim that applies to the target's regimes."""
-    t = outcome.target
-    ncpus = outcome.runs[0].ncpus if outcome.runs else t.ncpus
-    verdicts = claims_mod.judge_all(claims, outcome.runs, outcome.features, t.label, ncpus)
-    return Outcome(t, outcome.features, outcome.runs, outcome.problems, outcome.error,
-                   outcome.seconds, verdicts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,13 +223,13 @@ def run_host(target: Target, specs: Sequence[RunSpec], settings: Settings,
 
 def run_target(target: Target, claims: Sequence[Claim], regs: Sequence[regimes.Regime],
                settings: Settings, progress: Progress, planner: Planner | None = None) -> Outcome:
-    """One target, start to verdicts; a UserError becomes the outcome's error."""
+    """One target, start to runs and regimes; a UserError becomes the outcome's error."""
     try:
         specs = (planner or plan_for)(target, claims, regs)
         runner = run_host if target.kernel.is_host else run_guest
         out = with_features(runner(target, specs, settings, progress), regs)
         progress(target.label, "done", len(out.runs), len(out.runs))
-        return judge(out, claims)
+        return out
     except UserError as e:
         progress(target.label, "FAILED", 0, 0)
         return Outcome(target, error=str(e))
@@ -253,8 +244,9 @@ def _cost(target: Target, claims: Sequence[Claim], regs: Sequence[regimes.Regime
 def run_all(targets_: Sequence[Target], claims: Sequence[Claim],
             regs: Sequence[regimes.Regime], settings: Settings,
             progress: Progress, planner: Planner | None = None) -> list[Outcome]:
-    """Every target, the slowest first, in parallel; results saved as each ends.
-    Each runs ``planner``'s specs (default: ``plan_for``, the claims' plan).
+    """Every target, the slowest first, in parallel; results saved, and their
+    verdicts stored, as each ends.  Each runs ``planner``'s specs (default:
+    ``plan_for``, the claims' plan).
 
     Outcomes come back in the order of ``targets_``."""
     for t in targets_:
@@ -267,25 +259,15 @@ def run_all(targets_: Sequence[Target], claims: Sequence[Claim],
                    for t in order}
         outcomes = {}
         for t in order:
-            out = futures[t.label].result()
-            save(settings.results_dir, out, claims)
-            outcomes[t.label] = out
+            outcomes[t.label] = save(settings.results_dir, futures[t.label].result(), claims)
     return [outcomes[t.label] for t in targets_]
 
 
-def save(results_dir: Path, out: Outcome, claims: Sequence[Claim] | None = None) -> None:
+def save(results_dir: Path, out: Outcome, claims: Sequence[Claim] | None = None) -> Outcome:
     """Keep a finished target's runs, with the regimes its kernel had, and
-    the verdicts of its result set beside them."""
-    if not out.error and out.runs:
-        written = results.save(results_dir, out.runs, out.features, out.target.kernel.origin())
-        host.keep_verdicts(results_dir, [p.stem for p in written], claims)
-
-
-def describe_argv(target: Target, settings: Settings) -> str:
-    """The QEMU command line a target boots with (for --verbose and docs)."""
-    assert target.kernel.image is not None
-    work = settings.build_dir / target.label
-    return shlex.join(qemu.qemu_argv(qemu.QEMU, target.kernel.image, work / "initrd.gz",
-                                     qemu.Machine(target.ncpus,
-                                                  settings.memory_mib or GUEST_MEMORY_MIB),
-                                     work / "results.bin"))
+    the verdicts of its result set beside them; the outcome with those verdicts."""
+    if out.error or not out.runs:
+        return out
+    written = results.save(results_dir, out.runs, out.features, out.target.kernel.origin())
+    kept = host.keep_verdicts(results_dir, [p.stem for p in written], claims)
+    return replace(out, assessments=tuple(a for label in kept for a in kept[label]))

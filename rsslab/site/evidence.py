@@ -2,11 +2,11 @@
 
 The site states nothing that is not here: every result file in
 ``build/results`` becomes a ``KernelRuns`` (the regimes its kernel had, as
-the file records them, and the verdict of every claim that applies to
-them), and every claim gets a state: ``holds``
-(checked on at least one kernel and never contradicted), ``fails`` (some
-kernel disagreed) or ``unchecked`` (no kernel of its regimes was measured
-with its runs yet).
+the file records them, and the stored verdict of every claim that applies
+to them), and every claim gets the worst verdict of the kernels that ran
+it (``claims.Verdict``): it holds only where it held on every one.  A claim
+no kernel ran is not decided, or not available here where the kernels of
+its regimes cannot give its runs.
 """
 
 from __future__ import annotations
@@ -18,15 +18,10 @@ from typing import Any
 
 from rsslab import claims as claims_mod
 from rsslab import kversion, results
-from rsslab.claims import Claim, Verdict, regimes
+from rsslab.claims import Assessment, Claim, Verdict, regimes, worst
 from rsslab.claims.regimes import Regime
 from rsslab.errors import UserError
 from rsslab.results import ResultSet
-
-HOLDS = "holds"
-FAILS = "fails"
-UNCHECKED = "unchecked"
-
 
 @dataclass(frozen=True, slots=True)
 class KernelRuns:
@@ -34,10 +29,10 @@ class KernelRuns:
 
     results: ResultSet
     features: frozenset[str]
-    verdicts: tuple[Verdict, ...]  # only claims that apply and were observed
+    assessments: tuple[Assessment, ...]  # only claims that apply and were observed
     # Claims that apply but whose runs this kernel cannot give (no memory
     # cgroup peak before 5.19): each says why.
-    unavailable: tuple[Verdict, ...] = ()
+    unavailable: tuple[Assessment, ...] = ()
 
     @property
     def label(self) -> str:
@@ -54,16 +49,14 @@ class KernelRuns:
 @dataclass(frozen=True, slots=True)
 class ClaimStatus:
     claim: Claim
-    verdicts: tuple[Verdict, ...]
+    assessments: tuple[Assessment, ...]  # on the kernels that ran it
+    unavailable: tuple[Assessment, ...] = ()  # on the kernels that cannot give its runs
 
     @property
-    def state(self) -> str:
-        if not self.verdicts:
-            return UNCHECKED
-        return HOLDS if all(v.ok for v in self.verdicts) else FAILS
-
-    def labels(self, ok: bool) -> list[str]:
-        return [v.label for v in self.verdicts if v.ok == ok]
+    def verdict(self) -> Verdict:
+        if self.assessments:
+            return worst(a.verdict for a in self.assessments)
+        return Verdict.UNAVAILABLE if self.unavailable else Verdict.UNDECIDED
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +70,11 @@ class Evidence:
         return next((c for c in self.claims if c.id == claim_id), None)
 
     def status(self, claim: Claim) -> ClaimStatus:
-        return ClaimStatus(claim, tuple(v for k in self.kernels for v in k.verdicts
-                                        if v.claim.id == claim.id))
+        return ClaimStatus(claim,
+                           tuple(a for k in self.kernels for a in k.assessments
+                                 if a.claim.id == claim.id),
+                           tuple(a for k in self.kernels for a in k.unavailable
+                                 if a.claim.id == claim.id))
 
     def kernel(self, label: str) -> KernelRuns | None:
         return next((k for k in self.kernels if k.label == label), None)
@@ -98,23 +94,17 @@ def _order(rs: ResultSet) -> tuple[tuple[int, int, int], str, int]:
     return v, rs.kernel, rs.ncpus
 
 
-def _kernel_runs(rs: ResultSet, every: Sequence[Verdict]) -> KernelRuns:
-    return KernelRuns(rs, rs.features, tuple(v for v in every if v.checks),
-                      tuple(v for v in every if v.unavailable))
+def _kernel_runs(rs: ResultSet, every: Sequence[Assessment]) -> KernelRuns:
+    return KernelRuns(rs, rs.features, tuple(a for a in every if a.checks),
+                      tuple(a for a in every if a.unavailable))
 
 
 def _evidence(claim_list: Sequence[Claim], regs: Sequence[Regime],
-              judged: Iterable[tuple[ResultSet, Sequence[Verdict]]],
+              assessed: Iterable[tuple[ResultSet, Sequence[Assessment]]],
               reproducers: frozenset[str]) -> Evidence:
-    kernels = [_kernel_runs(rs, every) for rs, every in sorted(judged, key=lambda j: _order(j[0]))]
+    kernels = [_kernel_runs(rs, every)
+               for rs, every in sorted(assessed, key=lambda j: _order(j[0]))]
     return Evidence(tuple(claim_list), tuple(regs), tuple(kernels), reproducers)
-
-
-def gather(claim_list: Sequence[Claim], regs: Sequence[Regime],
-           sets: Iterable[ResultSet], reproducers: frozenset[str] = frozenset()) -> Evidence:
-    """Evidence of result sets held in memory (judged here)."""
-    return _evidence(claim_list, regs,
-                     ((rs, claims_mod.judge_results(claim_list, rs)) for rs in sets), reproducers)
 
 
 def load(root: Path, results_dir: Path) -> Evidence:
@@ -149,27 +139,29 @@ def needs(ev: Evidence, claim: Claim) -> str:
     return f"needs {kernels}, measured with: {runs}{todo}"
 
 
-def _verdict_json(v: Verdict) -> dict[str, Any]:
-    worst = v.worst()
+def _assessment_json(a: Assessment) -> dict[str, Any]:
+    largest = a.worst()
     return {
-        "ok": v.ok,
-        "runs": len(v.checks),
-        "worst_err_pages": None if worst is None else worst.err_pages,
-        "bound": None if worst is None else worst.interval.show(),
-        "problems": list(v.problems[:5]),
+        "verdict": a.verdict.value,
+        "runs": len(a.checks),
+        "worst_err_pages": None if largest is None else largest.err_pages,
+        "bound": None if largest is None else largest.interval.show(),
+        "problems": list(a.problems[:5]),
     }
 
 
 def to_json(ev: Evidence) -> dict[str, Any]:
-    """Everything the Sphinx roles need, as plain data (a config value)."""
+    """Everything the Sphinx roles need, as plain data (a config value).  A
+    claim's ``state`` is its verdict (``claims.Verdict`` values)."""
     claims_out: dict[str, Any] = {}
     for c in ev.claims:
         st = ev.status(c)
         claims_out[c.id] = {
-            "state": st.state,
+            "state": st.verdict.value,
             "metric": c.metric,
             "needs": needs(ev, c),
-            "verdicts": {v.label: _verdict_json(v) for v in st.verdicts},
+            "verdicts": {a.label: _assessment_json(a) for a in st.assessments},
+            "unavailable": {a.label: a.unavailable for a in st.unavailable},
         }
     kernels = [{"label": k.label, "kernel": k.results.kernel,
                 "release": k.results.kernel_release, "ncpus": k.ncpus,

@@ -1,7 +1,7 @@
 """The generated pages: metrics, plots, site status and the scenario list.
 
 Every number here comes from ``Evidence`` (the stored runs and the claim
-verdicts computed from them); kernels or runs that are missing are named,
+verdicts stored with them); kernels or runs that are missing are named,
 with the command that measures them.
 """
 
@@ -14,10 +14,10 @@ from pathlib import Path
 
 from rsslab import claims as claims_mod
 from rsslab import metrics, scenarios
-from rsslab.claims import Claim, Verdict
+from rsslab.claims import Assessment, Claim, Verdict, worst
 from rsslab.run import matrix
 from rsslab.site import rst
-from rsslab.site.evidence import FAILS, HOLDS, Evidence, KernelRuns, needs, regime_span
+from rsslab.site.evidence import ClaimStatus, Evidence, KernelRuns, needs, regime_span
 from rsslab.site.plots import Figure
 
 # The metrics as judges and tools read them, in the overview's order:
@@ -37,20 +37,27 @@ def _pages(x: float) -> str:
     return f"{x:+g}" if x else "0"
 
 
-def metric_verdicts(k: KernelRuns, metric: str) -> list[Verdict]:
-    return [v for v in k.verdicts if v.claim.metric == metric]
+def metric_assessments(k: KernelRuns, metric: str) -> list[Assessment]:
+    return [a for a in k.assessments if a.claim.metric == metric]
+
+
+def _verdict(a: Assessment) -> str:
+    """A verdict in a table: ``holds``, else its words in bold and the first problem."""
+    if a.holds:
+        return a.verdict.words
+    return f"**{a.verdict.words}**: {rst.esc('; '.join(a.problems[:2]))}"
 
 
 def overview_cell(k: KernelRuns, metric: str) -> str:
     """``exact`` or the error range in pages, and whether the claims hold."""
-    vs = metric_verdicts(k, metric)
-    errs = [c.err_pages for v in vs for c in v.checks if c.err_pages is not None]
+    mine = metric_assessments(k, metric)
+    errs = [c.err_pages for a in mine for c in a.checks if c.err_pages is not None]
     if not errs:
         return "—"
-    ok = all(v.ok for v in vs)
+    verdict = worst(a.verdict for a in mine)
     lo, hi = min(errs), max(errs)
     text = "exact" if lo == hi == 0 else (_pages(lo) if lo == hi else f"{_pages(lo)} to {_pages(hi)}")
-    return text if ok else f"{text} (**claim fails**)"
+    return text if verdict is Verdict.HOLDS else f"{text} (**claim {verdict.words}**)"
 
 
 def overview_table(ev: Evidence) -> str:
@@ -61,7 +68,7 @@ def overview_table(ev: Evidence) -> str:
     header = ["metric", *(f"{k.label}\n\n{k.results.kernel_release}" for k in ev.kernels)]
     rows = [[name, *(overview_cell(k, m) for k in ev.kernels)]
             for m, name, _ in METRIC_ROWS
-            if any(metric_verdicts(k, m) for k in ev.kernels)]
+            if any(metric_assessments(k, m) for k in ev.kernels)]
     return rst.list_table(header, rows, classes="overview")
 
 
@@ -82,18 +89,19 @@ def _cites(claim: Claim, short: bool = False) -> str:
 def kernel_table(k: KernelRuns) -> str:
     rows = []
     for metric, name, _ in METRIC_ROWS:
-        for v in metric_verdicts(k, metric):
-            worst = v.worst()
-            errs = [c.err_pages for c in v.checks if c.err_pages is not None]
+        for a in metric_assessments(k, metric):
+            largest = a.worst()
+            errs = [c.err_pages for c in a.checks if c.err_pages is not None]
             exact = bool(errs) and all(e == 0 for e in errs)
             rows.append([
-                name, rst.claim_ref(v.claim.id), str(len(v.checks)),
+                name, rst.claim_ref(a.claim.id), str(len(a.checks)),
                 f"exact in all {len(errs)}" if exact else "no",
-                "" if worst is None or worst.err_pages is None else
-                f"{_pages(worst.err_pages)} ({worst.err_pages * k.results.runs[0].page_kib:+g} KiB)",
-                "" if worst is None else rst.esc(worst.interval.show()),
-                HOLDS if v.ok else f"**FAILS**: {rst.esc(v.problems[0])}",
-                _cites(v.claim, short=True),
+                "" if largest is None or largest.err_pages is None else
+                f"{_pages(largest.err_pages)} "
+                f"({largest.err_pages * k.results.runs[0].page_kib:+g} KiB)",
+                "" if largest is None else rst.esc(largest.interval.show()),
+                _verdict(a),
+                _cites(a.claim, short=True),
             ])
     return rst.list_table(["metric", "claim", "runs", "exact?", "largest error (pages)",
                            "bound (pages)", "verdict", "cites"], rows,
@@ -109,13 +117,14 @@ def kernel_section(ev: Evidence, k: KernelRuns) -> str:
     out += (f"Linux {rst.lit(k.results.kernel_release)}, {k.ncpus} CPUs, "
             f"{len(k.results.runs)} stored runs; regimes: {feats}{said}.  "
             f"Kernel: {origin.source.replace(str(Path.home()), '~')}.\n\n")
-    out += kernel_table(k) if k.verdicts else rst.note("No claim could be checked with these runs.")
-    unchecked = [name for m, name, _ in METRIC_ROWS if not metric_verdicts(k, m)]
+    out += (kernel_table(k) if k.assessments
+            else rst.note("No claim could be checked with these runs."))
+    unchecked = [name for m, name, _ in METRIC_ROWS if not metric_assessments(k, m)]
     if unchecked:
         out += f"Not checked on {k.label}: {', '.join(unchecked)}.\n\n"
-    for why in dict.fromkeys(v.unavailable for v in k.unavailable):
-        ids = ", ".join(rst.claim_ref(v.claim.id) for v in k.unavailable if v.unavailable == why)
-        out += f"{ids}: {rst.esc(why)}.\n\n"
+    for why in dict.fromkeys(a.unavailable for a in k.unavailable):
+        ids = ", ".join(rst.claim_ref(a.claim.id) for a in k.unavailable if a.unavailable == why)
+        out += f"{ids}: {Verdict.UNAVAILABLE.words}: {rst.esc(why)}.\n\n"
     return out
 
 
@@ -135,12 +144,11 @@ def missing_kernels(ev: Evidence) -> list[str]:
 def claim_entry(ev: Evidence, claim: Claim) -> str:
     st = ev.status(claim)
     checked = []
-    for v in st.verdicts:
-        worst = v.worst()
-        w = "" if worst is None or worst.err_pages is None else (
-            f", worst {_pages(worst.err_pages)} pages in {rst.esc(worst.interval.show())}")
-        state = HOLDS if v.ok else f"**fails**: {rst.esc('; '.join(v.problems[:2]))}"
-        checked.append(f"{v.label}: {state} ({len(v.checks)} runs{w})")
+    for a in st.assessments:
+        largest = a.worst()
+        w = "" if largest is None or largest.err_pages is None else (
+            f", worst {_pages(largest.err_pages)} pages in {rst.esc(largest.interval.show())}")
+        checked.append(f"{a.label}: {_verdict(a)} ({len(a.checks)} runs{w})")
     regs = ", ".join(f"{rst.lit(r)} ({regime_span(g)})" if (g := ev.regime(r)) else rst.lit(r)
                      for r in claim.regimes) or "every kernel"
     if claim.unless:
@@ -150,8 +158,7 @@ def claim_entry(ev: Evidence, claim: Claim) -> str:
         ("Kernels", regs),
         ("Bound", _bound_text(claim)),
         ("Runs", "; ".join(rst.esc(r.describe()) for r in claim.runs)),
-        ("State", {HOLDS: "holds", FAILS: "**fails**"}.get(st.state, "not checked yet: "
-                                                           + rst.esc(needs(ev, claim)))),
+        ("State", _state(ev, st)),
         ("Checked on", "\n".join(f"| {c}" for c in checked) or "—"),
         ("Cites", _cites(claim) or "—"),
         ("Defined in", rst.lit(f"claims/{claim.source}")),
@@ -159,6 +166,19 @@ def claim_entry(ev: Evidence, claim: Claim) -> str:
     body = rst.esc(claim.says) + "\n\n" + "".join(
         f":{name}:\n{rst.indent(text, 4)}\n" for name, text in fields)
     return f".. _claim-{claim.id}:\n\n.. rubric:: {claim.id}\n   :class: claim\n\n{body}\n"
+
+
+def _state(ev: Evidence, st: ClaimStatus) -> str:
+    """A claim's verdict on the measured kernels, and what it lacks where none ran it."""
+    verdict = st.verdict
+    if verdict is Verdict.HOLDS:
+        return verdict.words
+    if st.assessments:
+        return f"**{verdict.words}**"
+    if verdict is Verdict.UNAVAILABLE:
+        why = "; ".join(f"{a.label}: {a.unavailable}" for a in st.unavailable)
+        return f"{verdict.words}: {rst.esc(why)}"
+    return f"{verdict.words} yet: {rst.esc(needs(ev, st.claim))}"
 
 
 def claims_section(ev: Evidence) -> str:
@@ -216,16 +236,22 @@ def status_include(ev: Evidence, notes: Sequence[str]) -> str:
     out = ""
     for k in ev.kernels:
         out += (f"* {k.label}: Linux {rst.lit(k.results.kernel_release)}, {k.ncpus} CPUs, "
-                f"{len(k.results.runs)} runs, {len(k.verdicts)} claims checked\n")
+                f"{len(k.results.runs)} runs, {len(k.assessments)} claims checked\n")
     for line in missing_kernels(ev):
         out += f"* {rst.esc(line)}\n"
-    states = [ev.status(c).state for c in ev.claims]
-    out += (f"\nOf {len(states)} claims, {states.count(HOLDS)} hold on the measured kernels, "
-            f"{states.count(FAILS)} fail and {len(states) - states.count(HOLDS) - states.count(FAILS)} "
-            "are not checked yet (see :doc:`metrics`).\n\n")
+    out += f"\n{_tally(ev)} (see :doc:`metrics`).\n\n"
     if notes:
         out += "This build:\n\n" + "".join(f"* {rst.esc(n)}\n" for n in notes) + "\n"
     return out
+
+
+def _tally(ev: Evidence) -> str:
+    """``Of 80 claims, 70 hold on the measured kernels, 2 not decided, ...``."""
+    verdicts = [ev.status(c).verdict for c in ev.claims]
+    counts = [f"{verdicts.count(v)} {v.words}" for v in Verdict
+              if v is not Verdict.HOLDS and verdicts.count(v)]
+    return (f"Of {len(verdicts)} claims, {verdicts.count(Verdict.HOLDS)} hold on the measured "
+            "kernels" + "".join(f", {c}" for c in counts))
 
 
 def scenarios_table(have_source: Sequence[str]) -> str:

@@ -1,12 +1,13 @@
 """Sphinx roles and a directive that tie every factual sentence to a claim.
 
 ``:claim:`ID``` links a claim id to its entry on the metrics page and fails
-the build (a warning under ``-W``) when the id is unknown, was not checked
-on any measured kernel, or was contradicted by a measurement.
+the build (a warning under ``-W``) when the id is unknown or the claim does
+not hold: not decided, not available here, broken or contradicted.
 
 ``.. claimed:: ID [ID...]`` holds prose that rests on those claims: the prose
-appears only when every claim holds; otherwise the block says plainly what
-is missing (which kernel and runs) or what the kernel did instead.
+appears only when every claim holds; otherwise the block says plainly which,
+in the words of its verdict: not decided yet (which kernel and runs are
+missing), not available here, broken, or what the kernel did instead.
 
 ``:obs:`SELECT SCENARIO [NAME=VALUE...] EXPR [pages]``` prints a measured
 value: SELECT is a regime id (``split-rss``), a result label
@@ -30,24 +31,64 @@ from sphinx.application import Sphinx
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective, SphinxRole
 
+from rsslab.claims.verdict import Verdict, worst
+
 log = logging.getLogger(__name__)
 
-HOLDS = "holds"
+# Why a claim may not be cited as fact, by its verdict.
+_WHY = {Verdict.UNDECIDED: "was not decided", Verdict.UNAVAILABLE: "is not available here",
+        Verdict.BROKEN: "is broken", Verdict.CONTRADICTED: "was contradicted"}
+
+# What a ``claimed`` block says instead of its prose, by the worst verdict of
+# its claims (``literal`` in double back-quotes).
+HEADINGS = {
+    Verdict.UNDECIDED: "Not decided yet, so not stated here; run ``make repro`` (guest kernels) "
+                       "or ``make docs`` (this machine's kernel).",
+    Verdict.UNAVAILABLE: "Not available here: the measured kernels cannot give the runs of the "
+                         "claims below, so this is not stated.",
+    Verdict.BROKEN: "Not stated here: a claim below is broken (it names a value its runs do "
+                    "not report); fix it in ``claims/``.",
+    Verdict.CONTRADICTED: "Measured otherwise: the kernel disagreed with the claims below.",
+}
+
+
+def verdict_of(evidence: Mapping[str, Any], claim_id: str) -> Verdict | None:
+    """A claim's verdict on the measured kernels; None for an unknown id."""
+    info = evidence.get("claims", {}).get(claim_id)
+    return None if info is None else Verdict(info["state"])
 
 
 def claim_problem(evidence: Mapping[str, Any], claim_id: str) -> str:
     """Why a claim may not be cited as fact, or "" when it may."""
-    info = evidence.get("claims", {}).get(claim_id)
-    if info is None:
+    verdict = verdict_of(evidence, claim_id)
+    if verdict is None:
         return f"unknown claim id '{claim_id}' (see claims/*.toml)"
-    state = info["state"]
-    if state == HOLDS:
+    if verdict is Verdict.HOLDS:
         return ""
-    if state == "unchecked":
-        return f"claim '{claim_id}' was not checked on any measured kernel: {info['needs']}"
-    failed = [f"{label}: {'; '.join(v['problems'][:2])}"
-              for label, v in info["verdicts"].items() if not v["ok"]]
-    return f"claim '{claim_id}' failed on {' | '.join(failed)}"
+    return f"claim '{claim_id}' {_state(evidence['claims'][claim_id], verdict)}"
+
+
+def _state(info: Mapping[str, Any], verdict: Verdict) -> str:
+    """What a claim that does not hold came to, and where: ``was not decided
+    on 6.1-smp2: ...``."""
+    if not info["verdicts"] and info.get("unavailable"):
+        why = [f"{label}: {reason}" for label, reason in info["unavailable"].items()]
+        return f"{_WHY[verdict]}: {' | '.join(why)}"
+    if not info["verdicts"]:
+        return f"was not checked on any measured kernel: {info['needs']}"
+    seen = []
+    for label, v in info["verdicts"].items():
+        here = Verdict(v["verdict"])
+        if here is not Verdict.HOLDS:
+            words = "" if here is verdict else f" ({here.words})"
+            seen.append(f"{label}{words}: {'; '.join(v['problems'][:2])}")
+    return f"{_WHY[verdict]} on {' | '.join(seen)}"
+
+
+def heading(verdict: Verdict) -> list[nodes.Node]:
+    """What a ``claimed`` block says when its worst claim has ``verdict``."""
+    parts = HEADINGS[verdict].split("``")
+    return [nodes.literal(t, t) if i % 2 else nodes.Text(t) for i, t in enumerate(parts)]
 
 
 def claim_xref(claim_id: str) -> addnodes.pending_xref:
@@ -158,21 +199,17 @@ class ClaimedDirective(SphinxDirective):
             box = nodes.container(classes=["claimed"])
             self.state.nested_parse(self.content, self.content_offset, box)
             return [box]
-        failed = any(evidence["claims"].get(i, {}).get("state") == "fails" for i, _ in open_)
-        node: nodes.Element = nodes.warning() if failed else nodes.note()
+        known = [v for i, _ in open_ if (v := verdict_of(evidence, i)) is not None]
+        verdict = worst(known, Verdict.UNDECIDED)
+        node: nodes.Element = (nodes.warning() if verdict in (Verdict.BROKEN, Verdict.CONTRADICTED)
+                               else nodes.note())
         para = nodes.paragraph()
-        if failed:
-            para += nodes.Text("Measured otherwise: the kernel disagreed with the claims below.")
-        else:
-            para += nodes.Text("Not measured yet, so not stated here; run ")
-            para += nodes.literal("make repro", "make repro")
-            para += nodes.Text(" (guest kernels) or ")
-            para += nodes.literal("make docs", "make docs")
-            para += nodes.Text(" (this machine's kernel).")
+        para.extend(heading(verdict))
         node.append(para)
         items = nodes.bullet_list()
         for i, p in open_:
-            text = p.split(": ", 1)[-1] if i in evidence["claims"] else p
+            v = verdict_of(evidence, i)
+            text = p if v is None else _state(evidence["claims"][i], v)
             line = nodes.paragraph()
             line.extend([claim_xref(i), nodes.Text(": " + text)])
             items.append(nodes.list_item("", line))

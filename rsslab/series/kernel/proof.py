@@ -1,7 +1,7 @@
 """The proof: base and patched kernels booted through the matrix.
 
 Both kernels run every claim that may apply to them, at each CPU count;
-the patch's own claims (``claims`` in its ``patch.toml``) are then judged
+the patch's own claims (``claims`` in its ``patch.toml``) are then assessed
 on both, so the table shows the metric before (as the unpatched claims
 describe it) and after (exact).  Every other claim that applies to both
 kernels must hold on both: that is "nothing else changed".  The numbers
@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rsslab import claims as claims_mod
-from rsslab.claims import Claim, regimes
+from rsslab.claims import Claim, Verdict, regimes
 from rsslab.errors import KernelError
 from rsslab.kernels import Kernel
 from rsslab.results import Observation
@@ -26,7 +26,7 @@ Progress = Callable[[str, str, int, int], None]
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One focus claim at one CPU count, judged on both kernels."""
+    """One focus claim at one CPU count, assessed on both kernels."""
 
     claim: str
     metric: str
@@ -62,13 +62,14 @@ class Proof:
 
 
 def _errors(claim: Claim, runs: Sequence[Observation], feats: frozenset[str]) -> tuple[float, ...]:
-    v = claims_mod.evaluate(claim, runs, feats, "")
-    return tuple(c.err_pages for c in v.checks if c.err_pages is not None)
+    a = claims_mod.assess(claim, runs, feats, "")
+    return tuple(c.err_pages for c in a.checks if c.err_pages is not None)
 
 
 def compare(focus: Sequence[Claim], all_claims: Sequence[Claim],
             base: Sequence[matrix.Outcome], patched: Sequence[matrix.Outcome]) -> Proof:
-    """Judge the focus claims on both kernels, and the rest on each."""
+    """The focus claims assessed on both kernels; the rest's stored verdicts on each
+    (a claim a kernel cannot give the runs of counts neither way)."""
     errors = tuple(o.error for o in (*base, *patched) if o.error)
     rows: list[Row] = []
     held: set[str] = set()
@@ -80,14 +81,16 @@ def compare(focus: Sequence[Claim], all_claims: Sequence[Claim],
             rows.append(Row(c.id, c.metric, n, _errors(c, b.runs, p.features),
                             _errors(c, p.runs, p.features)))
         for out in (b, p):
-            for v in out.verdicts:
-                if v.claim.id in focus_ids:
+            for a in out.assessments:
+                if a.claim.id in focus_ids or a.verdict is Verdict.UNAVAILABLE:
                     continue
-                if v.ok:
-                    held.add(v.claim.id)
+                if a.holds:
+                    held.add(a.claim.id)
                 else:
-                    failed.append(f"{v.claim.id} on {out.target.label}: {v.problems[0]}")
-    both = set().union(*({v.claim.id for v in b.verdicts} & {v.claim.id for v in p.verdicts}
+                    failed.append(f"{a.claim.id} on {out.target.label}: {a.verdict.words}: "
+                                  f"{a.problems[0]}")
+    both = set().union(*({a.claim.id for a in b.assessments}
+                         & {a.claim.id for a in p.assessments}
                          for b, p in zip(base, patched)))
     return Proof(tuple(rows), tuple(sorted(held & both - focus_ids)), tuple(failed), errors,
                  tuple(o for out in base for o in out.runs),

@@ -51,9 +51,9 @@ def _claims_table(r: manpages.Result) -> Table:
     table.add_column("claim")
     for label in labels:
         table.add_column(label)
-    mark = {"holds": "[green]holds[/]", "fails": "[red]FAILS[/]", "untested": "[dim]n/a[/]"}
     for claim in dict.fromkeys(c.claim for c in r.checks):
-        row = {c.label: mark[c.status] for c in r.checks if c.claim == claim}
+        row = {c.label: f"[{c.verdict.colour}]{c.verdict.words}[/]" for c in r.checks
+               if c.claim == claim}
         table.add_row(claim, *(row.get(label, "") for label in labels))
     return table
 
@@ -74,7 +74,7 @@ def report(r: manpages.Result, show_render: bool) -> list[RenderableType]:
         out += [f"[red]  {p}[/]" for p in problems]
     else:
         out.append("[green]checks: lint clean, every added sentence backed by claims, "
-                   "no claim fails, git am applies the series on the base[/]")
+                   "every claim with runs holds, git am applies the series on the base[/]")
     return out
 
 

@@ -3,7 +3,7 @@
 Results come from ``build/results/<label>.json`` (``rsslab run`` on the
 host, the QEMU matrix for the other kernels), each with the regimes its
 kernel had.  For each kernel that behaves as some upstream release this
-module evaluates the claims a patch cites by those regimes, and formats the
+module reads the stored verdicts of the claims a patch cites, and formats the
 measured numbers the commit messages quote, each row naming the kernel it
 comes from.  Runs the host is missing can be measured on the spot.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rsslab import claims as claims_mod
 from rsslab import kversion, paths, results
-from rsslab.claims import Claim, Verdict, regimes
+from rsslab.claims import Assessment, Claim, Verdict, regimes
 from rsslab.errors import UserError
 from rsslab.plan import RunSpec, merge
 from rsslab.results import Observation, ResultSet
@@ -34,10 +34,10 @@ MEASURE_REPEAT = 3
 @dataclass(frozen=True, slots=True)
 class Kernel:
     """One results file, with the regimes its kernel had, and the verdicts
-    kept beside it (``None``: judge here)."""
+    kept beside it (``None``: assess here)."""
 
     results: ResultSet
-    verdicts: tuple[Verdict, ...] | None = None
+    assessments: tuple[Assessment, ...] | None = None
 
     @property
     def features(self) -> frozenset[str]:
@@ -64,12 +64,15 @@ class Kernel:
 
 @dataclass(frozen=True, slots=True)
 class ClaimCheck:
-    """A claim on one kernel: ``holds``, ``fails`` or ``untested`` (and why)."""
+    """A claim on one kernel: its verdict, and what it rests on or why.  A
+    claim that does not apply to the kernel is not available there (LTP's
+    TCONF); one whose runs the kernel has no results of is not decided."""
 
     claim: str
     label: str
-    status: str
+    verdict: Verdict
     detail: str = ""
+    runs: int = 0  # the kernel's runs of the claim
 
 
 def as_released(rs: ResultSet, regs: Sequence[regimes.Regime]) -> bool:
@@ -85,45 +88,43 @@ def kernels(root: Path) -> list[Kernel]:
     regs = regimes.load(root / "claims")
     claim_list = claims_mod.load(root / "claims")
     where = paths.results_dir(root)
-    judged = [claims_mod.verdicts_of(where, claim_list, p) for p in results.files(where)]
-    kept = [Kernel(rs, vs) for rs, vs in judged if rs.runs and as_released(rs, regs)]
+    stored = [claims_mod.verdicts_of(where, claim_list, p) for p in results.files(where)]
+    kept = [Kernel(rs, saved) for rs, saved in stored if rs.runs and as_released(rs, regs)]
     kept.sort(key=lambda k: (kversion.upstream(k.results.kernel_release,
                                                k.results.kernel_version),
                              k.results.kernel, k.results.ncpus))
     return kept
 
 
-def _verdict(claim: Claim, kernel: Kernel) -> Verdict:
-    stored = next((v for v in kernel.verdicts or () if v.claim.id == claim.id), None)
+def _assessment(claim: Claim, kernel: Kernel) -> Assessment:
+    stored = next((a for a in kernel.assessments or () if a.claim.id == claim.id), None)
     if stored is not None:
         return stored
     rs = kernel.results
-    return claims_mod.evaluate(claim, rs.runs, kernel.features, kernel.label)
+    return claims_mod.assess(claim, rs.runs, kernel.features, kernel.label)
 
 
 def claim_map(root: Path) -> dict[str, Claim]:
     return {c.id: c for c in claims_mod.load(root / "claims")}
 
 
-def unknown_claims(ids: Iterable[str], known: Mapping[str, Claim]) -> list[str]:
-    return sorted({i for i in ids if i not in known})
-
-
 def check(claim: Claim, kernel: Kernel) -> ClaimCheck:
     rs = kernel.results
     if not claim.applies(kernel.features, rs.ncpus):
-        return ClaimCheck(claim.id, kernel.label, "untested",
+        return ClaimCheck(claim.id, kernel.label, Verdict.UNAVAILABLE,
                           f"does not apply to {kernel.describe()}")
     if not any(claim.matches(o, rs.features) for o in rs.runs):
-        return ClaimCheck(claim.id, kernel.label, "untested",
+        return ClaimCheck(claim.id, kernel.label, Verdict.UNDECIDED,
                           f"no runs of {', '.join(r.describe() for r in claim.runs)} "
                           f"on {kernel.describe()}")
-    verdict = _verdict(claim, kernel)
-    if verdict.ok:
-        worst = verdict.worst()
-        seen = "" if worst is None or worst.err_pages is None else f", worst {worst.err_pages:+g} pages"
-        return ClaimCheck(claim.id, kernel.label, "holds", f"{len(verdict.checks)} runs{seen}")
-    return ClaimCheck(claim.id, kernel.label, "fails", verdict.explain())
+    a = _assessment(claim, kernel)
+    if a.holds:
+        largest = a.worst()
+        seen = ("" if largest is None or largest.err_pages is None
+                else f", worst {largest.err_pages:+g} pages")
+        return ClaimCheck(claim.id, kernel.label, a.verdict, f"{len(a.checks)} runs{seen}",
+                          len(a.checks))
+    return ClaimCheck(claim.id, kernel.label, a.verdict, a.explain(), len(a.checks))
 
 
 def checks(ids: Iterable[str], known: Mapping[str, Claim],

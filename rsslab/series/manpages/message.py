@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rsslab.claims import Claim
+from rsslab.claims import Claim, Verdict
 from rsslab.errors import ToolMissing
 from rsslab.repo.git import run
 from rsslab.series.manpages import evidence as man_evidence
@@ -137,20 +137,22 @@ def sources_block(ids: Sequence[str], claims: Mapping[str, Claim]) -> str:
 
 
 def checked_block(ids: Sequence[str], ctx: Context) -> str:
-    """Per kernel with results: which of the claims hold, fail, or do not apply."""
+    """Per kernel with results: which of the claims hold, which did not, and
+    which apply to none of them."""
     if not ctx.kernels:
         return "No measurements were found (build/results/ is empty)."
     out = []
     for k in ctx.kernels:
         mine = [c for c in ctx.checks if c.label == k.label and c.claim in ids]
-        held = [c.claim for c in mine if c.status == "holds"]
-        failed = [c.claim for c in mine if c.status == "fails"]
+        held = [c.claim for c in mine if c.verdict is Verdict.HOLDS]
         line = f"{k.describe()}: {len(held)} of these claims hold"
-        if failed:
-            line += f", {len(failed)} FAIL ({', '.join(failed)})"
+        for v in (Verdict.CONTRADICTED, Verdict.BROKEN, Verdict.UNDECIDED):
+            named = [c.claim for c in mine if c.verdict is v and c.runs]
+            if named:
+                line += f", {len(named)} {v.words.upper()} ({', '.join(named)})"
         out += wrap(line + ".", "  - ", "    ")
-    untested = sorted({c.claim for c in ctx.checks if c.claim in ids}
-                      - {c.claim for c in ctx.checks if c.claim in ids and c.status != "untested"})
+    ran = {c.claim for c in ctx.checks if c.claim in ids and c.runs}
+    untested = sorted({c.claim for c in ctx.checks if c.claim in ids} - ran)
     if untested:
         out += wrap("Not checked on the kernels above (they apply to other kernel "
                     "versions or lack runs): " + ", ".join(untested) + ".", "  - ", "    ")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rsslab import paths
-from rsslab.claims import regimes
+from rsslab.claims import Verdict, regimes
 from rsslab.repo.git import git, identity, ok
 from rsslab.run import planner
 from rsslab.run.build import build_all
@@ -84,7 +84,8 @@ class Result:
 
     def problems(self) -> list[str]:
         out = [f.show() for f in self.lint] + [p.show() for p in self.sidecar]
-        out += [f"claim {c.claim} fails on {c.label}" for c in self.checks if c.status == "fails"]
+        out += [f"claim {c.claim} is {c.verdict.words} on {c.label}" for c in self.checks
+                if c.runs and c.verdict is not Verdict.HOLDS]
         return out + ([self.am_problem] if self.am_problem else [])
 
 
@@ -234,7 +235,7 @@ def write_checks(r: Result) -> Path:
     lines = [f"base: {r.base.describe} ({r.base.commit})", ""]
     lines += ["problems:", *(f"  {p}" for p in r.problems())] if r.problems() else ["problems: none"]
     lines += ["", "claims:"]
-    lines += [f"  {c.claim} on {c.label}: {c.status}"
+    lines += [f"  {c.claim} on {c.label}: {c.verdict.words}"
               + (f" ({c.detail.splitlines()[0]})" if c.detail else "") for c in r.checks]
     if r.not_measured:
         lines += ["", "not measured on the host:", *(f"  {m}" for m in r.not_measured)]

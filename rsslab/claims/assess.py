@@ -1,13 +1,15 @@
-"""The documented behaviour of each kernel regime, as data, and its check.
+"""Each claim assessed on observed runs: its verdict and the checks behind it.
 
 A claim (``claims/*.toml``) says how one metric relates to an exact
 reference on the kernels of some regimes, with a bound derived from the
 mechanism.  Errors are counted in pages: ``err = (metric - reference) /
-page``.  A check passes when ``lo <= err <= hi`` for every run; a claim that
-says a metric lies (``inexact = true``) also needs one run with ``err != 0``.
+page``.  A run holds when ``lo <= err <= hi``; a claim that says a metric
+lies (``inexact = true``) also needs one run with ``err != 0``.  The verdict
+of a claim on a result set is the worst of its runs' (``verdict.Verdict``).
 
-The bounds are the named formulas below; each docstring gives the mechanism.
-TOML files only name a formula and its arguments, never a bare tolerance.
+The bounds are the named formulas of ``formulas``; each docstring gives the
+mechanism.  TOML files only name a formula and its arguments, never a bare
+tolerance.
 """
 
 
@@ -29,6 +31,7 @@ from rsslab.claims.formulas import (
     thread_cache,
 )
 from rsslab.claims.model import Claim
+from rsslab.claims.verdict import Verdict, worst
 from rsslab.errors import UserError
 from rsslab.plan import RunSpec, merge
 from rsslab.results import Observation, ResultSet
@@ -36,23 +39,21 @@ from rsslab.results import Observation, ResultSet
 
 @dataclass(frozen=True, slots=True)
 class Check:
+    """One run against the claim: its verdict and, unless it holds, why."""
+
     obs: Observation
     value: int | None
     reference: int | None
     err_pages: float | None
     interval: Interval
-    ok: bool
+    verdict: Verdict
     problem: str = ""
-    # The run cannot decide the claim (its floor hides the low side); the
-    # kernel did not contradict it.
-    undecided: bool = False
-
-
-HOLDS, CONTRADICTED, UNDECIDED = "holds", "contradicted", "undecided"
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class Assessment:
+    """A claim on the runs of one result set (``label``): its checks and verdict."""
+
     claim: Claim
     label: str
     checks: tuple[Check, ...]
@@ -60,35 +61,30 @@ class Verdict:
     # Every run held, but none showed what the claim says must show (an
     # inexact run, an error beyond one CPU's residue).
     shortfall: bool = False
-    # Not a failure: the kernel lacks what the claim's runs need (the
-    # memory cgroup peak before Linux 5.19); says what.
+    # Why the kernel cannot give the claim's runs (no memory cgroup peak
+    # before Linux 5.19), or "".
     unavailable: str = ""
 
     @property
-    def ok(self) -> bool:
-        return not self.problems
+    def verdict(self) -> Verdict:
+        if self.unavailable:
+            return Verdict.UNAVAILABLE
+        if not self.checks:
+            return Verdict.UNDECIDED
+        if self.shortfall:
+            return Verdict.CONTRADICTED
+        return worst(c.verdict for c in self.checks)
 
     @property
-    def contradicted(self) -> bool:
-        """The kernel disagreed with the claim: a run outside the bound, or
-        no run showing what the claim says must show.  A claim left
-        undecided (no runs, a floor too high) is not contradicted."""
-        return self.kind == CONTRADICTED
-
-    @property
-    def kind(self) -> str:
-        if not self.problems:
-            return HOLDS
-        if any(not c.ok and not c.undecided for c in self.checks) or self.shortfall:
-            return CONTRADICTED
-        return UNDECIDED
+    def holds(self) -> bool:
+        return self.verdict is Verdict.HOLDS
 
     def worst(self) -> Check | None:
         errs = [c for c in self.checks if c.err_pages is not None]
         return max(errs, key=lambda c: abs(c.err_pages or 0), default=None)
 
     def explain(self) -> str:
-        lines = [f"claim {self.claim.id} on {self.label}: {self.claim.says}"]
+        lines = [f"claim {self.claim.id} on {self.label}: {self.verdict.words}: {self.claim.says}"]
         lines += [f"  - {p}" for p in self.problems[:10]]
         lines += [f"  cites {t.show()}" for t in self.claim.tags]
         return "\n".join(lines)
@@ -109,24 +105,25 @@ def _check(claim: Claim, obs: Observation, features: frozenset[str]) -> Check:
     value = obs.value(claim.metric)
     refs = [reference_value(obs, r) for r in claim.reference]
     iv = interval(claim.bound, obs, features)
+    run = f"{obs.scenario} {dict(obs.params)}"
     if value is None or any(r is None for r in refs):
         missing = [n for n, v in zip((claim.metric, *claim.reference), (value, *refs)) if v is None]
-        return Check(obs, value, None, None, iv, False,
-                     f"{obs.scenario} {dict(obs.params)}: no {', '.join(missing)} on this kernel")
+        return Check(obs, value, None, None, iv, Verdict.BROKEN,
+                     f"{run}: the run reports no {', '.join(missing)}: the claim names a value "
+                     "its runs do not give on this kernel; fix the claim")
     ref = max(r for r in refs if r is not None)
     err = (value - ref) / obs.page_kib
     if iv.premise_failed:
-        return Check(obs, value, ref, err, iv, False,
-                     f"{obs.scenario} {dict(obs.params)}: {iv.show()}: this run cannot "
-                     "decide the claim", undecided=True)
+        return Check(obs, value, ref, err, iv, Verdict.UNDECIDED,
+                     f"{run}: {iv.show()}: this run cannot decide the claim")
     if not iv.contains(err):
-        return Check(obs, value, ref, err, iv, False,
-                     f"{obs.scenario} {dict(obs.params)}: {claim.metric}={value} KiB, "
-                     f"reference {ref} KiB, error {err:+g} pages outside {iv.show()}")
+        return Check(obs, value, ref, err, iv, Verdict.CONTRADICTED,
+                     f"{run}: {claim.metric}={value} KiB, reference {ref} KiB, "
+                     f"error {err:+g} pages outside {iv.show()}")
     hidden = _floor_hides(claim, obs, iv, ref)
     if hidden:
-        return Check(obs, value, ref, err, iv, False, hidden, undecided=True)
-    return Check(obs, value, ref, err, iv, True)
+        return Check(obs, value, ref, err, iv, Verdict.UNDECIDED, hidden)
+    return Check(obs, value, ref, err, iv, Verdict.HOLDS)
 
 
 def _floor_hides(claim: Claim, obs: Observation, iv: Interval, ref: int) -> str:
@@ -164,45 +161,51 @@ def _exceeds(claim: Claim, checks: Sequence[Check]) -> list[str]:
             and abs(c.err_pages) > _exceeds_limit(claim, c.obs)[0]]
     if over:
         return []
-    worst = max(abs(c.err_pages or 0) for c in checks)
+    largest = max(abs(c.err_pages or 0) for c in checks)
     limit, what = _exceeds_limit(claim, checks[0].obs)
     return [f"no run's {claim.metric} error passed {what} ({limit} pages); "
-            f"the largest was {worst:g} pages in {len(checks)} runs"]
+            f"the largest was {largest:g} pages in {len(checks)} runs"]
 
 
-def evaluate(claim: Claim, runs: Iterable[Observation], features: frozenset[str],
-             label: str) -> Verdict:
+def _shortfall(claim: Claim, checks: Sequence[Check]) -> list[str]:
+    """What the claim says some run must show and none showed, where every run held."""
+    if not checks or any(c.verdict is not Verdict.HOLDS for c in checks):
+        return []
+    if claim.inexact and all(c.err_pages == 0 for c in checks):
+        return [f"{claim.metric} was exact in all {len(checks)} runs, "
+                "but this claim says it is not exact here"]
+    if claim.above and not any((c.err_pages or 0) > 0 for c in checks):
+        highest = max(c.err_pages or 0 for c in checks)
+        return [f"{claim.metric} never read above {' / '.join(claim.reference)} in "
+                f"{len(checks)} runs (the highest error was {highest:+g} pages), but "
+                "this claim says it can"]
+    return _exceeds(claim, checks) if claim.exceeds else []
+
+
+def assess(claim: Claim, runs: Iterable[Observation], features: frozenset[str],
+           label: str) -> Assessment:
     """Check every matching observation; say what is wrong, if anything."""
     runs = tuple(runs)
     checks = tuple(_check(claim, o, features) for o in runs if claim.matches(o, features))
-    problems = [c.problem for c in checks if c.problem]
-    shortfall: list[str] = []
     if not checks and (why := claim.unavailable(runs, features)):
-        return Verdict(claim, label, (), (), unavailable=f"not available here: {why}")
+        return Assessment(claim, label, (), (), unavailable=why)
     if not checks:
-        problems.append("no observations of its runs: "
-                        + "; ".join(r.describe() for r in claim.runs))
-    elif claim.inexact and not problems and all(c.err_pages == 0 for c in checks):
-        shortfall.append(f"{claim.metric} was exact in all {len(checks)} runs, "
-                         "but this claim says it is not exact here")
-    elif claim.above and not problems and not any((c.err_pages or 0) > 0 for c in checks):
-        worst = max(c.err_pages or 0 for c in checks)
-        shortfall.append(f"{claim.metric} never read above {' / '.join(claim.reference)} in "
-                         f"{len(checks)} runs (the highest error was {worst:+g} pages), but "
-                         "this claim says it can")
-    if claim.exceeds and not problems and not shortfall and checks:
-        shortfall += _exceeds(claim, checks)
-    return Verdict(claim, label, checks, tuple(problems + shortfall), bool(shortfall))
+        return Assessment(claim, label, (), ("no observations of its runs: "
+                                             + "; ".join(r.describe() for r in claim.runs),))
+    problems = [c.problem for c in checks if c.problem]
+    shortfall = _shortfall(claim, checks)
+    return Assessment(claim, label, checks, tuple(problems + shortfall), bool(shortfall))
 
 
-def unavailable_of(label: str, verdicts: Iterable[Verdict]) -> list[str]:
+def unavailable_of(label: str, assessments: Iterable[Assessment]) -> list[str]:
     """One line per thing a kernel or machine lacks: the claims it could not
     check, and why."""
     why: dict[str, list[str]] = {}
-    for v in verdicts:
-        if v.unavailable:
-            why.setdefault(v.unavailable, []).append(v.claim.id)
-    return [f"{label}: {', '.join(ids)}: {reason}" for reason, ids in why.items()]
+    for a in assessments:
+        if a.unavailable:
+            why.setdefault(a.unavailable, []).append(a.claim.id)
+    return [f"{label}: {', '.join(ids)}: {Verdict.UNAVAILABLE.words}: {reason}"
+            for reason, ids in why.items()]
 
 
 def plan(claims: Iterable[Claim], features: frozenset[str], ncpus: int,
@@ -216,15 +219,16 @@ def plan(claims: Iterable[Claim], features: frozenset[str], ncpus: int,
 
 # --- every claim on one result set: the one place verdicts are computed -----
 
-def judge_all(claims: Iterable[Claim], runs: Iterable[Observation], features: frozenset[str],
-              label: str, ncpus: int) -> tuple[Verdict, ...]:
+def assess_all(claims: Iterable[Claim], runs: Iterable[Observation], features: frozenset[str],
+               label: str, ncpus: int) -> tuple[Assessment, ...]:
     """Every claim that applies to a kernel with ``features`` at ``ncpus``
-    CPUs, judged on its runs.  The runners, doctor, the site and the series
-    all judge through here."""
+    CPUs, assessed on its runs.  A saved result set is assessed once, by
+    ``store`` (``assess_results``); doctor, which saves nothing, assesses
+    its battery here."""
     runs = tuple(runs)
-    return tuple(evaluate(c, runs, features, label) for c in claims if c.applies(features, ncpus))
+    return tuple(assess(c, runs, features, label) for c in claims if c.applies(features, ncpus))
 
 
-def judge_results(claims: Iterable[Claim], rs: ResultSet) -> tuple[Verdict, ...]:
+def assess_results(claims: Iterable[Claim], rs: ResultSet) -> tuple[Assessment, ...]:
     """Every applicable claim on one stored result set."""
-    return judge_all(claims, rs.runs, rs.features, rs.label, rs.ncpus)
+    return assess_all(claims, rs.runs, rs.features, rs.label, rs.ncpus)
