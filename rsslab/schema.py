@@ -2,14 +2,16 @@
 man-pages patches).
 
 Every loader checks its document against a ``Table`` before reading it: an
-unknown key, a value of the wrong type, a value outside its choices or a
-missing key is refused with one line that names the file, the entry (claim
-id, patch or series name) and the key.
+unknown key, a value of the wrong type, a value outside its choices or
+below its minimum, a value its key's own check refuses (a metric name the
+catalogue lacks, a commit id that is not 40 hex digits) or a missing key is
+refused with one line that names the file, the entry (claim id, patch or
+series name) and the key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,13 +29,17 @@ _TYPE_WORDS = {str: "a string", int: "an integer", bool: "true or false", list: 
 @dataclass(frozen=True)
 class Key:
     """One key of a table: its type(s), whether it must be there, the values
-    it may take (for a list, each item), and the shape of a sub-table (for a
-    list, of each item)."""
+    it may take (for a list, each item), the shape of a sub-table (for a
+    list, of each item), the least an integer may be, and a check of each
+    value (for a list, each item) that says what is wrong and what to write
+    instead, or ""."""
 
     kind: type | tuple[type, ...]
     required: bool = False
     choices: Sequence[str] = ()
     table: Table | None = None
+    minimum: int | None = None
+    check: Callable[[Any], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,12 @@ def _value(value: Any, spec: Key, here: str, where: str) -> None:
     for item in items:
         if spec.choices and isinstance(item, str) and item not in spec.choices:
             raise SchemaError(f"{here}: '{item}' is not one of {', '.join(spec.choices)}")
+        if (spec.minimum is not None and isinstance(item, int) and not isinstance(item, bool)
+                and item < spec.minimum):
+            raise SchemaError(f"{here} is {item}; write a number of at least {spec.minimum}")
+        problem = spec.check(item) if spec.check is not None else ""
+        if problem:
+            raise SchemaError(f"{here}: {problem}")
         if spec.table is not None:
             if not isinstance(item, dict):
                 raise SchemaError(f"{here}: {item!r} is not a table")

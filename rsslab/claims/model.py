@@ -4,6 +4,7 @@ of some regimes, with its bound and the runs that check it."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,31 @@ class Tag:
 
     def show(self) -> str:
         return f"{self.kind} {self.ref}" + (f' ("{self.note}")' if self.note else "")
+
+
+# Each kind of tag, the shape of its ref and how to write it.
+TAG_SHAPES: Mapping[str, tuple[str, str]] = {
+    "linux-git": (r"[0-9a-f]{40}", "the full 40-hex commit id"),
+    "source": (r"[\w.+/-]+:\w+@v\d+\.\d+(\.\d+)?",
+               "file:function@vX.Y, e.g. mm/memory.c:do_set_pte@v6.1"),
+    "stable": (r"[^@\s]+@[^@\s]+", "the message id of the stable review, e.g. "
+               "20250715130818.946232866@linuxfoundation.org"),
+}
+
+
+def tag_problem(raw: Any) -> str:
+    """What is wrong with a tag as written, ``[kind, ref]`` or ``[kind, ref,
+    note]``, and how to write it; "" when nothing is."""
+    if (not isinstance(raw, list) or not 2 <= len(raw) <= 3
+            or not all(isinstance(x, str) for x in raw)):
+        return f"tag {raw!r} is not [kind, ref] or [kind, ref, note], all strings"
+    kind, ref = raw[0], raw[1]
+    if kind not in TAG_SHAPES:
+        return f"tag kind '{kind}' is not one of {', '.join(TAG_SHAPES)}"
+    pattern, how = TAG_SHAPES[kind]
+    if not re.fullmatch(pattern, ref):
+        return f"{kind} tag '{ref}' is not {how}; write that"
+    return ""
 
 
 @dataclass(frozen=True, slots=True)

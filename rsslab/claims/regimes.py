@@ -34,7 +34,7 @@ from pathlib import Path
 
 from rsslab import kversion, schema
 from rsslab.claims.formulas import TASK_RSS_EVENTS_THRESH
-from rsslab.claims.model import Tag
+from rsslab.claims.model import Tag, tag_problem
 from rsslab.errors import UserError
 from rsslab.plan import RunSpec
 from rsslab.results import Observation
@@ -61,7 +61,7 @@ class Regime:
 
 _REGIME = Table("regime", {
     "id": Key(str, True), "says": Key(str, True), "ranges": Key(list), "probe": Key(str),
-    "tags": Key(list), "requires": Key(list),
+    "tags": Key(list, check=tag_problem), "requires": Key(list),
 }, name_key="id")
 _FILE = Table("regimes file", {"regime": Key(list, True, table=_REGIME)})
 

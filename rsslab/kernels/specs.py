@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from rsslab import claims as claims_mod
 from rsslab import schema
 from rsslab.claims import regimes as regimes_mod
 from rsslab.errors import BadInput, UserError
@@ -318,9 +319,24 @@ def _load(root: Path, file: str, key: str, make: Callable[[Path, str, dict[str, 
     return out
 
 
+def _check_claim_ids(root: Path, patches: Iterable[PatchSpec]) -> None:
+    """Every claim a patch names (``claims`` in its patch.toml) is one of claims/*.toml."""
+    named = [(p, cid) for p in patches for cid in p.claims]
+    if not named:
+        return
+    known = {c.id for c in claims_mod.load(root / "claims")}
+    for p, cid in named:
+        if cid not in known:
+            raise schema.SchemaError(
+                f"kernelpatches/{p.directory.name}/patch.toml: patch {p.name}: key 'claims': "
+                f"unknown claim id '{cid}' (not in claims/*.toml); fix or remove it")
+
+
 def load_series(root: Path) -> list[SeriesSpec]:
     """Every series in ``kernelpatches/series.toml``."""
     out = _load(root, "series.toml", "series", _series)
+    _check_claim_ids(root, (p for s in out
+                            for p in (*s.patches, *(q for v in s.variants for q in v.patches))))
     for s in out:
         if s.cc_recipients_of and not any(p.name == s.cc_recipients_of for o in out
                                           if o is not s for p in o.patches):
@@ -337,7 +353,9 @@ def series_of_patch(series: list[SeriesSpec], patch: str) -> SeriesSpec:
 
 def load_fixtures(root: Path) -> list[FixtureSpec]:
     """Every kernel in ``kernelpatches/fixtures.toml``."""
-    return _load(root, "fixtures.toml", "kernel", _fixture)
+    out = _load(root, "fixtures.toml", "kernel", _fixture)
+    _check_claim_ids(root, (p for k in out for p in k.patches))
+    return out
 
 
 def pick(series: list[SeriesSpec], names: list[str]) -> list[SeriesSpec]:

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rsslab import schema
+from rsslab import claims as claims_mod
+from rsslab import metrics, schema
 from rsslab.errors import UserError
 from rsslab.schema import Key, Table
 
@@ -135,6 +136,14 @@ class Series:
     version: int = 1
 
 
+def _column_problem(column: Any) -> str:
+    """What is wrong with a measure's column, ``[header, metric]``, or ""."""
+    if not (isinstance(column, list) and len(column) == 2
+            and all(isinstance(x, str) for x in column)):
+        return f"column {column!r} is not [header, metric]; write that"
+    return metrics.unknown(column[1])
+
+
 _PATCH = Table("man-pages patch", {
     "subject": Key(str, True), "message": Key(str), "claims": Key(str), "demo": Key(str),
     "demo_args": Key(list), "trailers": Key(list), "wording": Key(list),
@@ -143,8 +152,10 @@ _PATCH = Table("man-pages patch", {
         "text": Key(str), "entry": Key(str), "section": Key(str), "refs": Key(list)})),
     "measure": Key(list, table=Table("measure", {
         "name": Key(str, True), "title": Key(str, True), "scenario": Key(str, True),
-        "params": Key(dict), "columns": Key(list, True), "reference": Key(str, True),
-        "absolute": Key(list), "merge_cpus": Key(bool)}, name_key="name")),
+        "params": Key(dict), "columns": Key(list, True, check=_column_problem),
+        "reference": Key(str, True, check=metrics.unknown),
+        "absolute": Key(list, check=metrics.unknown), "merge_cpus": Key(bool)},
+        name_key="name")),
     "command": Key(list, table=Table("command", {
         "name": Key(str, True), "argv": Key(list, True), "grep": Key(str)}, name_key="name")),
 })
@@ -159,6 +170,19 @@ _SERIES = Table("series file", {
     "cover": Key(dict, True, table=Table("cover", {
         "subject": Key(str, True), "template": Key(str, True)})),
 })
+
+
+def _check_claim_ids(directory: Path, patches: Sequence[ManPatch]) -> None:
+    """Every claim a sentence names is one of claims/*.toml (beside ``directory``)."""
+    named = [(p, s, cid) for p in patches for s in p.sentences for cid in s.claims]
+    if not named:
+        return
+    known = {c.id for c in claims_mod.load(directory.parent / "claims")}
+    for p, s, cid in named:
+        if cid not in known:
+            raise schema.SchemaError(
+                f"{directory.name}/{p.name}: sentence \"{s.text[:40]}...\": unknown claim "
+                f"id '{cid}' (not in claims/*.toml); fix or remove it")
 
 
 def _where(path: Path) -> str:
@@ -250,11 +274,13 @@ def load_series(directory: Path, only: Sequence[str] = ()) -> Series:
     if unknown:
         raise UserError(f"no man-pages patch {', '.join(unknown)}; "
                         f"the series has {', '.join(names)}")
+    patches = tuple(load_patch(directory / n) for n in names if not only or n in only)
+    _check_claim_ids(directory, patches)
     try:
         mail, cover = doc["mail"], doc["cover"]
         return Series(
             directory=directory,
-            patches=tuple(load_patch(directory / n) for n in names if not only or n in only),
+            patches=patches,
             to=tuple(mail["to"]), cc=tuple(mail["cc"]), cover_subject=cover["subject"],
             cover=(directory / cover["template"]).read_text(), version=int(doc.get("version", 1)))
     except KeyError as e:
