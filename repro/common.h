@@ -4,8 +4,9 @@
  * (init.c), which the reproducers' own rsslab.h builds on: exit statuses,
  * dying with a message, arguments, small file reads and writes.
  *
- * Header-only, libc only, no mutable globals.  Conventions (see the
- * project README):
+ * Header-only, libc only; the one mutable global is rsslab_atdie, what a
+ * program holding outside resources (the observer's tracefs instance and
+ * cgroup) must undo before it dies.  Conventions (see the project README):
  *   exit 0  ran;   exit 1  broken (a syscall failed);   exit 2  bad usage;
  *   exit 4  skip (cannot run here; one reason on stderr).
  */
@@ -40,6 +41,9 @@
 
 #define die(...) rsslab_die(__func__, __VA_ARGS__)
 
+/* Run by rsslab_die() before it exits, when set. */
+static void (*rsslab_atdie)(void) __attribute__((unused));
+
 static inline void __attribute__((noreturn, format(printf, 2, 3)))
 rsslab_die(const char *func, const char *fmt, ...)
 {
@@ -54,6 +58,8 @@ rsslab_die(const char *func, const char *fmt, ...)
 		dprintf(2, "%s: %s: %s\n", func, msg, strerror(saved));
 	else
 		dprintf(2, "%s: %s\n", func, msg);
+	if (rsslab_atdie)
+		rsslab_atdie();
 	_exit(RSSLAB_EXIT_BROKEN);
 }
 

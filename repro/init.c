@@ -3,7 +3,9 @@
  * init - the /init of rsslab's QEMU guests: run the plan, report, power off.
  *
  * Does: mounts proc, sysfs, devtmpfs, a tmpfs /tmp and cgroup2 at
- *   /sys/fs/cgroup (with +memory in the root's subtree_control), then runs
+ *   /sys/fs/cgroup (with +memory in the root's subtree_control), and
+ *   tracefs at /sys/kernel/tracing where the kernel has it (the observer's
+ *   exact peak reads kmem:rss_stat there), then runs
  *   every line of /plan, one after another.  A plan line is
  *     ID <TAB> STDIN <TAB> OUT <TAB> ARGV0 <TAB> ARGV1 ...
  *   (STDIN is a file or "-" for /dev/null; OUT is the file the observer
@@ -90,6 +92,10 @@ static void setup_mounts(void)
 	mount_or_fail("tmpfs", "/tmp", "tmpfs", "mode=1777");
 	mount_or_fail("cgroup2", "/sys/fs/cgroup", "cgroup2", NULL);
 	write_or_fail("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
+	/* Optional: sysfs has the mount point only with CONFIG_TRACING. */
+	if (mount("nodev", "/sys/kernel/tracing", "tracefs", 0, NULL))
+		say("no tracefs (%s): the exact peak from kmem:rss_stat is not "
+		    "available in this guest", strerror(errno));
 }
 
 static int open_results(void)

@@ -1,19 +1,35 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * observe - read every memory metric of a program the way judges do.
+ * observe - read every memory metric of a program the way judges do, and
+ *   its exact peak.
  *
- * Does: runs PROG as a ptrace child that asks only for PTRACE_O_TRACEEXIT
- *   (no syscall tracing).  At the thread-group leader's PTRACE_EVENT_EXIT
- *   stop it reads /proc/PID/status (VmRSS, VmHWM, RssAnon, RssFile,
- *   RssShmem), statm (resident), stat (field 24 rss, minflt, majflt) and
- *   smaps_rollup (Rss, Anonymous: the exact value, a page-table walk).
- *   Then it lets the child finish, reaps it with wait4() (ru_maxrss) and
- *   reads getrusage(RUSAGE_CHILDREN).  With --cgroup the child runs in a
- *   fresh memory cgroup of its own whose peak is recorded.  With
- *   --cgroup-if-available the same, but a kernel without a memory cgroup
- *   peak (v2 memory.peak is Linux 5.19+, 8e20d4b33266; v1
- *   memory.max_usage_in_bytes needs a v1 memory hierarchy) is no skip:
- *   the child runs without one and the JSON says why under "cgroup".
+ * Does: runs PROG as a ptrace child with PTRACE_O_TRACEEXIT and the fork,
+ *   vfork, clone and exec options, so that every task PROG starts is traced
+ *   too (no syscall tracing).  At the PTRACE_EVENT_EXIT stop of PROG's own
+ *   pid (the thread-group leader, where a judge such as DMOJ reads) it
+ *   reads /proc/PID/status (VmRSS, VmHWM, RssAnon, RssFile, RssShmem),
+ *   statm (resident), stat (field 24 rss, minflt, majflt) and smaps_rollup
+ *   (Rss, Anonymous: the exact value, a page-table walk): "exit_stop".  At
+ *   the exit stop of the last task of each mm PROG's pid ran in (threads
+ *   that outlive the leader, clone(CLONE_VM) children; kcmp(KCMP_VM) tells
+ *   which share it) it walks smaps_rollup again: "whole" keeps the largest.
+ *   Where the kernel has the kmem:rss_stat trace event and tracefs is
+ *   writable, it also follows every change of the tree's RSS counters
+ *   (rss_trace.h): "rss_stat".  It reaps every task with wait4() (PROG's
+ *   ru_maxrss), then reads getrusage(RUSAGE_CHILDREN) (CPU times too).
+ *   With --cgroup the child runs in a fresh memory cgroup of its own whose
+ *   peak is recorded.  With --cgroup-if-available the same, but a kernel
+ *   without a memory cgroup peak (v2 memory.peak is Linux 5.19+,
+ *   8e20d4b33266; v1 memory.max_usage_in_bytes needs a v1 memory hierarchy)
+ *   is no skip: the child runs without one and the JSON says why.
+ * Lifecycle: the observer is the subreaper of everything PROG starts and
+ *   traces it with PTRACE_O_EXITKILL, so nothing outlives it: when PROG's
+ *   own process is reaped, what it left running is killed and reaped; on
+ *   --timeout, SIGTERM, SIGINT, SIGHUP or the death of the observer's
+ *   parent (PR_SET_PDEATHSIG) the whole tree is killed, reaped and
+ *   reported ("timed_out", "interrupted") with its peak so far.  The
+ *   tracefs instance and the cgroup are removed on every exit path; ones a
+ *   SIGKILL left behind are removed at the next start.
  * Why: judges read VmHWM at this stop or take ru_maxrss from wait4; the
  *   kernel fills both from approximate counters (see claims/).
  * Faults: the child also reports the page faults it took before execve
@@ -23,33 +39,41 @@
  *   least the RSS of this observer's forked copy.  The child measures that
  *   copy (smaps_rollup) just before execve and reports it as exec_floor_kib.
  * Usage: observe [--cgroup|--cgroup-if-available] [--report] [--cpu N]
- *                [--out FILE] [--] PROG [ARG...]
+ *                [--timeout SECONDS] [--no-trace] [--out FILE|--out-fd FD]
+ *                [--] PROG [ARG...]
  *        observe --parse DIR   (parse a recorded /proc snapshot: files
  *                               status, statm, stat, smaps_rollup in DIR)
  * Output: one JSON object.  Fields the kernel lacks are absent, never 0.
- * Exit: 0 measured (the child's own status is in the JSON); 1 broken;
- *   2 usage; 4 skip (ptrace or cgroup not available); 126 PROG not
- *   executable; 127 PROG not found.
+ * Exit: 0 measured (the child's own status is in the JSON, so is a
+ *   timeout or an interruption); 1 broken; 2 usage; 4 skip (ptrace or
+ *   cgroup not available); 126 PROG not executable; 127 PROG not found.
  */
 #include "common.h"
+#include "rss_trace.h"
 
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <time.h>
 
 static const char usage[] =
-	"observe [--cgroup|--cgroup-if-available] [--report] [--cpu N] [--out FILE]"
-	" [--] PROG [ARG...]\n"
+	"observe [--cgroup|--cgroup-if-available] [--report] [--cpu N]"
+	" [--timeout SECONDS] [--no-trace] [--out FILE|--out-fd FD] [--] PROG [ARG...]\n"
 	"       observe --parse DIR";
 
-#define OUT_BUF 16384
 #define PATH_BUF 4096
 #define REPORT_FD 3
 #define HIGH_FD 10
+#define KCMP_VM_TYPE 1		/* KCMP_VM, include/uapi/linux/kcmp.h */
+#define POLL_MS 20		/* drain the trace at least this often */
 
 enum stage { STAGE_CGROUP = 1, STAGE_AFFINITY, STAGE_PTRACE, STAGE_EXEC };
 
@@ -58,15 +82,19 @@ enum cgroup_want { CG_NO, CG_NEEDED, CG_IF_AVAILABLE };
 struct opts {
 	enum cgroup_want cgroup;
 	int report;
+	int trace;
 	long cpu;
+	double timeout;		/* seconds, 0: none */
 	const char *out;
+	int out_fd;
 	const char *parse_dir;
 	char **argv;
 };
 
+/* The JSON being written; it grows as needed (any argv fits). */
 struct out {
-	char buf[OUT_BUF];
-	size_t len;
+	char *buf;
+	size_t len, cap;
 	int first;	/* no comma before the next key */
 };
 
@@ -82,6 +110,51 @@ struct child {
 	int report_fd;		/* the scenario's report, or -1 */
 };
 
+/* A traced task, and which mm it runs in, as far as the observer knows. */
+struct task {
+	pid_t tid;		/* 0: a free slot */
+	int key;		/* the mm: our own numbering */
+	unsigned char live;	/* not at its exit stop yet */
+	unsigned char started;	/* its first stop was seen */
+};
+
+/* One mm by our numbering: how many traced tasks run in it. */
+struct mmkey {
+	int live;
+	unsigned char command;	/* PROG's own pid ran in it */
+};
+
+/* The largest exact RSS read at an exit stop of one of PROG's mms. */
+struct reading {
+	long rss, hwm, vmrss;
+	int walks;
+};
+
+struct run {
+	const struct opts *op;
+	struct child c;
+	struct out *o;
+	struct rt rt;
+	struct cg cg;
+	struct task *task;
+	size_t task_cap, task_used, tasks_seen, processes;
+	/* The most tasks alive at once: in PROG's mms, and in the tree. */
+	int mm_tasks_max, tree_tasks_max;
+	struct mmkey *key;
+	int keys, key_cap;
+	int sigfd;
+	int root_read, root_reaped, root_status, kcmp_missing;
+	struct rusage root_ru;
+	struct reading whole;
+	int killed, over, timed_out, interrupted, no_children;
+	double start, deadline, wall;
+	char rep[RSSLAB_REPORT_BUF];
+	size_t rep_len;
+};
+
+/* For rsslab_atdie(): what to undo when the observer dies. */
+static struct run *dying_run;
+
 static void out_add(struct out *o, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -90,17 +163,26 @@ static void out_add(struct out *o, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	va_start(ap, fmt);
-	n = vsnprintf(o->buf + o->len, sizeof(o->buf) - o->len, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(o->buf) - o->len) {
-		errno = 0;
-		die("output longer than %d bytes", OUT_BUF);
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			die("vsnprintf");
+		if ((size_t)n < o->cap - o->len)
+			break;
+		o->cap = 2 * (o->cap + (size_t)n);
+		o->buf = realloc(o->buf, o->cap);
+		if (!o->buf)
+			die("realloc %zu bytes of output", o->cap);
 	}
 	o->len += (size_t)n;
 }
 
-/* A JSON string with the characters that need it escaped. */
+/*
+ * A JSON string.  Bytes that are not printable ASCII (an argument need not
+ * be UTF-8) are written as \u00XX, so the output is always valid JSON.
+ */
 static void out_str(struct out *o, const char *s)
 {
 	out_add(o, "\"");
@@ -109,7 +191,7 @@ static void out_str(struct out *o, const char *s)
 
 		if (c == '"' || c == '\\')
 			out_add(o, "\\%c", c);
-		else if (c < 0x20)
+		else if (c < 0x20 || c >= 0x7f)
 			out_add(o, "\\u%04x", c);
 		else
 			out_add(o, "%c", c);
@@ -124,6 +206,14 @@ static void out_opt(struct out *o, const char *key, long v)
 		return;
 	out_add(o, "%s\"%s\":%ld", o->first ? "" : ",", key, v);
 	o->first = 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Field N (1-based, as in proc_pid_stat(5)) of /proc/PID/stat. */
@@ -168,6 +258,8 @@ static long statm_field(const char *statm, int n)
 	return strtol(p, NULL, 10);
 }
 
+static void keep_walk(struct reading *w, long rss, long hwm, long vmrss);
+
 static int read_in(const char *dir, const char *file, char *buf, size_t size)
 {
 	char path[PATH_BUF];
@@ -180,15 +272,16 @@ static int read_in(const char *dir, const char *file, char *buf, size_t size)
  * The metrics at one moment, from DIR (/proc/PID or a recorded copy), as
  * the JSON object "exit_stop".  Each file is read once; smaps_rollup comes
  * last: it is the slowest and the exact reference.  A file or line the
- * kernel lacks leaves its keys out.
+ * kernel lacks leaves its keys out.  When w is given, the reading also
+ * counts as a walk of one of PROG's mms (see read_whole()).
  */
-static void read_metrics(struct out *o, const char *dir)
+static void read_metrics(struct out *o, const char *dir, struct reading *w)
 {
 	static const char *const status_keys[] = {
 		"VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem", "VmSwap",
 	};
 	char buf[RSSLAB_PROC_BUF];
-	long page_kib = rsslab_page_size() / 1024;
+	long page_kib = rsslab_page_size() / 1024, hwm = -1, vmrss = -1;
 	int ok;
 
 	out_add(o, ",\"exit_stop\":{\"status\":{");
@@ -196,6 +289,10 @@ static void read_metrics(struct out *o, const char *dir)
 	ok = !read_in(dir, "status", buf, sizeof(buf));
 	for (size_t i = 0; ok && i < sizeof(status_keys) / sizeof(*status_keys); i++)
 		out_opt(o, status_keys[i], rsslab_field(buf, status_keys[i]));
+	if (ok) {
+		hwm = rsslab_field(buf, "VmHWM");
+		vmrss = rsslab_field(buf, "VmRSS");
+	}
 	out_add(o, "}");
 	if (!read_in(dir, "statm", buf, sizeof(buf))) {
 		long v = statm_field(buf, 2);
@@ -212,10 +309,53 @@ static void read_metrics(struct out *o, const char *dir)
 	out_add(o, ",\"smaps_rollup\":{");
 	o->first = 1;
 	if (!read_in(dir, "smaps_rollup", buf, sizeof(buf))) {
-		out_opt(o, "Rss", rsslab_field(buf, "Rss"));
+		long rss = rsslab_field(buf, "Rss");
+
+		out_opt(o, "Rss", rss);
 		out_opt(o, "Anonymous", rsslab_field(buf, "Anonymous"));
+		if (w)
+			keep_walk(w, rss, hwm, vmrss);
 	}
 	out_add(o, "}}");
+}
+
+static void keep_walk(struct reading *w, long rss, long hwm, long vmrss)
+{
+	w->walks++;
+	if (rss > w->rss) {
+		w->rss = rss;
+		w->hwm = hwm;
+		w->vmrss = vmrss;
+	}
+}
+
+/* The exact RSS of one of PROG's mms now, through task tid: keep the largest. */
+static void read_whole(struct reading *w, pid_t tid)
+{
+	char dir[64], buf[RSSLAB_PROC_BUF];
+	long hwm = -1, vmrss = -1, rss;
+
+	rsslab_fmt(dir, sizeof(dir), "/proc/%d", (int)tid);
+	if (!read_in(dir, "status", buf, sizeof(buf))) {
+		hwm = rsslab_field(buf, "VmHWM");
+		vmrss = rsslab_field(buf, "VmRSS");
+	}
+	if (read_in(dir, "smaps_rollup", buf, sizeof(buf)))
+		return;
+	rss = rsslab_field(buf, "Rss");
+	keep_walk(w, rss, hwm, vmrss);
+}
+
+static double arg_seconds(const char *s)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !(v > 0) || v > 1e9)
+		rsslab_usage(usage, "bad --timeout: give seconds > 0");
+	return v;
 }
 
 static void parse_args(int argc, char **argv, struct opts *op)
@@ -224,6 +364,8 @@ static void parse_args(int argc, char **argv, struct opts *op)
 
 	memset(op, 0, sizeof(*op));
 	op->cpu = -1;
+	op->out_fd = -1;
+	op->trace = 1;
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--")) {
 			i++;
@@ -234,22 +376,32 @@ static void parse_args(int argc, char **argv, struct opts *op)
 			op->cgroup = CG_IF_AVAILABLE;
 		} else if (!strcmp(argv[i], "--report")) {
 			op->report = 1;
+		} else if (!strcmp(argv[i], "--no-trace")) {
+			op->trace = 0;
 		} else if (!strcmp(argv[i], "--cpu") && i + 1 < argc) {
 			op->cpu = rsslab_arg(argv[++i], "--cpu", 0, CPU_SETSIZE - 1,
 					     usage);
+		} else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
+			op->timeout = arg_seconds(argv[++i]);
 		} else if (!strcmp(argv[i], "--out") && i + 1 < argc) {
 			op->out = argv[++i];
+		} else if (!strcmp(argv[i], "--out-fd") && i + 1 < argc) {
+			op->out_fd = (int)rsslab_arg(argv[++i], "--out-fd", 1, INT_MAX,
+						     usage);
 		} else if (!strcmp(argv[i], "--parse") && i + 1 < argc) {
 			op->parse_dir = argv[++i];
 		} else {
 			char what[256];
 
-			rsslab_fmt(what, sizeof(what), "unknown option '%s'", argv[i]);
+			rsslab_fmt(what, sizeof(what), "unknown option '%.100s'", argv[i]);
 			rsslab_usage(usage, what);
 		}
 	}
 	if (!op->parse_dir && i >= argc)
 		rsslab_usage(usage, "missing PROG");
+	/* The JSON's descriptor is the observer's own: PROG must not hold it. */
+	if (op->out_fd >= 0 && fcntl(op->out_fd, F_SETFD, FD_CLOEXEC))
+		rsslab_usage(usage, "bad --out-fd: not an open descriptor");
 	op->argv = argv + i;
 }
 
@@ -368,6 +520,31 @@ static int v2_enable_memory(const char *parent)
 	return write_str(path, "+memory");
 }
 
+#define CG_PREFIX "rsslab-observe-"
+
+/* Remove the cgroups of observers that are gone (empty ones only). */
+static void cgroup_clean_stale(const char *parent)
+{
+	DIR *d = opendir(parent);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char path[PATH_BUF];
+		long long start;
+		int pid;
+
+		if (sscanf(e->d_name, CG_PREFIX "%d-%lld", &pid, &start) != 2)
+			continue;
+		if (pid > 0 && rt_start_time(pid) == start)
+			continue;
+		rsslab_fmt(path, sizeof(path), "%s/%s", parent, e->d_name);
+		rmdir(path);
+	}
+	closedir(d);
+}
+
 static int cgroup_try(struct cg *cg, int version)
 {
 	char parent[PATH_BUF];
@@ -376,12 +553,13 @@ static int cgroup_try(struct cg *cg, int version)
 		return -1;
 	if (version == 2 && v2_enable_memory(parent))
 		return -1;
-	rsslab_fmt(cg->dir, sizeof(cg->dir), "%s/rsslab-observe-%d", parent,
-		 (int)getpid());
+	cgroup_clean_stale(parent);
+	rsslab_fmt(cg->dir, sizeof(cg->dir), "%s/" CG_PREFIX "%d-%lld", parent,
+		   (int)getpid(), rt_start_time(getpid()));
 	if (mkdir(cg->dir, 0755))
 		return -1;
 	rsslab_fmt(cg->peak, sizeof(cg->peak), "%s/%s", cg->dir,
-		 version == 2 ? "memory.peak" : "memory.max_usage_in_bytes");
+		   version == 2 ? "memory.peak" : "memory.max_usage_in_bytes");
 	if (access(cg->peak, R_OK)) {
 		rmdir(cg->dir);
 		return -1;
@@ -416,13 +594,16 @@ static long cgroup_peak_kib(const struct cg *cg)
 	return (long)(v / 1024);
 }
 
-static void cgroup_remove(const struct cg *cg)
+static void cgroup_remove(struct cg *cg)
 {
+	if (!cg->version)
+		return;
 	for (int i = 0; i < 100; i++) {
 		if (!rmdir(cg->dir) || errno != EBUSY)
-			return;
+			break;
 		usleep(10000);
 	}
+	cg->version = 0;
 }
 
 /* This process's exact RSS, or -1 on a kernel without smaps_rollup. */
@@ -472,9 +653,24 @@ child_fail(int fd, enum stage stage, int exit_code)
 	_exit(exit_code);
 }
 
-static void __attribute__((noreturn))
-child_run(const struct opts *op, const struct cg *cg, int info_fd, int report_w)
+/* The signals the observer takes through its signalfd. */
+static void handled_signals(sigset_t *set)
 {
+	sigemptyset(set);
+	sigaddset(set, SIGCHLD);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGQUIT);
+}
+
+static void __attribute__((noreturn))
+child_run(const struct opts *op, const struct cg *cg, int info_fd, int report_w,
+	  const sigset_t *mask)
+{
+	if (sigprocmask(SIG_SETMASK, mask, NULL) || prctl(PR_SET_PDEATHSIG, 0))
+		child_fail(info_fd, STAGE_EXEC, RSSLAB_EXIT_BROKEN);
+	signal(SIGPIPE, SIG_DFL);
 	if (cg->version) {
 		char procs[PATH_BUF + 16];
 
@@ -505,7 +701,7 @@ child_run(const struct opts *op, const struct cg *cg, int info_fd, int report_w)
 }
 
 static void start_child(const struct opts *op, const struct cg *cg,
-			struct child *c)
+			struct child *c, const sigset_t *mask)
 {
 	int info[2], rep[2] = { -1, -1 };
 
@@ -530,7 +726,7 @@ static void start_child(const struct opts *op, const struct cg *cg,
 		close(info[0]);
 		if (rep[0] >= 0)
 			close(rep[0]);
-		child_run(op, cg, info[1], rep[1]);
+		child_run(op, cg, info[1], rep[1], mask);
 	}
 	close(info[1]);
 	if (rep[1] >= 0)
@@ -567,11 +763,25 @@ static long read_info(int fd, int *stage, int *err, long *faults)
 	return floor;
 }
 
-static void __attribute__((noreturn))
-setup_failed(const struct opts *op, const struct cg *cg, int stage, int err)
+/* Undo what the observer set up outside itself; safe more than once. */
+static void release(struct run *r)
 {
-	if (cg->version)
-		cgroup_remove(cg);
+	rt_close(&r->rt);
+	cgroup_remove(&r->cg);
+}
+
+static void atdie_release(void)
+{
+	if (dying_run)
+		release(dying_run);
+}
+
+static void __attribute__((noreturn))
+setup_failed(struct run *r, int stage, int err)
+{
+	const struct opts *op = r->op;
+
+	release(r);
 	errno = 0;
 	switch (stage) {
 	case STAGE_PTRACE:
@@ -580,12 +790,12 @@ setup_failed(const struct opts *op, const struct cg *cg, int stage, int err)
 			"not run observe under another tracer\n", strerror(err));
 		_exit(RSSLAB_EXIT_SKIP);
 	case STAGE_EXEC:
-		dprintf(2, "observe: cannot execute '%s': %s\n", op->argv[0],
+		dprintf(2, "observe: cannot execute '%.200s': %s\n", op->argv[0],
 			strerror(err));
 		_exit(err == ENOENT ? 127 : 126);
 	case STAGE_CGROUP:
 		dprintf(2, "observe: cannot move the child into %s: %s\n",
-			cg->dir, strerror(err));
+			r->cg.dir, strerror(err));
 		_exit(RSSLAB_EXIT_SKIP);
 	case STAGE_AFFINITY:
 		dprintf(2, "observe: cannot pin the child to CPU %ld: %s\n",
@@ -597,18 +807,158 @@ setup_failed(const struct opts *op, const struct cg *cg, int stage, int err)
 	}
 }
 
-/* Drain the report pipe (non-blocking) into buf. */
-static void drain(int fd, char *buf, size_t size, size_t *len)
+/* Drain the report pipe (non-blocking) into r->rep. */
+static void drain(struct run *r)
 {
+	size_t size = sizeof(r->rep);
 	ssize_t n;
 
-	if (fd < 0)
+	if (r->c.report_fd < 0)
 		return;
-	while (*len < size - 1 &&
-	       ((n = read(fd, buf + *len, size - 1 - *len)) > 0 ||
+	while (r->rep_len < size - 1 &&
+	       ((n = read(r->c.report_fd, r->rep + r->rep_len, size - 1 - r->rep_len)) > 0 ||
 		(n < 0 && errno == EINTR)))
-		*len += n > 0 ? (size_t)n : 0;
-	buf[*len] = '\0';
+		r->rep_len += n > 0 ? (size_t)n : 0;
+	r->rep[r->rep_len] = '\0';
+}
+
+/* --- the traced tasks ------------------------------------------------------ */
+
+static struct task *task_find(struct run *r, pid_t tid, int add)
+{
+	size_t i;
+
+	if (add && 2 * (r->task_used + 1) > r->task_cap) {
+		struct task *old = r->task;
+		size_t cap = r->task_cap;
+
+		r->task_cap = cap ? 2 * cap : 64;
+		r->task = calloc(r->task_cap, sizeof(*r->task));
+		if (!r->task)
+			die("calloc %zu tasks", r->task_cap);
+		r->task_used = 0;
+		for (i = 0; i < cap; i++)
+			if (old[i].tid)
+				*task_find(r, old[i].tid, 1) = old[i];
+		free(old);
+	}
+	if (!r->task_cap)
+		return NULL;
+	for (i = (size_t)tid % r->task_cap; r->task[i].tid; i = (i + 1) % r->task_cap)
+		if (r->task[i].tid == tid)
+			return &r->task[i];
+	if (!add)
+		return NULL;
+	memset(&r->task[i], 0, sizeof(r->task[i]));
+	r->task[i].tid = tid;
+	r->task[i].key = -1;
+	r->task_used++;
+	r->tasks_seen++;
+	return &r->task[i];
+}
+
+/* Remove a task from the table (open addressing: re-add what follows). */
+static void task_drop(struct run *r, pid_t tid)
+{
+	struct task *t = task_find(r, tid, 0);
+	size_t i;
+
+	if (!t)
+		return;
+	if (t->live && t->key >= 0)
+		r->key[t->key].live--;
+	i = (size_t)(t - r->task);
+	r->task[i].tid = 0;
+	r->task_used--;
+	for (i = (i + 1) % r->task_cap; r->task[i].tid; i = (i + 1) % r->task_cap) {
+		struct task moved = r->task[i];
+
+		r->task[i].tid = 0;
+		r->task_used--;
+		*task_find(r, moved.tid, 1) = moved;
+		r->tasks_seen--;
+	}
+}
+
+static int new_key(struct run *r, int command)
+{
+	if (r->keys == r->key_cap) {
+		r->key_cap = r->key_cap ? 2 * r->key_cap : 16;
+		r->key = realloc(r->key, (size_t)r->key_cap * sizeof(*r->key));
+		if (!r->key)
+			die("realloc %d mm keys", r->key_cap);
+	}
+	r->key[r->keys].live = 0;
+	r->key[r->keys].command = (unsigned char)command;
+	return r->keys++;
+}
+
+static void task_join(struct run *r, struct task *t, int key)
+{
+	int mm = 0, tree = 0;
+
+	if (t->live && t->key >= 0)
+		r->key[t->key].live--;
+	t->key = key;
+	t->live = 1;
+	r->key[key].live++;
+	for (int k = 0; k < r->keys; k++) {
+		tree += r->key[k].live;
+		mm += r->key[k].command ? r->key[k].live : 0;
+	}
+	if (mm > r->mm_tasks_max)
+		r->mm_tasks_max = mm;
+	if (tree > r->tree_tasks_max)
+		r->tree_tasks_max = tree;
+}
+
+/* Is tid a thread of pid's process?  (Tgid in /proc/TID/status.) */
+static int same_process(pid_t pid, pid_t tid)
+{
+	char path[64], buf[RSSLAB_PROC_BUF];
+
+	rsslab_fmt(path, sizeof(path), "/proc/%d/status", (int)tid);
+	if (rsslab_read_file(path, buf, sizeof(buf)) < 0)
+		return 0;
+	rsslab_fmt(path, sizeof(path), "/proc/%d/status", (int)pid);
+	{
+		long tgid = rsslab_field(buf, "Tgid");
+		char mine[RSSLAB_PROC_BUF];
+
+		if (rsslab_read_file(path, mine, sizeof(mine)) < 0)
+			return 0;
+		return tgid >= 0 && tgid == rsslab_field(mine, "Tgid");
+	}
+}
+
+/*
+ * The mm key of child, just created by parent with ptrace event ev:
+ * kcmp(KCMP_VM) says whether they share the mm; without kcmp (a kernel
+ * built without CONFIG_KCMP) a thread or a vfork child shares it and
+ * anything else is taken for a fork.
+ */
+static int child_key(struct run *r, pid_t parent, pid_t child, int ev, int *process)
+{
+	int parent_key = task_find(r, parent, 1)->key;
+	long same = syscall(SYS_kcmp, parent, child, KCMP_VM_TYPE, 0, 0);
+	int thread = same_process(parent, child);
+
+	*process = !thread;
+	if (same < 0) {
+		if (ev == PTRACE_EVENT_CLONE && !thread)
+			r->kcmp_missing = 1;
+		same = !(thread || ev == PTRACE_EVENT_VFORK);
+	}
+	if (same == 0 && parent_key >= 0)
+		return parent_key;
+	return new_key(r, 0);
+}
+
+/* --- the trace loop --------------------------------------------------------- */
+
+static void cont(pid_t tid, int sig)
+{
+	ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig);
 }
 
 static int is_group_stop(pid_t pid, int sig)
@@ -620,48 +970,211 @@ static int is_group_stop(pid_t pid, int sig)
 	return ptrace(PTRACE_GETSIGINFO, pid, NULL, &si) && errno == EINVAL;
 }
 
-/* Which signal to pass on when the tracee stops with status st. */
-static int deliver(pid_t pid, int st)
+/* Kill every traced task (each process once is enough, any tid will do). */
+static void kill_all(struct run *r)
 {
-	int sig = WSTOPSIG(st);
-
-	if (sig == SIGTRAP)	/* an event stop, or a later execve's trap */
-		return 0;
-	if (is_group_stop(pid, sig))
-		return 0;
-	return sig;
+	r->killed = 1;
+	for (size_t i = 0; i < r->task_cap; i++)
+		if (r->task[i].tid)
+			kill(r->task[i].tid, SIGKILL);
 }
 
-/* Run the traced child to its end; metrics at the exit stop go into o. */
-static int trace(struct child *c, struct out *o, struct rusage *ru,
-		 char *rep, size_t rep_size, size_t *rep_len)
+/* Tasks that run in one of PROG's mms and have not reached their exit stop. */
+static int command_live(const struct run *r)
 {
-	char dir[64];
-	int st, seen_exit = 0;
+	int n = 0;
 
-	rsslab_fmt(dir, sizeof(dir), "/proc/%d", (int)c->pid);
-	if (ptrace(PTRACE_SETOPTIONS, c->pid, NULL,
-		   (void *)(long)(PTRACE_O_TRACEEXIT | PTRACE_O_EXITKILL)))
-		die("PTRACE_SETOPTIONS");
-	if (ptrace(PTRACE_CONT, c->pid, NULL, NULL))
-		die("PTRACE_CONT");
-	for (;;) {
-		if (wait4(c->pid, &st, 0, ru) < 0) {
+	for (int k = 0; k < r->keys; k++)
+		if (r->key[k].command)
+			n += r->key[k].live;
+	return n;
+}
+
+/*
+ * PROG is over once its own process is reaped and no task shares its mm
+ * any more (a clone(CLONE_VM) child may outlive it): what it left running
+ * is then killed, as a judge ends a submission with its main program.
+ */
+static void maybe_over(struct run *r)
+{
+	if (!r->root_reaped || r->over || command_live(r))
+		return;
+	r->over = 1;
+	r->wall = now_s() - r->start;
+	if (r->task_used)
+		kill_all(r);
+}
+
+/* PTRACE_EVENT_EXIT of tid: read where a judge reads, and the mm's last user. */
+static void exit_stop(struct run *r, pid_t tid)
+{
+	struct task *t = task_find(r, tid, 1);
+	int key = t->key, last;
+	char dir[64];
+
+	if (!t->live)
+		return;
+	t->live = 0;
+	last = key >= 0 && --r->key[key].live == 0;
+	if (tid == r->c.pid && !r->root_read) {
+		r->root_read = 1;
+		drain(r);
+		rsslab_fmt(dir, sizeof(dir), "/proc/%d", (int)tid);
+		read_metrics(r->o, dir, &r->whole);
+		return;
+	}
+	if (last && r->key[key].command)
+		read_whole(&r->whole, tid);
+	maybe_over(r);
+}
+
+static void ptrace_event(struct run *r, pid_t tid, int ev)
+{
+	unsigned long msg = 0;
+	int process;
+
+	ptrace(PTRACE_GETEVENTMSG, tid, NULL, &msg);
+	switch (ev) {
+	case PTRACE_EVENT_CLONE:
+	case PTRACE_EVENT_FORK:
+	case PTRACE_EVENT_VFORK: {
+		pid_t child = (pid_t)msg;
+		int key = child_key(r, tid, child, ev, &process);
+
+		task_join(r, task_find(r, child, 1), key);
+		r->processes += process;
+		break;
+	}
+	case PTRACE_EVENT_EXEC:
+		if ((pid_t)msg != tid)
+			task_drop(r, (pid_t)msg);
+		task_join(r, task_find(r, tid, 1), new_key(r, tid == r->c.pid));
+		break;
+	case PTRACE_EVENT_EXIT:
+		exit_stop(r, tid);
+		break;
+	}
+}
+
+/* One stop of a traced task; it is continued. */
+static void stopped(struct run *r, pid_t tid, int st)
+{
+	struct task *t = task_find(r, tid, 1);
+	int sig = WSTOPSIG(st), ev = st >> 16;
+
+	if (t->key < 0)		/* seen before its parent's event: a new task */
+		task_join(r, t, new_key(r, 0));
+	if (ev) {
+		ptrace_event(r, tid, ev);
+		sig = 0;
+	} else if (!t->started && sig == SIGSTOP) {
+		sig = 0;	/* the stop a traced child starts with */
+	} else if (sig == SIGTRAP || is_group_stop(tid, sig)) {
+		sig = 0;
+	}
+	t->started = 1;
+	cont(tid, sig);
+}
+
+static void reaped(struct run *r, pid_t pid, int st, const struct rusage *ru)
+{
+	if (pid == r->c.pid) {
+		r->root_reaped = 1;
+		r->root_status = st;
+		r->root_ru = *ru;
+		drain(r);
+	}
+	task_drop(r, pid);
+	maybe_over(r);
+}
+
+/* Handle every task state change waiting now. */
+static void reap_all(struct run *r)
+{
+	struct rusage ru;
+	pid_t pid;
+	int st;
+
+	while ((pid = wait4(-1, &st, WNOHANG | __WALL, &ru)) != 0) {
+		if (pid < 0) {
 			if (errno == EINTR)
 				continue;
-			die("wait4");
+			if (errno != ECHILD)
+				die("wait4");
+			r->no_children = 1;
+			return;
 		}
-		if (WIFEXITED(st) || WIFSIGNALED(st))
-			break;
-		if (st >> 8 == (SIGTRAP | (PTRACE_EVENT_EXIT << 8)) && !seen_exit) {
-			seen_exit = 1;
-			drain(c->report_fd, rep, rep_size, rep_len);
-			read_metrics(o, dir);
-		}
-		ptrace(PTRACE_CONT, c->pid, NULL, (void *)(long)deliver(c->pid, st));
+		if (WIFSTOPPED(st))
+			stopped(r, pid, st);
+		else if (WIFEXITED(st) || WIFSIGNALED(st))
+			reaped(r, pid, st, &ru);
 	}
-	return st;
 }
+
+/* The peak so far at a timeout: PROG's exact RSS now, before the kill. */
+static void timeout_reached(struct run *r)
+{
+	for (size_t i = 0; i < r->task_cap; i++) {
+		const struct task *t = &r->task[i];
+
+		if (t->tid && t->live && t->key >= 0 && r->key[t->key].command) {
+			read_whole(&r->whole, t->tid);
+			break;
+		}
+	}
+	r->timed_out = 1;
+	kill_all(r);
+}
+
+static void take_signals(struct run *r)
+{
+	struct signalfd_siginfo si;
+
+	while (read(r->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD || r->killed)
+			continue;
+		r->interrupted = (int)si.ssi_signo;
+		kill_all(r);
+	}
+}
+
+static int poll_ms(const struct run *r)
+{
+	double left;
+
+	if (!r->op->timeout || r->killed)
+		return r->rt.fd >= 0 ? POLL_MS : -1;
+	left = (r->deadline - now_s()) * 1000;
+	if (left < 0)
+		return 0;
+	if (r->rt.fd >= 0 && left > POLL_MS)
+		return POLL_MS;
+	return (int)left + 1;
+}
+
+/* Run the traced tree to its end, reading the trace as it goes. */
+static void trace_tree(struct run *r)
+{
+	for (;;) {
+		struct pollfd fds[2] = {
+			{ .fd = r->sigfd, .events = POLLIN },
+			{ .fd = r->rt.fd, .events = POLLIN },
+		};
+
+		reap_all(r);
+		if (r->no_children)
+			break;
+		if (poll(fds, r->rt.fd >= 0 ? 2 : 1, poll_ms(r)) < 0 && errno != EINTR)
+			die("poll");
+		take_signals(r);
+		for (int i = 0; i < 64 && rt_read(&r->rt); i++)
+			;
+		if (r->op->timeout && !r->killed && now_s() >= r->deadline)
+			timeout_reached(r);
+	}
+}
+
+/* --- the report ------------------------------------------------------------ */
 
 static void add_report(struct out *o, const char *rep)
 {
@@ -686,7 +1199,7 @@ static void add_header(struct out *o, const struct opts *op)
 
 	if (uname(&u))
 		die("uname");
-	out_add(o, "{\"observer\":1,\"kernel_release\":");
+	out_add(o, "{\"observer\":2,\"kernel_release\":");
 	out_str(o, u.release);
 	out_add(o, ",\"kernel_version\":");
 	out_str(o, u.version);
@@ -699,25 +1212,74 @@ static void add_header(struct out *o, const struct opts *op)
 	out_add(o, "]");
 }
 
-static void add_end(struct out *o, int st, const struct rusage *ru)
+static double tv_s(struct timeval tv)
 {
+	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+static void add_end(struct run *r)
+{
+	struct out *o = r->o;
 	struct rusage children;
+	int st = r->root_status;
 
 	if (WIFEXITED(st))
 		out_add(o, ",\"exit_code\":%d", WEXITSTATUS(st));
 	else
 		out_add(o, ",\"exit_signal\":%d", WTERMSIG(st));
 	out_add(o, ",\"wait4_maxrss_kib\":%ld,\"wait4_minflt\":%ld",
-		ru->ru_maxrss, ru->ru_minflt);
+		r->root_ru.ru_maxrss, r->root_ru.ru_minflt);
 	if (getrusage(RUSAGE_CHILDREN, &children))
 		die("getrusage(RUSAGE_CHILDREN)");
 	out_add(o, ",\"children_maxrss_kib\":%ld", children.ru_maxrss);
+	out_add(o, ",\"times\":{\"user_s\":%.6f,\"sys_s\":%.6f,\"wall_s\":%.6f}",
+		tv_s(children.ru_utime), tv_s(children.ru_stime), r->wall);
+	out_add(o, ",\"tasks\":%zu,\"processes\":%zu,\"mm_tasks_max\":%d,"
+		"\"tree_tasks_max\":%d", r->tasks_seen, r->processes, r->mm_tasks_max,
+		r->tree_tasks_max);
+	if (r->timed_out)
+		out_add(o, ",\"timed_out\":true");
+	if (r->interrupted)
+		out_add(o, ",\"interrupted\":%d", r->interrupted);
+	if (r->kcmp_missing)
+		out_add(o, ",\"kcmp\":false");
+	out_add(o, ",\"whole\":{");
+	o->first = 1;
+	out_opt(o, "Rss", r->whole.rss);
+	out_opt(o, "VmHWM", r->whole.hwm);
+	out_opt(o, "VmRSS", r->whole.vmrss);
+	out_opt(o, "walks", r->whole.walks);
+	out_add(o, "}");
+}
+
+static void add_trace(struct out *o, const struct rt *t)
+{
+	out_add(o, ",\"rss_stat\":{");
+	if (t->why[0]) {
+		out_add(o, "\"unavailable\":");
+		out_str(o, t->why);
+	} else {
+		out_add(o, "\"peak_kib\":%ld,\"tree_peak_kib\":%ld,\"events\":%lu,"
+			"\"lost\":%ld", t->peak_kib, t->tree_peak_kib, t->events, t->lost);
+	}
+	out_add(o, "}");
+}
+
+static void add_cgroup(struct run *r, int no_cgroup)
+{
+	if (r->cg.version) {
+		out_add(r->o, ",\"cgroup\":{\"version\":%d", r->cg.version);
+		r->o->first = 0;
+		out_opt(r->o, "peak_kib", cgroup_peak_kib(&r->cg));
+		out_add(r->o, "}");
+	} else if (no_cgroup) {
+		out_add(r->o, ",\"cgroup\":{\"unavailable\":\"%s\"}", NO_CGROUP_PEAK);
+	}
 }
 
 static void emit(const struct opts *op, struct out *o)
 {
-	int fd = 1;
-	size_t off = 0;
+	int fd = op->out_fd >= 0 ? op->out_fd : 1;
 
 	out_add(o, "}\n");
 	if (op->out && strcmp(op->out, "-")) {
@@ -725,16 +1287,8 @@ static void emit(const struct opts *op, struct out *o)
 		if (fd < 0)
 			die("open %s", op->out);
 	}
-	while (off < o->len) {
-		ssize_t n = write(fd, o->buf + off, o->len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			die("write %s", op->out ? op->out : "stdout");
-		off += (size_t)n;
-	}
-	if (fd != 1)
+	rsslab_write_all(fd, o->buf, o->len, op->out ? op->out : "the JSON");
+	if (fd != 1 && fd != op->out_fd)
 		close(fd);
 }
 
@@ -744,51 +1298,105 @@ static int parse_only(const struct opts *op, struct out *o)
 
 	if (stat(op->parse_dir, &st) || !S_ISDIR(st.st_mode))
 		die("%s is not a directory of /proc files", op->parse_dir);
-	out_add(o, "{\"observer\":1");
-	read_metrics(o, op->parse_dir);
+	out_add(o, "{\"observer\":2");
+	read_metrics(o, op->parse_dir, NULL);
 	emit(op, o);
 	return RSSLAB_EXIT_OK;
 }
 
-int main(int argc, char **argv)
+/*
+ * Signals come through a signalfd; the parent's death is a SIGTERM.  The
+ * child gets the signal mask the observer was started with.
+ */
+static void setup_signals(struct run *r, sigset_t *orig)
 {
-	struct out o = { .len = 0 };
-	char rep[RSSLAB_REPORT_BUF] = "";
-	struct opts op;
-	struct cg cg;
-	struct child c;
-	struct rusage ru;
-	size_t rep_len = 0;
-	int st, stage, err, no_cgroup = 0;
+	pid_t parent = getppid();
+	sigset_t set;
+
+	handled_signals(&set);
+	if (sigprocmask(SIG_BLOCK, &set, orig))
+		die("sigprocmask");
+	r->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (r->sigfd < 0)
+		die("signalfd");
+	signal(SIGPIPE, SIG_IGN);
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) || prctl(PR_SET_CHILD_SUBREAPER, 1))
+		die("prctl");
+	if (getppid() != parent)
+		r->interrupted = SIGTERM;	/* the parent is already gone */
+}
+
+/* Fork PROG, wait for its first stop (after execve), trace from there. */
+static void launch(struct run *r, const sigset_t *orig)
+{
+	int st, stage, err;
 	long floor, faults;
 
+	start_child(r->op, &r->cg, &r->c, orig);
+	r->start = now_s();
+	r->deadline = r->start + r->op->timeout;
+	while (waitpid(r->c.pid, &st, 0) < 0)
+		if (errno != EINTR)
+			die("waitpid");
+	floor = read_info(r->c.info_fd, &stage, &err, &faults);
+	if (stage || !WIFSTOPPED(st))
+		setup_failed(r, stage, err);
+	add_header(r->o, r->op);
+	out_opt(r->o, "exec_floor_kib", floor);
+	out_opt(r->o, "preexec_faults", faults);
+	if (ptrace(PTRACE_SETOPTIONS, r->c.pid, NULL,
+		   (void *)(long)(PTRACE_O_TRACEEXIT | PTRACE_O_EXITKILL |
+				  PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK |
+				  PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC)))
+		die("PTRACE_SETOPTIONS");
+	rt_start(&r->rt, r->c.pid);
+	task_join(r, task_find(r, r->c.pid, 1), new_key(r, 1));
+	task_find(r, r->c.pid, 1)->started = 1;
+	r->processes = 1;
+	if (r->interrupted)
+		kill_all(r);
+	cont(r->c.pid, 0);
+}
+
+int main(int argc, char **argv)
+{
+	static struct run r;
+	struct out o = { .len = 0 };
+	struct opts op;
+	sigset_t orig;
+	int no_cgroup = 0;
+
 	parse_args(argc, argv, &op);
+	o.cap = 16384;
+	o.buf = malloc(o.cap);
+	if (!o.buf)
+		die("malloc");
 	if (op.parse_dir)
 		return parse_only(&op, &o);
-	memset(&cg, 0, sizeof(cg));
+	r.op = &op;
+	r.o = &o;
+	r.whole.rss = r.whole.hwm = r.whole.vmrss = -1;
+	r.rt.fd = -1;
+	dying_run = &r;
+	rsslab_atdie = atdie_release;
+	setup_signals(&r, &orig);
 	if (op.cgroup != CG_NO)
-		no_cgroup = cgroup_create(&cg, op.cgroup);
-	start_child(&op, &cg, &c);
-	if (waitpid(c.pid, &st, 0) < 0)
-		die("waitpid");
-	floor = read_info(c.info_fd, &stage, &err, &faults);
-	if (stage || !WIFSTOPPED(st))
-		setup_failed(&op, &cg, stage, err);
-	add_header(&o, &op);
-	out_opt(&o, "exec_floor_kib", floor);
-	out_opt(&o, "preexec_faults", faults);
-	st = trace(&c, &o, &ru, rep, sizeof(rep), &rep_len);
-	drain(c.report_fd, rep, sizeof(rep), &rep_len);
-	add_end(&o, st, &ru);
-	if (cg.version) {
-		out_add(&o, ",\"cgroup\":{\"version\":%d", cg.version);
-		out_opt(&o, "peak_kib", cgroup_peak_kib(&cg));
-		out_add(&o, "}");
-		cgroup_remove(&cg);
-	} else if (no_cgroup) {
-		out_add(&o, ",\"cgroup\":{\"unavailable\":\"%s\"}", NO_CGROUP_PEAK);
-	}
-	add_report(&o, rep);
+		no_cgroup = cgroup_create(&r.cg, op.cgroup);
+	if (op.trace)
+		rt_open(&r.rt);
+	else
+		rt_unavailable(&r.rt, "switched off (--no-trace)");
+	launch(&r, &orig);
+	trace_tree(&r);
+	rt_finish(&r.rt);
+	if (!r.over)
+		r.wall = now_s() - r.start;
+	drain(&r);
+	add_end(&r);
+	add_trace(&o, &r.rt);
+	add_cgroup(&r, no_cgroup);
+	release(&r);
+	add_report(&o, r.rep);
 	emit(&op, &o);
 	return RSSLAB_EXIT_OK;
 }

@@ -199,9 +199,14 @@ rsslab_self_smaps(void)
 	struct rsslab_smaps s;
 	ssize_t n;
 
-	n = rsslab_read_file("/proc/self/smaps_rollup", buf, sizeof(buf));
+	/*
+	 * thread-self: the calling thread's mm, which is the process's; once
+	 * the thread-group leader has exited, /proc/self (the leader's) has
+	 * no mm to walk any more.
+	 */
+	n = rsslab_read_file("/proc/thread-self/smaps_rollup", buf, sizeof(buf));
 	if (n < 0)
-		die("read /proc/self/smaps_rollup (needs Linux >= 4.14)");
+		die("read /proc/thread-self/smaps_rollup (needs Linux >= 4.14)");
 	errno = 0;
 	if ((size_t)n >= sizeof(buf) - 1)
 		die("/proc/self/smaps_rollup is longer than %zu bytes",

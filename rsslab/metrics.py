@@ -73,6 +73,18 @@ _ALL: tuple[Metric, ...] = (
            "memory.peak / max_usage_in_bytes of its cgroup", reference="peak_exact_kib",
            short="cgroup-peak", read_by="DOMjudge, go-judge, isolate cg-mem",
            instead="not RSS (charges): pair it with smaps_rollup"),
+    Metric("last_exit_rss_kib", "smaps_rollup at the last exit stop",
+           "/proc/TID/smaps_rollup at the exit stop of the last task of each of the "
+           "program's mms", short="last-exit", exact=True),
+    Metric("rss_stat_peak_kib", "kmem:rss_stat peak",
+           "the largest sum of the kmem:rss_stat sizes of the program's own mm",
+           reference="peak_exact_kib", short="rss-stat"),
+    Metric("tree_peak_kib", "tree peak (kmem:rss_stat)",
+           "the largest sum of the RSS of every mm of the process tree alive at once, "
+           "from kmem:rss_stat", reference="tree_exact_kib", short="tree"),
+    Metric("tree_exact_kib", "exact tree RSS",
+           "the processes' own smaps_rollup, read while all of them held their pages",
+           reference="tree_exact_kib", short="tree-exact", exact=True),
     Metric("exec_floor_kib", "observer copy before execve",
            "the observer's child just before execve()", short="floor", exact=True),
 )

@@ -83,6 +83,30 @@ class Observation:
     cgroup_unavailable: str | None = None
     exec_floor_kib: int | None = None
     faults_since_exec: int | None = None  # stat minflt + majflt at exit, less pre-exec
+    # The largest exact RSS walked at the exit stop of the last task of each
+    # mm the program's own pid ran in (threads that outlive the leader,
+    # clone(CLONE_VM) children), and VmHWM read with it.
+    last_exit_rss_kib: int | None = None
+    last_exit_vmhwm_kib: int | None = None
+    # From kmem:rss_stat (repro/rss_trace.h): the largest RSS of the
+    # program's own mms and the largest sum over the tree's mms alive at
+    # once; or why the trace could not be read here.
+    rss_stat_peak_kib: int | None = None
+    tree_peak_kib: int | None = None
+    rss_stat_events: int | None = None
+    rss_stat_lost: int | None = None
+    rss_stat_unavailable: str | None = None
+    # The program's CPU time (every task, from RUSAGE_CHILDREN) and wall time.
+    cpu_user_s: float | None = None
+    cpu_sys_s: float | None = None
+    wall_s: float | None = None
+    timed_out: bool = False
+    interrupted: int | None = None  # the signal that ended the observer's run
+    tasks: int | None = None  # tasks traced (threads included)
+    processes: int | None = None
+    mm_tasks_max: int | None = None  # most tasks in the program's own mms at once
+    kcmp_missing: bool = False  # no kcmp(): CLONE_VM children taken for processes
+    tree_tasks_max: int | None = None  # most tasks of the tree alive at once
     exit_code: int | None = None
     exit_signal: int | None = None
     # The scenario's own report, minus the keys already above.
@@ -106,7 +130,7 @@ class Observation:
         for k, v in asdict(self).items():
             if k == "report":
                 continue
-            if v is not None:
+            if v is not None and v is not False:
                 out[k] = dict(v) if k == "params" else v
         for k, v in self.report.items():
             out.setdefault(k, v)
@@ -146,6 +170,42 @@ def _faults_since_exec(obj: Mapping[str, Any], stop: Mapping[str, Any]) -> int |
     return minflt + majflt - before
 
 
+def _status_fields(status: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _int(status.get(key)) for name, key in _STATUS_FIELDS.items()}
+
+
+def _float(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def _trace_fields(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """What the observer read at the last exit stops, from the trace, and
+    the times (observer JSON 2; absent from older files)."""
+    whole = obj.get("whole") or {}
+    trace = obj.get("rss_stat") or {}
+    times = obj.get("times") or {}
+    why = trace.get("unavailable")
+    return {
+        "last_exit_rss_kib": _int(whole.get("Rss")),
+        "last_exit_vmhwm_kib": _int(whole.get("VmHWM")),
+        "rss_stat_peak_kib": _int(trace.get("peak_kib")),
+        "tree_peak_kib": _int(trace.get("tree_peak_kib")),
+        "rss_stat_events": _int(trace.get("events")),
+        "rss_stat_lost": _int(trace.get("lost")),
+        "rss_stat_unavailable": str(why) if why else None,
+        "cpu_user_s": _float(times.get("user_s")),
+        "cpu_sys_s": _float(times.get("sys_s")),
+        "wall_s": _float(times.get("wall_s")),
+        "timed_out": obj.get("timed_out") is True,
+        "interrupted": _int(obj.get("interrupted")),
+        "tasks": _int(obj.get("tasks")),
+        "processes": _int(obj.get("processes")),
+        "mm_tasks_max": _int(obj.get("mm_tasks_max")),
+        "tree_tasks_max": _int(obj.get("tree_tasks_max")),
+        "kcmp_missing": obj.get("kcmp") is False,
+    }
+
+
 def from_observer(
     obj: Mapping[str, Any], kernel: str, scenario: str, params: Mapping[str, int | str]
 ) -> Observation:
@@ -172,7 +232,7 @@ def from_observer(
         scenario=scenario,
         params=dict(params),
         page_size=page_size,
-        **{name: _int(status.get(key)) for name, key in _STATUS_FIELDS.items()},
+        **_status_fields(status),
         statm_rss_kib=_int(stop.get("statm_resident_kib")),
         stat_rss_kib=_int(stop.get("stat_rss_kib")),
         smaps_rss_kib=_int(smaps.get("Rss")),
@@ -185,6 +245,7 @@ def from_observer(
         cgroup_unavailable=str(cg["unavailable"]) if cg.get("unavailable") else None,
         exec_floor_kib=_int(obj.get("exec_floor_kib")),
         faults_since_exec=_faults_since_exec(obj, stop),
+        **_trace_fields(obj),
         exit_code=_int(obj.get("exit_code")),
         exit_signal=_int(obj.get("exit_signal")),
         report=report,

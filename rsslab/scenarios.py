@@ -241,6 +241,27 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
                     _num("live_writers_free", "free", "pages the main thread writes and unmaps"),
                 ),
             ),
+            Scenario(
+                "leader_exits_first",
+                "the main thread exits first; then a thread (or a clone(CLONE_VM) child) "
+                "writes PAGES pages",
+                (
+                    _num("leader_exits_first", "pages", "pages written after the leader exits"),
+                    Param("mode", "who writes: a thread, or a clone(CLONE_VM) child",
+                          "thread", choices=("thread", "clone_vm")),
+                ),
+                footprint=lambda v, _n: _int(v, "pages"),
+            ),
+            Scenario(
+                "tree_hold",
+                "a parent holds PARENT_PAGES pages while its child (fork+exec) holds "
+                "CHILD_PAGES",
+                (
+                    _num("tree_hold", "parent_pages", "pages the parent writes"),
+                    _num("tree_hold", "child_pages", "pages the child writes"),
+                ),
+                footprint=lambda v, _n: _int(v, "parent_pages") + _int(v, "child_pages"),
+            ),
         )
     }
 )

@@ -23,7 +23,14 @@ import rsslab
 from rsslab import claims
 from rsslab.claims import limits
 from rsslab.judges import measure as measurement
-from rsslab.judges.measure import METHOD_EXIT_RSS, METHOD_HWM, Measurer, assess
+from rsslab.judges.measure import (
+    METHOD_EXIT_RSS,
+    METHOD_HWM,
+    METHOD_RSS_STAT,
+    TRACE_REFERENCE,
+    Measurer,
+    assess,
+)
 from rsslab.plan import RunSpec
 from rsslab.results import Observation, from_observer
 from rsslab.run import host, matrix
@@ -55,6 +62,25 @@ def released(ncpus: int, page_size: int, features: frozenset[str]) -> list[RunSp
     """The peak_then_free runs of the VmHWM claim that applies here."""
     return [r for c in CLAIMS if c.id in RELEASED_BY and c.applies(features, ncpus)
             for r in c.runs_at(ncpus, page_size, features) if r.scenario == "peak_then_free"]
+
+
+def without_trace(obs: Observation) -> Observation:
+    """The same run as an observer without kmem:rss_stat reads it."""
+    return replace(obs, rss_stat_peak_kib=None, tree_peak_kib=None,
+                   rss_stat_unavailable="switched off (--no-trace)")
+
+
+def trace_expected(features: frozenset[str]) -> bool:
+    """Does this host give the exact peak?  (make check and make test mount
+    tracefs; a kernel that sums in kmem:rss_stat and root are the rest.)"""
+    return ("rss-stat-sum" in features and os.geteuid() == 0
+            and Path("/sys/kernel/tracing/events/kmem/rss_stat").exists())
+
+
+def true_peak(obs: Observation) -> int:
+    """The program's own peak or the RSS walked at its last exit stop."""
+    refs = [obs.value(r) for r in TRACE_REFERENCE]
+    return max(v for v in refs if v is not None)
 
 
 def recorded(name: str) -> Observation:
@@ -158,19 +184,36 @@ def _runs(bin_dir: Path, spec: RunSpec) -> list[Observation]:
 
 @pytest.mark.parametrize("spec", UNTIL_EXIT, ids=RunSpec.describe)
 def test_peak_until_exit_is_exact(spec: RunSpec, bin_dir: Path, measurer: Measurer) -> None:
-    for obs in _runs(bin_dir, spec):
+    """Read at the exit stops, a peak that lasts until exit is exact."""
+    for obs in map(without_trace, _runs(bin_dir, spec)):
         m = assess(obs, measurer.claims, measurer.features, [spec.scenario])
-        assert obs.smaps_rss_kib is not None
-        exact = max(obs.smaps_rss_kib, obs.peak_exact_kib or 0)
+        assert obs.smaps_rss_kib is not None and obs.last_exit_rss_kib is not None
+        exact = max(obs.last_exit_rss_kib, obs.peak_exact_kib or 0)
         assert (m.method, m.peak_kib) == (METHOD_EXIT_RSS, exact), (
             f"{spec.describe()}: reported {m.peak_kib} KiB by {m.method}, exact {exact} KiB "
             f"(VmHWM {obs.vmhwm_kib})")
 
 
+@pytest.mark.parametrize("spec", UNTIL_EXIT, ids=RunSpec.describe)
+def test_traced_peak_is_the_true_peak(spec: RunSpec, bin_dir: Path, measurer: Measurer) -> None:
+    """From kmem:rss_stat, within the bound the report states (0 for one
+    task at a time) of the true peak, and never below the exit RSS."""
+    if not trace_expected(measurer.features):
+        pytest.skip(f"no kmem:rss_stat sum here: regimes {sorted(measurer.features)}")
+    for obs in _runs(bin_dir, spec):
+        m = assess(obs, measurer.claims, measurer.features, [spec.scenario])
+        assert m.method == METHOD_RSS_STAT, m.limits[0]
+        assert m.bound_kib is not None and abs(m.peak_kib - true_peak(obs)) <= m.bound_kib
+        assert m.peak_min_kib >= (obs.last_exit_rss_kib or 0)
+        if obs.mm_tasks_max == 1:
+            assert m.peak_kib == true_peak(obs) and m.bound_kib == 0
+
+
 def test_released_peak_lies_in_the_stated_range(bin_dir: Path, measurer: Measurer) -> None:
     specs = released(os.sysconf("SC_NPROCESSORS_ONLN"), os.sysconf("SC_PAGE_SIZE"), measurer.features)
     assert specs, f"no VmHWM claim applies to {sorted(measurer.features)}"
-    for obs in (o for spec in specs for o in _runs(bin_dir, spec)):
+    for traced in (o for spec in specs for o in _runs(bin_dir, spec)):
+        obs = without_trace(traced)
         m = assess(obs, measurer.claims, measurer.features, [obs.scenario])
         exact = obs.peak_exact_kib
         assert exact is not None and m.peak_max_kib is not None
@@ -180,6 +223,9 @@ def test_released_peak_lies_in_the_stated_range(bin_dir: Path, measurer: Measure
         assert m.peak_min_kib <= exact <= m.peak_max_kib, (
             f"exact peak {exact} KiB outside {m.peak_min_kib}..{m.peak_max_kib} KiB")
         assert abs(m.peak_kib - exact) <= (m.bound_kib or 0)
+        if trace_expected(measurer.features):
+            m = assess(traced, measurer.claims, measurer.features, [obs.scenario])
+            assert (m.method, m.peak_kib, m.bound_kib) == (METHOD_RSS_STAT, exact, 0), m.limits
 
 
 def test_api_passes_streams_and_status(tmp_path: Path, bin_dir: Path,
@@ -192,7 +238,7 @@ def test_api_passes_streams_and_status(tmp_path: Path, bin_dir: Path,
                            stdout=stdout, stderr=subprocess.DEVNULL)
     assert out.read_bytes() == b"abc\n"
     assert (m.exit_code, m.returncode) == (3, 3)
-    assert m.peak_kib == m.metrics["smaps_rss_kib"]
+    assert m.peak_kib >= m.metrics["last_exit_rss_kib"] >= m.metrics["smaps_rss_kib"]
 
 
 def _own_rss_kib() -> int:

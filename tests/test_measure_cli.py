@@ -50,7 +50,7 @@ def test_report_to_file_leaves_both_streams_alone(tmp_path: Path, bin_dir: Path)
 
 
 def test_text_report_names_peak_method_and_claims(bin_dir: Path) -> None:
-    proc = run(["measure", "--", str(bin_dir / "touch"), "100"])
+    proc = run(["measure", "--no-trace", "--", str(bin_dir / "touch"), "100"])
     assert proc.returncode == 0
     err = proc.stderr.decode()
     assert "peak RSS" in err and "exit-stop-smaps" in err and "limits:" in err

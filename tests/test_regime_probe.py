@@ -35,8 +35,8 @@ from rsslab.run import host
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDED = Path(__file__).resolve().parent / "data" / "runs" / "doctor-linux-6.18.json"
-SUM = frozenset({"percpu-rss", "status-sum"})
-APPROX = frozenset({"percpu-rss", "status-approx"})
+SUM = frozenset({"percpu-rss", "status-sum", "rss-stat-sum"})
+APPROX = frozenset({"percpu-rss", "status-approx", "rss-stat-sum"})
 
 
 def recorded() -> list[Observation]:
@@ -119,7 +119,7 @@ def test_a_declared_status_regime_is_not_overruled(root: Path) -> None:
 def test_the_split_kernels_are_left_to_their_own_probe(root: Path) -> None:
     regs = regimes.load(root / "claims")
     p = the_probe(recorded())
-    assert regimes.features(regs, "6.1.0-57-amd64", "", p) == frozenset()
+    assert regimes.features(regs, "6.1.0-57-amd64", "", p) == {"rss-stat-shared"}
 
 
 def _replay(runs: list[Observation]):  # type: ignore[no-untyped-def]

@@ -154,6 +154,8 @@ FORMULA_ARGS: Mapping[str, tuple[str, ...]] = {
     "unsynced_faults": ("faulted", "inserted", "pages_per_fault"),
     "spread_unfolded": (),
     "one_cpu_residue": ("counters",),
+    "concurrent_changes": ("tasks",),
+    "misses_after": ("pages", "pages_per_fault"),
 }
 DIRECTIONS = ("either", "under", "over", "not_below", "not_above")
 
@@ -202,6 +204,10 @@ def interval(bound: Mapping[str, Any], obs: Observation, features: frozenset[str
                         -_faulted_pages(bound, obs) - inserted)
     if formula == "spread_unfolded":
         return _spread_unfolded(obs)
+    if formula == "concurrent_changes":
+        return _concurrent_changes(bound, obs)
+    if formula == "misses_after":
+        return _misses_after(bound, obs, features)
     raise UserError(f"unknown bound formula '{formula}'; see rsslab/claims/formulas.py")
 
 
@@ -230,3 +236,45 @@ def _spread_unfolded(obs: Observation) -> Interval:
     return Interval(-INF, 0)
 
 
+
+
+def pmd_pages(page_size: int) -> int:
+    """Pages one page table maps (PTRS_PER_PTE, 8-byte entries): 512 at 4
+    KiB.  The largest change one RSS counter update makes outside DAX: a
+    transparent huge page (add_mm_counter(..., HPAGE_PMD_NR)) or one page
+    table's zap (mm/memory.c:zap_pte_range() -> add_mm_rss_vec())."""
+    return page_size // 8
+
+
+def _concurrent_changes(args: Mapping[str, Any], obs: Observation) -> Interval:
+    """>= 6.2, kmem:rss_stat: each event's size is the counter's exact sum,
+    taken after its own change (include/linux/mm.h:add_mm_counter() adds,
+    then traces), but the trace orders events by when they reserved their
+    slot, and another task's change can land between a change and its sum.
+    With one task in the mm at a time the running sum of the last sizes is
+    the exact RSS after every change.  With K tasks alive at once, each of
+    the K - 1 others can have one change in flight, of at most a page
+    table's worth: the peak read is within (K - 1) x PTRS_PER_PTE pages.
+    """
+    tasks = obs.value(str(args.get("tasks", "mm_tasks_max")))
+    if tasks is None:
+        return Interval(0, 0, "no count of the tasks alive at once")
+    e = (max(1, tasks) - 1) * pmd_pages(obs.page_size)
+    return Interval(-e, e)
+
+
+def _misses_after(args: Mapping[str, Any], obs: Observation,
+                  features: frozenset[str]) -> Interval:
+    """A reading taken before PAGES pages were written misses them: its
+    error against the program's peak is at most -PAGES, plus what the
+    regime's counters can over-read, which is never more than the pages
+    that passed through them before the reading (the faults since execve,
+    each up to a fault-around's pages) (``regime_error`` caps it too)."""
+    pages = _int_arg(args, "pages", obs)
+    faults = obs.faults_since_exec
+    if faults is None:
+        return Interval(0, 0, "no count of faults since execve at the exit stop")
+    over = min(_regime_error({"pages_per_fault": args.get("pages_per_fault", 1)}, obs,
+                             features) if features else 0,
+               faults * _pages_per_fault(args, obs))
+    return Interval(-INF, -pages + over)

@@ -26,8 +26,10 @@ TRUE_PEAK: tuple[str, ...] = ("smaps_rss_kib", "peak_exact_kib")
 # Formulas that describe one scenario's miss (they need its parameters or
 # fault count) rather than bound a metric for any program.
 _SCENARIO_ONLY = frozenset({"unsynced_faults", "spread_unfolded"})
-# Argument values that name a quantity of the mechanism, not of a scenario.
-_MECHANISM_WORDS = frozenset({"fault_around"})
+# Argument values that name a quantity of the mechanism, or one the
+# observer counts for any program (the tasks alive at once), not a
+# scenario's parameter.
+_MECHANISM_WORDS = frozenset({"fault_around", "mm_tasks_max", "tree_tasks_max"})
 
 
 def scenario_only(claim: Claim) -> bool:

@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import sys
 import typing
 from collections.abc import Iterable, Sequence
@@ -28,7 +29,7 @@ from rsslab.cli import plain, render
 from rsslab.cli.report import needs_explaining, print_report, runs_table, verdict_table
 from rsslab.errors import BadInput, UserError
 from rsslab.judges import doctor as doctor_mod
-from rsslab.judges.measure import MeasureError, Measurer, MeasureUsage
+from rsslab.judges.measure import MeasureError, Measurer, MeasureUsage, TimedOut
 from rsslab.plan import RunSpec
 from rsslab.results import Observation
 from rsslab.run import chosen, host, planner
@@ -426,13 +427,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 # --- rsslab measure and rsslab doctor ----------------------------------------
 
-MEASURE_USAGE = "rsslab measure [--json] [--out FILE] [--cgroup] [--timeout S] [--] CMD [ARGS...]"
+MEASURE_USAGE = ("rsslab measure [--json] [--out FILE] [--cgroup] [--timeout S] [--no-trace] "
+                 "[--] CMD [ARGS...]")
 MEASURE_EPILOG = """\
 exit status: the command's own status; 128+N when signal N killed it (its
 peak is still reported); 122 rsslab could not measure; 123 not permitted
 here (ptrace denied, e.g. under strace or gdb, or no memory cgroup for
---cgroup); 124 --timeout expired; 125 bad usage (no command, unknown
-option); 126 the command is not executable; 127 command not found."""
+--cgroup); 124 --timeout expired (the report has the peak up to the kill);
+125 bad usage (no command, unknown option); 126 the command is not
+executable; 127 command not found; 128+N rsslab got signal N (SIGTERM,
+SIGINT, SIGHUP) and killed the command's tree.  --json carries both:
+"status" (rsslab's) and "returncode" (the command's).
+
+the command and everything it starts are traced (ptrace) and killed with
+it: on --timeout, on a signal to rsslab, and when the command's own
+process ends, what it left running.
+
+the exact peak (method rss-stat, Linux 6.2+, as root with tracefs at
+/sys/kernel/tracing) follows the kmem:rss_stat trace event: each of the
+command's page faults then also sums one counter over every CPU, in the
+kernel, charged to the command's system time; other programs pay nothing.
+`rsslab doctor` says whether it is available here; its measured cost at
+1 to 128 CPUs is on the site (docs/cost.rst)."""
 DOCTOR_EPILOG = """\
 exit status: 0 every metric judges commonly read (VmHWM at the exit stop,
 wait4 and RUSAGE_CHILDREN ru_maxrss) is exact on this kernel; 1 at least
@@ -484,7 +500,10 @@ def measure_parser() -> argparse.ArgumentParser:
     p.add_argument("--cgroup", action="store_true",
                    help="also record the peak of a fresh memory cgroup around CMD")
     p.add_argument("--timeout", type=_positive_seconds, metavar="S",
-                   help="kill CMD after S seconds (exit 124)")
+                   help="kill CMD and everything it started after S seconds (exit 124)")
+    p.add_argument("--no-trace", action="store_true",
+                   help="do not follow kmem:rss_stat (no exact peak of a released peak, no "
+                        "tree peak): read at the exit stops only, at no cost to CMD")
     p.add_argument("command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return p
 
@@ -503,10 +522,23 @@ def _write_report(renderable: object, as_json: bool, out: str | None) -> None:
             sys.stderr.write(text or plain.text(renderable, MEASURE_WIDTH))
         return
     try:
-        with open(out, "w", encoding="utf-8") as f:
+        with open(out, "w", encoding="utf-8", errors="backslashreplace") as f:
             f.write(text or plain.text(renderable, MEASURE_WIDTH))
     except OSError as e:
         raise MeasureError(f"cannot write the report to {out}: {e.strerror}") from None
+
+
+def _check_out(out: str | None) -> None:
+    """--out is checked before the command runs, so that its report is
+    never lost after the run (and the run's side effects done)."""
+    if out is None:
+        return
+    parent = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(parent):
+        raise MeasureError(f"cannot write the report to {out}: {parent} is not a directory")
+    if os.path.isdir(out) or not os.access(out if os.path.exists(out) else parent, os.W_OK):
+        raise MeasureError(f"cannot write the report to {out}: not writable; give another "
+                           "--out")
 
 
 def cmd_measure(args: argparse.Namespace) -> int:
@@ -514,17 +546,30 @@ def cmd_measure(args: argparse.Namespace) -> int:
     command = opts.command[1:] if opts.command[:1] == ["--"] else opts.command
     if not command:
         raise MeasureUsage(f"no command to measure; usage: {MEASURE_USAGE}")
+    _check_out(opts.out)
     try:
-        measurer = Measurer.here()
+        measurer = Measurer.here(trace=not opts.no_trace)
     except MeasureError:
         raise
     except UserError as e:
         raise MeasureError(str(e)) from None
-    m = measurer.measure(command, cgroup=opts.cgroup, timeout=opts.timeout)
+    try:
+        m = measurer.measure(command, cgroup=opts.cgroup, timeout=opts.timeout,
+                             forward_signals=True)
+    except TimedOut as e:
+        if e.measurement is None:
+            raise
+        m = e.measurement
     _write_report(m.to_json() if opts.json else render.measurement(m), opts.json, opts.out)
-    if m.exit_signal is not None:
+    if m.timed_out:
+        print(f"rsslab: {shlex.join(command)} ran over {opts.timeout:g} s and was killed, "
+              f"with everything it started; peak so far {m.peak_kib} KiB", file=sys.stderr)
+    elif m.interrupted is not None:
+        print(f"rsslab: {render.signal_name(m.interrupted)}: {shlex.join(command)} was "
+              "killed, with everything it started; the report is up to then", file=sys.stderr)
+    elif m.exit_signal is not None:
         print(f"rsslab: {render.outcome(m)}; exit status {m.returncode}", file=sys.stderr)
-    return m.returncode
+    return m.status
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -599,7 +644,24 @@ def setup_logging(verbose: bool, quiet: bool) -> None:
     logging.getLogger(steps.__name__).setLevel(logging.WARNING if quiet else logging.INFO)
 
 
+def _standard_fds() -> None:
+    """A closed standard descriptor (``2>&-``) is opened on /dev/null, so
+    that neither rsslab nor the programs it runs write into a file that
+    happens to get its number."""
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            if getattr(sys, name) is None:
+                setattr(sys, name, open(fd, mode, closefd=False))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _standard_fds()
     parser = build_parser()
     args = parser.parse_args(argv)
     args.verbose, args.quiet = bool(args.verbose), bool(args.quiet)

@@ -20,13 +20,14 @@ from rsslab import metrics
 from rsslab.claims import Verdict
 from rsslab.cli.report import needs_explaining
 from rsslab.judges.doctor import DoctorReport, MetricReport
-from rsslab.judges.measure import METHOD_EXIT_RSS, METHOD_HWM, Measurement
+from rsslab.judges.measure import METHOD_EXIT_RSS, METHOD_HWM, METHOD_RSS_STAT, Measurement
 
 # The rows of the text report, in order (JSON carries every raw metric);
 # their names come from the catalogue.
 REPORT_ROWS: tuple[str, ...] = (
-    "smaps_rss_kib", "vmhwm_kib", "vmrss_kib", "statm_rss_kib", "stat_rss_kib",
-    "wait4_maxrss_kib", "children_maxrss_kib", "cgroup_peak_kib", "exec_floor_kib",
+    "rss_stat_peak_kib", "last_exit_rss_kib", "smaps_rss_kib", "vmhwm_kib", "vmrss_kib",
+    "statm_rss_kib", "stat_rss_kib", "wait4_maxrss_kib", "children_maxrss_kib",
+    "cgroup_peak_kib", "exec_floor_kib",
 )
 LABELS = {name: metrics.label(name) for name in REPORT_ROWS}
 
@@ -35,6 +36,7 @@ REFERENCE_WORDS = {
     ("smaps_rss_kib", "peak_exact_kib"): "vs true peak",
     ("exec_floor_kib", "smaps_rss_kib"): "vs max(copy, exit RSS)",
     ("peak_anon_kib",): "vs anon peak",
+    ("peak_exact_kib", "last_exit_rss_kib"): "vs true peak",
 }
 
 
@@ -53,6 +55,12 @@ def outcome(m: Measurement) -> str:
 
 
 def _peak_line(m: Measurement) -> str:
+    if m.method == METHOD_RSS_STAT:
+        how = "the largest RSS of its mm, from every kmem:rss_stat event"
+        how += "; exact" if not m.bound_kib else f"; within {m.bound_kib} KiB"
+        if m.tree_peak_kib is not None:
+            how += f";\n  with every process it started: {m.tree_peak_kib} KiB"
+        return f"peak RSS {m.peak_kib} KiB ({m.method}): {how}"
     if m.method == METHOD_EXIT_RSS:
         how = "the exact RSS at the exit stop (smaps_rollup page walk)"
         if m.bound_kib:
@@ -68,9 +76,19 @@ def _peak_line(m: Measurement) -> str:
     return f"peak RSS {m.peak_kib} KiB ({m.method}): {how}"
 
 
+def _times(m: Measurement) -> str:
+    if m.wall_s is None:
+        return ""
+    cpu = ""
+    if m.cpu_user_s is not None and m.cpu_sys_s is not None:
+        cpu = f", CPU {m.cpu_user_s:.3f} s user + {m.cpu_sys_s:.3f} s system"
+    over = " (killed at the timeout)" if m.timed_out else ""
+    return f"wall {m.wall_s:.3f} s{cpu}{over}\n"
+
+
 def measurement(m: Measurement) -> RenderableType:
     """The human-readable report of one measured command."""
-    head = Text(f"rsslab measure: {outcome(m)}\n{_peak_line(m)}\n"
+    head = Text(f"rsslab measure: {outcome(m)}\n{_peak_line(m)}\n{_times(m)}"
                 f"Linux {m.kernel_release}, {m.ncpus} CPUs, regimes "
                 f"{', '.join(m.regimes) or 'none'}\n")
     table = Table(box=None, pad_edge=False)
