@@ -15,7 +15,7 @@ LAYERS = [
     {"kernels"},
     {"claims"},
     {"results", "plan", "scenarios", "metrics", "observer", "schema", "debian", "repo",
-     "errors", "paths", "steps", "kversion"},
+     "errors", "paths", "steps", "kversion", "locks", "children"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 

@@ -24,7 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rsslab import steps
+from rsslab.children import dies_with_us
+from rsslab import locks, steps
 from rsslab.debian.sources import Tree, kernel_worktree
 from rsslab.errors import KernelError, ToolMissing
 from rsslab.kernels.edits import apply_edits
@@ -122,7 +123,7 @@ def _make(argv: Sequence[str], src: Path, log_path: Path, timeout: int,
     with log_path.open("a") as logf:
         logf.write(f"$ {shlex.join(argv)}\n")
         logf.flush()
-        proc = subprocess.Popen(list(argv), cwd=src, stdout=subprocess.PIPE,
+        proc = subprocess.Popen(dies_with_us(argv), cwd=src, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
         assert proc.stdout is not None
         try:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rsslab.children import dies_with_us
 from rsslab.errors import KernelError, ToolMissing
 from rsslab.kernels import console
 
@@ -174,8 +175,9 @@ def run(label: str, kernel: Path, initrd: Path, machine: Machine, workdir: Path,
     log.info("%s", shlex.join(argv))
     start = time.monotonic()
     with console_log.open("wb") as out, err_log.open("wb") as err:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                cwd=workdir)
+        # Its own session: a Ctrl-C reaches rsslab, which kills it below.
+        proc = subprocess.Popen(dies_with_us(argv), stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=err, cwd=workdir, start_new_session=True)
         try:
             rc, why = _wait(proc, machine, results, progress)
         finally:
