@@ -16,6 +16,7 @@ Downloads and kernel builds are cached in ``${XDG_CACHE_HOME:-~/.cache}/rsslab``
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from rsslab.errors import UserError
@@ -65,6 +66,32 @@ def build_dir(root: Path) -> Path:
     if root == INSTALLED_DATA:
         return state_dir()
     return root / "build"
+
+
+# The parts of a build directory the commands write into: measure builds
+# binaries only; the others also keep results and their verdicts.
+BINARIES = (".", "bin")
+EVERY_PART = (*BINARIES, "results", "results/verdicts")
+
+
+def check_writable(build: Path, parts: tuple[str, ...] = EVERY_PART) -> None:
+    """Make ``build`` if absent and write a file in each of its ``parts``
+    that exists, so that a read-only or foreign build directory is refused
+    before anything is compiled or run (a probe, not a permission check:
+    root ignores modes, not a read-only mount)."""
+    d = build
+    try:
+        build.mkdir(parents=True, exist_ok=True)
+        for d in (build / part for part in parts):
+            if d.is_dir():
+                fd, probe = tempfile.mkstemp(dir=d, prefix=".rsslab-probe-")
+                os.close(fd)
+                os.unlink(probe)
+    except OSError as e:
+        where = "" if d == build else f" ({d})"
+        raise UserError(f"cannot write in the build directory {build}: {e.strerror}{where}; "
+                        "choose one rsslab can write with --build-dir DIR "
+                        f"(${BUILD_DIR_ENV}), or make this one writable") from None
 
 
 def results_dir(root: Path) -> Path:

@@ -18,10 +18,12 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from rsslab import locks
 from rsslab.errors import ObserverError, UserError
 
 log = logging.getLogger(__name__)
@@ -286,32 +288,46 @@ def run_key(o: Observation) -> tuple[str, tuple[tuple[str, str], ...], bool]:
     return o.scenario, params, o.cgroup_version is not None
 
 
+LOCK_NAME = ".lock"
+
+
+def locked(directory: Path) -> AbstractContextManager[None]:
+    """The results directory's lock: whoever reads a result file, merges
+    into it and writes it back holds it, so that rsslab processes sharing a
+    build directory never lose each other's runs."""
+    return locks.locked(directory / LOCK_NAME)
+
+
 def save(directory: Path, runs: Iterable[Observation], features: frozenset[str],
          origin: Origin) -> list[Path]:
     """Merge one kernel's runs into its files (one per CPU count): a
     (scenario, params) run replaces the stored runs of the same key, other
     keys are kept, unless the stored ones came from another kernel (another
-    release, origin or set of regimes), which are dropped."""
+    release, origin or set of regimes), which are dropped.  The read, merge
+    and write happen under the directory's lock."""
     by_label: dict[str, list[Observation]] = {}
     for o in runs:
         if o.kernel != origin.name:
             raise ValueError(f"a run of kernel {o.kernel} saved as {origin.name}")
         by_label.setdefault(label_for(o.kernel, o.ncpus), []).append(o)
-    written = []
-    for label, new in by_label.items():
-        path = directory / f"{label}.json"
-        fresh = ResultSet(label, new[0].kernel, new[0].kernel_release, new[0].kernel_version,
-                          new[0].ncpus, features, origin, ())
-        old = load_file(path) if path.exists() else None
-        kept: list[Observation] = []
-        if old is not None and _same_kernel(old, fresh):
-            keys = {run_key(o) for o in new}
-            kept = [o for o in old.runs if run_key(o) not in keys]
-        elif old is not None:
-            log.info("%s: the stored runs came from another kernel; replacing them", path)
-        _write_atomic(path, _to_json(fresh, (*kept, *new)))
-        written.append(path)
-    return written
+    with locked(directory):
+        return [_merge(directory / f"{label}.json", new, features, origin)
+                for label, new in by_label.items()]
+
+
+def _merge(path: Path, new: list[Observation], features: frozenset[str],
+           origin: Origin) -> Path:
+    fresh = ResultSet(path.stem, new[0].kernel, new[0].kernel_release, new[0].kernel_version,
+                      new[0].ncpus, features, origin, ())
+    old = load_file(path) if path.exists() else None
+    kept: list[Observation] = []
+    if old is not None and _same_kernel(old, fresh):
+        keys = {run_key(o) for o in new}
+        kept = [o for o in old.runs if run_key(o) not in keys]
+    elif old is not None:
+        log.info("%s: the stored runs came from another kernel; replacing them", path)
+    _write_atomic(path, _to_json(fresh, (*kept, *new)))
+    return path
 
 
 def _same_kernel(a: ResultSet, b: ResultSet) -> bool:
@@ -349,15 +365,24 @@ def load_file(path: Path) -> ResultSet:
 
 def read_file(path: Path) -> tuple[str, ResultSet]:
     """A result file's text (what stored verdicts are keyed by) and its runs."""
+    fix = "delete it and rerun `rsslab run`"
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
         doc = json.loads(text)
-    except (OSError, json.JSONDecodeError) as e:
-        raise UserError(f"cannot read results {path}: {e}; delete it and rerun `rsslab run`") from None
+    except OSError as e:
+        raise UserError(f"cannot read results {path}: {e.strerror}; {fix}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"results {path} is not UTF-8 text; {fix}") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"results {path} is not JSON ({e.msg} at line {e.lineno}); "
+                        f"{fix}") from None
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA_VERSION:
         schema = doc.get("schema") if isinstance(doc, dict) else None
         raise UserError(f"{path} has schema {schema}, this rsslab reads {SCHEMA_VERSION} "
-                        "(which records each kernel's regimes); delete it and rerun `rsslab run`")
+                        f"(which records each kernel's regimes); {fix}")
+    wrong = _wrong_shape(doc)
+    if wrong:
+        raise UserError(f"results {path}: {wrong}; {fix}")
     try:
         o = doc["origin"]
         origin = Origin(str(o["name"]), str(o["source"]), tuple(o.get("declared", ())),
@@ -367,7 +392,27 @@ def read_file(path: Path) -> tuple[str, ResultSet]:
                                doc.get("kernel_version", ""), doc["ncpus"],
                                frozenset(doc["features"]), origin, runs)
     except (KeyError, TypeError) as e:
-        raise UserError(f"{path} lacks {e}; delete it and rerun `rsslab run`") from None
+        raise UserError(f"{path} lacks {e}; {fix}") from None
+    except UserError as e:
+        raise UserError(f"results {path}: {e}") from None
+
+
+# The top-level keys of a result file and the type each must have.
+_SHAPE: dict[str, type] = {"label": str, "kernel": str, "kernel_release": str, "ncpus": int,
+                           "features": list, "origin": dict, "runs": list}
+
+
+def _wrong_shape(doc: Mapping[str, Any]) -> str | None:
+    """What is wrong with a parsed result file's shape, or None."""
+    for key, kind in _SHAPE.items():
+        if key in doc and not isinstance(doc[key], kind):
+            return f"'{key}' is not a {kind.__name__}"
+    if not all(isinstance(f, str) for f in doc.get("features", ())):
+        return "'features' holds a non-string"
+    for i, run in enumerate(doc.get("runs", ())):
+        if not isinstance(run, dict) or not isinstance(run.get("params", {}), dict):
+            return f"run {i} is not an object with a 'params' object"
+    return None
 
 
 def files(directory: Path) -> list[Path]:

@@ -660,6 +660,20 @@ def _standard_fds() -> None:
                 setattr(sys, name, open(fd, mode, closefd=False))
 
 
+def _check_build_dir(args: argparse.Namespace) -> None:
+    """Every command writes in the build directory: an unwritable one is
+    refused before anything is built or run (by measure, which writes only
+    binaries there, with its own status 122)."""
+    measure = args.func is cmd_measure
+    try:
+        paths.check_writable(paths.build_dir(paths.project_root()),
+                             paths.BINARIES if measure else paths.EVERY_PART)
+    except UserError as e:
+        if measure:
+            raise MeasureError(str(e)) from None
+        raise
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _standard_fds()
     parser = build_parser()
@@ -669,6 +683,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.build_dir is not None:
         os.environ[paths.BUILD_DIR_ENV] = str(args.build_dir)
     try:
+        _check_build_dir(args)
         status: int = args.func(args)
     except UserError as e:
         print(f"rsslab: {e}", file=sys.stderr)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -20,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from rsslab import steps
+from rsslab import locks, steps
 from rsslab.debian import apt
 from rsslab.debian.tree_import import UNPACK_TIMEOUT_S, import_tree, unpack_deb
 from rsslab.errors import KernelError, UserError
@@ -91,10 +92,18 @@ def debian_tree(cache: Path, package: str, suites: tuple[str, ...],
     Debian version ``version`` when given.  A cached import is used without
     network unless ``refresh``."""
     manifest = cache / "trees" / f"{package.rstrip('*.')}.json"
-    if manifest.is_file() and not refresh:
-        t = _from_manifest(manifest)
+    # One import at a time per cache: the private apt root and the trees are
+    # shared, and a second rsslab waiting here then finds the tree imported.
+    with locks.locked(cache / "trees" / ".lock"):
+        t = _from_manifest(manifest) if manifest.is_file() and not refresh else None
         if t is not None and (not version or t.describe.endswith(f" {version})")):
             return t
+        tree = _import(cache, package, suites, version)
+        _write_manifest(manifest, tree)
+        return tree
+
+
+def _import(cache: Path, package: str, suites: tuple[str, ...], version: str) -> Tree:
     private = apt.private_apt(cache / "apt", suites,
                               "pass --kernel-tree DIR --kernel-base REF")
     private.update()
@@ -105,12 +114,15 @@ def debian_tree(cache: Path, package: str, suites: tuple[str, ...],
     with steps.step(f"import {label} into {git_dir.name}"), \
             tempfile.TemporaryDirectory(prefix=".deb-", dir=cache) as tmp:
         commit, kver = import_tarball(extract_tarball(deb, Path(tmp)), git_dir, label)
-    tree = Tree(git_dir, commit, kver, f"Linux {kver} ({label})", debian=True)
+    return Tree(git_dir, commit, kver, f"Linux {kver} ({label})", debian=True)
+
+
+def _write_manifest(manifest: Path, tree: Tree) -> None:
     doc = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(tree).items()}
-    tmp_manifest = manifest.with_suffix(".tmp")
-    tmp_manifest.write_text(json.dumps(doc, indent=1) + "\n")
-    tmp_manifest.replace(manifest)
-    return tree
+    fd, tmp = tempfile.mkstemp(dir=manifest.parent, prefix=f".{manifest.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(doc, indent=1) + "\n")
+    os.replace(tmp, manifest)
 
 
 def _pick(private: apt.PrivateApt, package: str, version: str) -> apt.Package:

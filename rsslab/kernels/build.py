@@ -170,9 +170,18 @@ def build(spec: BuildSpec, cache: Path, progress: Progress | None = None,
     home = cache / "kbuild" / key
     image, config, log_path = home / "bzImage", home / "config", home / "build.log"
     meta = home / "meta.json"
-    if image.is_file() and meta.is_file():
+    # One build of a key at a time: a second rsslab waits and finds it cached.
+    with locks.locked(cache / "kbuild" / f"{key}.lock"):
+        cached = image.is_file() and meta.is_file()
+        if not cached:
+            _build_into(home, spec, cache, progress, jobs)
         _sidecar(image, spec)
-        return Built(spec.label, image, config, log_path, True)
+    return Built(spec.label, image, config, log_path, cached)
+
+
+def _build_into(home: Path, spec: BuildSpec, cache: Path, progress: Progress | None,
+                jobs: int) -> None:
+    """Build ``spec`` in a scratch directory, then rename it to ``home``."""
     expected = _expected_lines(cache)
     with steps.step(f"build kernel {spec.label} from {spec.tree.describe}"), \
             tempfile.TemporaryDirectory(prefix="rsslab-kbuild-", dir=cache) as tmp, \
@@ -194,8 +203,6 @@ def build(spec: BuildSpec, cache: Path, progress: Progress | None = None,
         shutil.rmtree(home, ignore_errors=True)
         home.parent.mkdir(parents=True, exist_ok=True)
         staging.rename(home)
-    _sidecar(image, spec)
-    return Built(spec.label, image, config, log_path, False)
 
 
 def _sidecar(image: Path, spec: BuildSpec) -> None:
@@ -203,8 +210,19 @@ def _sidecar(image: Path, spec: BuildSpec) -> None:
     built_from = " + ".join([spec.tree.describe, *(p.name for p in spec.patches)])
     doc = {"name": spec.label, "built_from": built_from, "regimes": list(spec.regimes),
            "without": list(spec.without)}
-    if not side.is_file() or json.loads(side.read_text() or "{}") != doc:
-        side.write_text(json.dumps(doc) + "\n")
+    if _read_json(side) != doc:
+        # Renamed into place: a reader of the cache never sees half of it.
+        fd, tmp = tempfile.mkstemp(dir=side.parent, prefix=f".{side.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(doc) + "\n")
+        os.replace(tmp, side)
+
+
+def _read_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _expected_lines(cache: Path) -> int:

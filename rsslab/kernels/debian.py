@@ -18,7 +18,6 @@ everything lands in the cache under a temporary name first.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -28,11 +27,11 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from rsslab import locks
 from rsslab.debian import apt
 from rsslab.debian.apt import Package, PrivateApt, sha256_file
 from rsslab.errors import KernelError
@@ -146,17 +145,6 @@ def extract(deb: Path, wanted: Callable[[str], bool], dest: Path) -> list[Path]:
     return got
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def read_pin(cache: Path, name: str) -> Pin | None:
     """The pinned kernel, if its files are all there and intact."""
     path = cache / "kernels" / f"{name}.json"
@@ -229,7 +217,7 @@ def provision(name: str, cache: Path, refresh: bool = False,
     if pin:
         return pin
     kdir = cache / "kernels"
-    with _locked(kdir / ".lock"):
+    with locks.locked(kdir / ".lock"):
         pin = None if refresh else read_pin(cache, name)
         if pin:
             return pin

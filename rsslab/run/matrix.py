@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rsslab import claims as claims_mod
-from rsslab import kversion, results, scenarios, steps
+from rsslab import kversion, locks, results, scenarios, steps
 from rsslab.claims import Assessment, Claim, regimes
 from rsslab.errors import UserError
 from rsslab.kernels import Kernel, guest, initramfs, qemu
@@ -180,12 +180,22 @@ def guest_timeout(settings: Settings, runs: int, ncpus: int) -> float:
 
 def run_guest(target: Target, specs: Sequence[RunSpec], settings: Settings,
               progress: Progress) -> Outcome:
-    """Boot the target once with every spec in its initramfs."""
+    """Boot the target once with every spec in its initramfs.  Its work
+    directory (initramfs, results channel, console logs) is locked from the
+    initramfs to the last result read: another rsslab sharing the build
+    directory boots the same target after this one, never into its files."""
+    work = settings.build_dir / target.label
+    ok, problems = _split_available(specs, settings.bin_dir)
+    with locks.locked(work / ".lock"):
+        runs, failed, seconds = _boot(target, guest.make_plan(ok), settings, work, progress)
+    return Outcome(target, runs=tuple(runs), problems=tuple(problems + failed),
+                   seconds=seconds)
+
+
+def _boot(target: Target, plan: guest.GuestPlan, settings: Settings, work: Path,
+          progress: Progress) -> tuple[list[Observation], list[str], float]:
     label, kernel = target.label, target.kernel
     assert kernel.image is not None
-    work = settings.build_dir / label
-    ok, problems = _split_available(specs, settings.bin_dir)
-    plan = guest.make_plan(ok)
     binaries = {n: settings.bin_dir / n for n in plan.binaries}
     initrd = initramfs.build(work / "initrd.gz", settings.bin_dir / "init", binaries,
                              plan.text, plan.inputs)
@@ -202,8 +212,7 @@ def run_guest(target: Target, specs: Sequence[RunSpec], settings: Settings,
             raise qemu.unfinished(label, boot, f"the guest stopped after {len(sent.frames)} "
                                                f"of {total} runs")
     runs, failed = guest.observations(plan, sent, kernel.name)
-    return Outcome(target, runs=tuple(runs), problems=tuple(problems + failed),
-                   seconds=boot.seconds)
+    return runs, failed, boot.seconds
 
 
 def run_host(target: Target, specs: Sequence[RunSpec], settings: Settings,
