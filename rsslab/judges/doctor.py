@@ -128,7 +128,7 @@ def _worst(assessments: Sequence[Assessment], bound: MetricBound | None) -> floa
     """The largest error seen, against the exact value, in the runs of the
     claims that bound the metric for any program.  Claims about one
     scenario's own miss (the pages of a packet ring a root program mapped,
-    threads held off their CPU) are judged with the others, but their runs
+    threads held off their CPU) are assessed with the others, but their runs
     count here only where they stay within the bound shown (a spread whose
     anonymous pages no CPU folded does; a packet ring on 6.1 does not)."""
     errs = [e for a in assessments for c in a.checks if (e := _error_kib(a, c)) is not None
