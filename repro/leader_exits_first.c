@@ -60,12 +60,14 @@ static int run(void *arg)
 {
 	struct work *w = arg;
 	long page = rsslab_page_size();
+	struct rsslab_report scratch;
 	struct rsslab_smaps peak;
 	char *p;
 
 	/* This task's stack is new: warm the reading and the report up here. */
 	rsslab_warm_up();
-	rsslab_rep_int(&w->r, "worker", 1);
+	rsslab_rep_begin(&scratch, "warm-up");
+	rsslab_rep_peak(&scratch, rsslab_self_smaps());
 	while (!leader_gone(w->leader))
 		usleep(1000);
 	p = rsslab_map_anon_nothp(w->pages, page);

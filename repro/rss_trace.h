@@ -81,6 +81,7 @@ struct rt {
 	pid_t kswapd[RT_MAX_KSWAPD];
 	int nkswapd;
 	unsigned long events;
+	unsigned long zero_ids;	/* events with mm_id 0: the hash is not keyed */
 	long lost;
 	long tree_kib, tree_peak_kib, peak_kib;
 };
@@ -350,6 +351,8 @@ static inline void rt_event(struct rt *t, pid_t pid, unsigned int id, int curr,
 	long before = rt_rss(m), kib = size / 1024;
 
 	t->events++;
+	if (!id)
+		t->zero_ids++;
 	if (member < 0 || member >= RT_MEMBERS)
 		return;
 	if (!m->ours && m->held_by && kib < m->kib[member])
@@ -533,6 +536,16 @@ static inline void rt_finish(struct rt *t)
 		if (dropped > t->lost)
 			t->lost = dropped;
 	}
+	/*
+	 * mm_ptr_to_hash() gives 0 until the kernel's pointer hash is keyed,
+	 * once its random number generator is ready (lib/vsprintf.c:
+	 * __ptr_to_hashval()): then no mm can be told from another.
+	 */
+	if (t->zero_ids)
+		rt_unavailable(t, "%lu kmem:rss_stat events had mm_id 0: the kernel's pointer "
+			       "hash has no key yet (its random number generator is not "
+			       "ready, as early after boot), so mms cannot be told apart",
+			       t->zero_ids);
 	rt_close(t);
 }
 #endif /* RSS_TRACE_H */

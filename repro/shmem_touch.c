@@ -6,9 +6,13 @@
  *   (no transparent huge pages), writes one byte into each page (one fault
  *   per page), then reads its own /proc/self/status (VmRSS, RssAnon,
  *   RssFile, RssShmem) and /proc/self/statm (resident, shared) between two
- *   exact readings of smaps_rollup (Rss, Anonymous, Pss_Shmem), and exits
- *   with the pages still mapped.  Nothing else maps the file, so its
- *   Pss_Shmem is its exact resident shmem.
+ *   exact readings of smaps_rollup (Rss, Anonymous), and its exact
+ *   resident shmem from /proc/self/smaps: for every mapping of a shmem
+ *   file (a memfd, or a file on tmpfs), its Rss less its Anonymous.  (Not
+ *   smaps_rollup's Pss_Shmem: where the program's own binary lives on
+ *   tmpfs, as in a guest's initramfs, a page that both its text and data
+ *   mappings map counts twice in RssShmem and once in Pss.)  Then it exits
+ *   with the pages still mapped.
  * Cause (2.6.34 .. 6.1): a write fault on a shared file page counts it in
  *   the faulting thread's cache as MM_SHMEMPAGES (mm/memory.c:do_set_pte()
  *   -> inc_mm_counter_fast(mm_counter_file())), folded every 64 faults.
@@ -23,10 +27,13 @@
  * Output: one JSON line: pages, self_vmrss_kib, self_rss_anon_kib,
  *   self_rss_file_kib, self_rss_shmem_kib, self_statm_resident_kib,
  *   self_statm_shared_kib, self_exact_kib, self_exact_after_kib,
- *   self_file_exact_kib (Rss less Anonymous), self_shmem_exact_kib
- *   (Pss_Shmem), peak_exact_kib, peak_anon_kib.
+ *   self_file_exact_kib (Rss less Anonymous), self_shmem_exact_kib (shmem
+ *   pages mapped, from smaps), peak_exact_kib, peak_anon_kib.
  */
 #include "rsslab.h"
+
+#include <linux/magic.h>
+#include <sys/vfs.h>
 
 static const char usage[] = "shmem_touch PAGES";
 static const char *const arg_names[] = { "PAGES" };
@@ -64,9 +71,57 @@ static __attribute__((noinline)) void read_self(struct rsslab_report *r, long pa
 	rsslab_rep_int(r, "self_statm_shared_kib", shared * (page / 1024));
 }
 
+/* Big enough for /proc/self/smaps of this small static program. */
+#define SMAPS_BUF 65536
+
+/* Is the mapping whose header line starts at line a shmem file's? */
+static int shmem_mapping(const char *line)
+{
+	char path[PATH_MAX] = "";
+	struct statfs fs;
+	char *deleted;
+
+	if (sscanf(line, "%*s %*s %*s %*s %*s %4095[^\n]", path) != 1)
+		return 0;
+	if (!strncmp(path, "/memfd:", 7) || !strncmp(path, "/SYSV", 5))
+		return 1;
+	deleted = strstr(path, " (deleted)");
+	if (deleted)
+		*deleted = '\0';
+	return path[0] == '/' && !statfs(path, &fs) && fs.f_type == TMPFS_MAGIC;
+}
+
+/*
+ * Resident shmem pages, each mapping counted, as task_mem()'s
+ * MM_SHMEMPAGES counts a page once per mapping of it: the Rss less
+ * Anonymous of every mapping of a shmem file.  A mapping's block is its
+ * header line ("start-end perms offset dev inode path"), then "Key: N kB"
+ * lines.
+ */
 static __attribute__((noinline)) long shmem_exact_kib(void)
 {
-	return rsslab_self_smaps_kib("Pss_Shmem");
+	static char buf[SMAPS_BUF];
+	long total = 0;
+	int shmem = 0;
+	char *line, *save;
+
+	if (rsslab_read_file("/proc/self/smaps", buf, sizeof(buf)) < 0)
+		die("read /proc/self/smaps");
+	if (strlen(buf) >= sizeof(buf) - 1) {
+		errno = 0;
+		die("/proc/self/smaps is longer than %d bytes", SMAPS_BUF - 1);
+	}
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		size_t word = strcspn(line, " ");
+
+		if (word && line[word - 1] != ':')
+			shmem = shmem_mapping(line);
+		else if (shmem && !strncmp(line, "Rss:", 4))
+			total += strtol(line + 4, NULL, 10);
+		else if (shmem && !strncmp(line, "Anonymous:", 10))
+			total -= strtol(line + 10, NULL, 10);
+	}
+	return total;
 }
 
 int main(int argc, char **argv)

@@ -157,8 +157,8 @@ _REPORTED: tuple[Metric, ...] = (
          reference="self_file_exact_kib"),
     _own("self_file_exact_kib", "exact own file RSS", "shmem_touch's own smaps_rollup Rss "
          "less Anonymous", exact=True),
-    _own("self_shmem_exact_kib", "exact own shmem RSS", "shmem_touch's own smaps_rollup "
-         "Pss_Shmem", exact=True),
+    _own("self_shmem_exact_kib", "exact own shmem RSS", "shmem_touch's own /proc/self/smaps: "
+         "Rss less Anonymous of its shmem file mappings", exact=True),
     _own("vmdata_kib", "VmData", "vm_sizes' own /proc/self/status", reference="maps_data_kib"),
     _own("vmstk_kib", "VmStk", "vm_sizes' own /proc/self/status", reference="maps_stack_kib"),
     _own("vmexe_kib", "VmExe", "vm_sizes' own /proc/self/status", reference="text_kib"),
