@@ -7,15 +7,18 @@ CPUS ?= 1,2,4
 REPEAT ?= 3
 
 PKG_CORE := gcc libc6-dev make git python3-venv strace time
+# The unit tier's initramfs and man-page lint tests.
+PKG_CHECK := cpio mandoc groff
 PKG_GUEST := qemu-system-x86 cpio
 # Kernel builds: the patches' verification kernels and the fixture 6.12-nosum.
 PKG_KBUILD := flex bison bc libelf-dev libssl-dev perl
 PKG_PATCHES := $(PKG_KBUILD) mandoc groff man-db
 PKG_DOCS := chromium
 
-.PHONY: repro repro-wide test check bench-matrix bench-tools patches docs publish wheel clean sysdeps-core sysdeps-guest sysdeps-kbuild sysdeps-patches sysdeps-docs
+# tracefs: `rsslab measure`'s exact peak (kmem:rss_stat) and its tests.
+.PHONY: tracefs repro repro-wide test check bench-matrix bench-tools patches docs publish wheel clean sysdeps-core sysdeps-check sysdeps-guest sysdeps-kbuild sysdeps-patches sysdeps-docs
 
-repro: sysdeps-core sysdeps-guest sysdeps-kbuild $(VENV)/.stamp
+repro: sysdeps-core sysdeps-guest sysdeps-kbuild tracefs $(VENV)/.stamp
 	$(RSSLAB) run $(foreach k,$(KERNELS),--kernel $(k)) --cpus $(CPUS) --repeat $(REPEAT)
 
 # Where the error is largest: Debian's 7 at 16, 64 and 128 CPUs, and the
@@ -24,12 +27,12 @@ repro-wide: sysdeps-core sysdeps-guest sysdeps-kbuild $(VENV)/.stamp
 	$(RSSLAB) run --wide --repeat $(REPEAT)
 
 # The full suite (what CI runs): unit, guest and slow tiers.
-test: sysdeps-core sysdeps-guest sysdeps-patches sysdeps-docs $(VENV)/.stamp
+test: sysdeps-core sysdeps-check sysdeps-guest sysdeps-patches sysdeps-docs tracefs $(VENV)/.stamp
 	$(VENV)/bin/pytest -q
 
 # The unit tier: offline, no QEMU, no kernel builds, no downloads (the
 # tests' tier guard fails a test that tries without its marker).
-check: sysdeps-core $(VENV)/.stamp
+check: sysdeps-core sysdeps-check tracefs $(VENV)/.stamp
 	$(VENV)/bin/pytest -q -p no:cacheprovider -m "not guest and not slow" -n auto
 
 bench-matrix: sysdeps-core sysdeps-guest $(VENV)/.stamp
@@ -56,6 +59,10 @@ wheel: $(VENV)/.stamp
 
 sysdeps-core:
 	@scripts/ensure-packages $(PKG_CORE)
+sysdeps-check:
+	@scripts/ensure-packages $(PKG_CHECK)
+tracefs:
+	@scripts/ensure-tracefs
 sysdeps-guest:
 	@scripts/ensure-packages $(PKG_GUEST)
 sysdeps-kbuild:

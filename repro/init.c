@@ -122,6 +122,19 @@ static void seed_random(void)
 		    "may not be available until it is ready", strerror(errno));
 	if (fd >= 0)
 		close(fd);
+	/*
+	 * The pointer hash is keyed by a callback once the generator is
+	 * ready, on older kernels from a work item (lib/vsprintf.c): wait for
+	 * the generator, then give the work item its moment.
+	 */
+	for (int i = 0; i < 200; i++) {
+		if (getrandom(seed.bytes, 1, GRND_NONBLOCK) == 1) {
+			usleep(100000);
+			return;
+		}
+		usleep(10000);
+	}
+	say("the random number generator is not ready after 2 s");
 }
 
 static int open_results(void)

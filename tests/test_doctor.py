@@ -258,3 +258,24 @@ def test_doctor_without_ptrace_says_so_in_one_line(bin_dir: Path) -> None:
     err = proc.stderr.strip()
     assert proc.returncode == 2 and len(err.splitlines()) == 1, err
     assert "ptrace denied" in err and "Traceback" not in err
+
+
+def _traced(**kw: object) -> Observation:
+    return replace(Observation("host", "6.18.0", "", 2, "touch", {"pages": 100}, 4096), **kw)
+
+
+def test_exact_peak_says_whether_measure_gets_it_and_what_to_do(tmp_path: Path) -> None:
+    """Available where the kernel sums in kmem:rss_stat and the runs read it;
+    otherwise the reason, and what to do."""
+    summing = frozenset({"percpu-rss", "rss-stat-sum"})
+    read = _traced(rss_stat_peak_kib=1104, rss_stat_events=120, rss_stat_lost=0)
+    e = doctor.exact_peak(summing, [read], tmp_path)
+    assert e.available and "rss-stat" in e.how
+    old = doctor.exact_peak(frozenset({"split-rss", "rss-stat-shared"}), [read], tmp_path)
+    assert not old.available and "6.2" in old.how and "exit stops" in old.advice
+    why = "tracefs is not mounted at /sys/kernel/tracing"
+    e = doctor.exact_peak(summing, [_traced(rss_stat_unavailable=why)], tmp_path)
+    assert not e.available and e.how == why and "mount -t tracefs" in e.advice
+    (tmp_path / "instances").mkdir()
+    e = doctor.exact_peak(summing, [_traced(rss_stat_unavailable="no root")], tmp_path)
+    assert not e.available and "mount" not in e.advice

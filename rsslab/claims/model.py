@@ -100,17 +100,35 @@ class Claim:
         """Is obs one of the claim's runs at its CPU count?  A run that asks
         for the cgroup peak needs an observation that measured it; any other
         run is served by observations with or without it (QEMU guests always
-        measure it)."""
+        measure it).  A claim on what the trace reads needs a run whose
+        observer could read it."""
+        if self.metric in TRACE_METRICS and obs.rss_stat_unavailable:
+            return False
         return any(_same_run(run, obs) and (not run.cgroup or obs.cgroup_version is not None)
                    for run in self.runs_at(obs.ncpus, obs.page_size, features))
 
     def unavailable(self, runs: Iterable[Observation],
                     features: frozenset[str] = frozenset()) -> str:
-        """Why this kernel cannot give the claim's runs, or "": its cgroup
-        runs ran, but the kernel has no memory cgroup peak to read."""
-        return next((o.cgroup_unavailable for o in runs if o.cgroup_unavailable
-                     and any(r.cgroup and _same_run(r, o)
-                             for r in self.runs_at(o.ncpus, o.page_size, features))), "")
+        """Why this kernel or machine cannot give the claim's runs, or "":
+        its cgroup runs ran, but the kernel has no memory cgroup peak to
+        read; or its runs ran, but the observer could not read the trace."""
+        def mine(o: Observation, cgroup: bool) -> bool:
+            return any((r.cgroup or not cgroup) and _same_run(r, o)
+                       for r in self.runs_at(o.ncpus, o.page_size, features))
+
+        runs = tuple(runs)
+        if self.metric in TRACE_METRICS:
+            why = next((o.rss_stat_unavailable for o in runs
+                        if o.rss_stat_unavailable and mine(o, False)), "")
+            if why:
+                return f"no kmem:rss_stat reading: {why}"
+        return next((o.cgroup_unavailable for o in runs
+                     if o.cgroup_unavailable and mine(o, True)), "")
+
+
+# What the observer reads from kmem:rss_stat; where it could not, a claim on
+# them is not available, not broken.
+TRACE_METRICS = frozenset({"rss_stat_peak_kib", "tree_peak_kib"})
 
 
 def _same_run(run: RunSpec, obs: Observation) -> bool:

@@ -127,8 +127,9 @@ def _kib(x: float | None) -> str:
 DOCTOR_VERDICT = {
     0: "Every metric judges commonly read (VmHWM at the exit stop, wait4 and RUSAGE_CHILDREN "
        "ru_maxrss) is exact on this kernel.",
-    1: "Metrics judges commonly read are inaccurate on this kernel: take the peak from "
-       "smaps_rollup at the exit stop (`rsslab measure`).",
+    1: "Metrics judges commonly read are inaccurate on this kernel: measure with `rsslab "
+       "measure` (the exact peak where the line above says so, else smaps_rollup at the exit "
+       "stop).",
     2: "A claim is broken: it names a value its runs do not report. That is rsslab's fault, "
        "not the kernel's; please report it.",
     3: "The kernel contradicted a claim: rsslab's documentation is wrong here.",
@@ -159,4 +160,15 @@ def doctor(r: DoctorReport) -> RenderableType:
         bound = f"{m.bound.show()}\n[dim]{m.bound.claim_id}[/]" if m.bound else ""
         table.add_row(name, f"[{color}]{m.state}[/]", _kib(m.worst_kib), bound, instead)
     failed = [a.explain() for m in r.metrics for a in m.assessments if needs_explaining(a)]
-    return Group(table, Text("\n".join([*failed, f"exit {r.status}: {DOCTOR_VERDICT[r.status]}"])))
+    return Group(table, Text("\n".join([*_exact_peak(r), *failed,
+                                        f"exit {r.status}: {DOCTOR_VERDICT[r.status]}"])))
+
+
+def _exact_peak(r: DoctorReport) -> list[str]:
+    """Whether `rsslab measure` gets the exact peak (a released one too) here."""
+    e = r.exact_peak
+    if e is None:
+        return []
+    if e.available:
+        return [f"Exact peak: available ({e.how})."]
+    return [f"Exact peak: not available: {e.how}; {e.advice}."]

@@ -81,6 +81,45 @@ class MetricReport:
         return self.verdict.words
 
 
+TRACEFS = Path("/sys/kernel/tracing")
+EXACT_PEAK_CLAIM = "rssstat-peak-exact"
+
+
+@dataclass(frozen=True, slots=True)
+class ExactPeak:
+    """Whether `rsslab measure` gets the exact peak here (method rss-stat),
+    how, and what to do where it does not."""
+
+    available: bool
+    how: str  # the method, or why not
+    advice: str = ""  # what to do, where it is not available
+
+
+def exact_peak(features: frozenset[str], runs: Sequence[Observation],
+               tracefs: Path = TRACEFS) -> ExactPeak:
+    """From the kernel's regimes and what the battery's runs read."""
+    if "rss-stat-sum" not in features:
+        return ExactPeak(False, "this kernel's kmem:rss_stat does not sum the per-CPU "
+                                "counters (rss-stat-sum needs Linux 6.2+)",
+                         "rsslab measure reads at the exit stops: a peak that lasts until "
+                         "exit is exact, a released one is bracketed by VmHWM (see above)")
+    why = next((o.rss_stat_unavailable for o in runs if o.rss_stat_unavailable), "")
+    traced = [o for o in runs if o.rss_stat_peak_kib is not None]
+    if traced and not why:
+        return ExactPeak(True, f"rss-stat: kmem:rss_stat through a tracefs instance at "
+                               f"{tracefs} ({sum(o.rss_stat_events or 0 for o in traced)} "
+                               f"events in {len(traced)} runs, none lost)"
+                               if not any(o.rss_stat_lost for o in traced) else
+                               "rss-stat, but some runs lost events")
+    if not tracefs.joinpath("instances").is_dir():
+        advice = f"as root: mount -t tracefs nodev {tracefs} (systemd mounts it at boot)"
+    elif not os.access(tracefs / "instances", os.W_OK):
+        advice = "run rsslab measure as root (tracefs instances need it)"
+    else:
+        advice = "see the reason"
+    return ExactPeak(False, why or "no run read kmem:rss_stat", advice)
+
+
 @dataclass(frozen=True, slots=True)
 class DoctorReport:
     kernel: str  # host, or the matrix kernel's name
@@ -91,6 +130,7 @@ class DoctorReport:
     runs: int
     seconds: float
     problems: tuple[str, ...] = ()  # battery cases that could not run
+    exact_peak: ExactPeak | None = None
 
     @property
     def status(self) -> int:
@@ -178,7 +218,7 @@ def assess_battery(kernel: str, ncpus: int, features: frozenset[str], claims: Se
                     for m in METRICS)
     release = runs[0].kernel_release if runs else ""
     return DoctorReport(kernel, release, ncpus, features, reports, len(runs), seconds,
-                        tuple(problems))
+                        tuple(problems), exact_peak(features, runs))
 
 
 def run(repeat: int = DEFAULT_REPEAT, root: Path | None = None,
@@ -216,6 +256,9 @@ def to_json(r: DoctorReport) -> dict[str, object]:
         "seconds": round(r.seconds, 3),
         "status": r.status,
         "problems": list(r.problems),
+        "exact_peak": None if r.exact_peak is None else {
+            "available": r.exact_peak.available, "how": r.exact_peak.how,
+            "advice": r.exact_peak.advice or None},
         "metrics": [
             {
                 "metric": m.info.name,
