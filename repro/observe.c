@@ -143,7 +143,7 @@ struct run {
 	struct mmkey *key;
 	int keys, key_cap;
 	int sigfd;
-	int root_read, root_reaped, root_status, kcmp_missing;
+	int root_read, root_reaped, root_status, kcmp_missing, leader_early;
 	struct rusage root_ru;
 	struct reading whole;
 	int killed, over, timed_out, interrupted, no_children;
@@ -1018,6 +1018,8 @@ static void exit_stop(struct run *r, pid_t tid)
 	last = key >= 0 && --r->key[key].live == 0;
 	if (tid == r->c.pid && !r->root_read) {
 		r->root_read = 1;
+		/* Others still run in its mm: this reading is not the last. */
+		r->leader_early = !last;
 		drain(r);
 		rsslab_fmt(dir, sizeof(dir), "/proc/%d", (int)tid);
 		read_metrics(r->o, dir, &r->whole);
@@ -1243,6 +1245,8 @@ static void add_end(struct run *r)
 		out_add(o, ",\"interrupted\":%d", r->interrupted);
 	if (r->kcmp_missing)
 		out_add(o, ",\"kcmp\":false");
+	if (r->leader_early)
+		out_add(o, ",\"leader_early\":true");
 	out_add(o, ",\"whole\":{");
 	o->first = 1;
 	out_opt(o, "Rss", r->whole.rss);

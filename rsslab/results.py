@@ -108,6 +108,9 @@ class Observation:
     processes: int | None = None
     mm_tasks_max: int | None = None  # most tasks in the program's own mms at once
     kcmp_missing: bool = False  # no kcmp(): CLONE_VM children taken for processes
+    # The program's own pid exited while other tasks still ran in its mm:
+    # the exit-stop metrics (status, statm, stat, smaps_rollup) are of then.
+    leader_early: bool = False
     tree_tasks_max: int | None = None  # most tasks of the tree alive at once
     exit_code: int | None = None
     exit_signal: int | None = None
@@ -205,6 +208,7 @@ def _trace_fields(obj: Mapping[str, Any]) -> dict[str, Any]:
         "mm_tasks_max": _int(obj.get("mm_tasks_max")),
         "tree_tasks_max": _int(obj.get("tree_tasks_max")),
         "kcmp_missing": obj.get("kcmp") is False,
+        "leader_early": obj.get("leader_early") is True,
     }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -34,6 +35,7 @@ from rsslab.judges.measure import (
 from rsslab.plan import RunSpec
 from rsslab.results import Observation, from_observer
 from rsslab.run import host, matrix
+from rsslab.run.build import CFLAGS, find_compiler
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
@@ -323,3 +325,50 @@ def test_guest_peaks(label: str, name: str,
     page_size = next(o.page_size for o in out.runs)
     wanted = released(out.target.ncpus, page_size, out.features)
     assert _check_guest_runs(out, wanted, False) > 0
+
+
+# --- the whole program, the exact peak, the tree (host) ------------------------
+
+@pytest.mark.parametrize("mode", ["thread", "clone_vm"])
+@pytest.mark.parametrize("trace", [True, False], ids=["traced", "exit-stops"])
+def test_memory_written_after_the_leader_exits_is_measured(bin_dir: Path, measurer: Measurer,
+                                                          mode: str, trace: bool) -> None:
+    """A main thread that exits first cannot hide what the others write:
+    100 MiB or more, with a range that holds the program's own peak."""
+    m0 = replace(measurer, trace=trace)
+    obs = m0.observe([str(bin_dir / "leader_exits_first"), "25600", mode],
+                     stdout=subprocess.DEVNULL)
+    m = assess(obs, m0.claims, m0.features, ["leader_exits_first"])
+    true = true_peak(obs)
+    assert m.peak_kib >= 25600 * 4, (m.method, m.peak_kib, m.limits)
+    assert m.peak_max_kib is not None and m.peak_min_kib <= true <= m.peak_max_kib
+    assert obs.leader_early and obs.smaps_rss_kib is not None and obs.smaps_rss_kib < 25600
+    assert not [b for b in m.bounds if b.metric in ("vmhwm_kib", "vmrss_kib")]
+    assert any("main thread exited" in x for x in m.limits)
+
+
+def test_a_freed_peak_is_measured_exactly(measurer: Measurer, tmp_path: Path) -> None:
+    """Done when: 200 MiB written and freed, then 10 MiB: method rss-stat,
+    within 8 pages of the peak the program read itself at that peak."""
+    if not trace_expected(measurer.features):
+        pytest.skip(f"no kmem:rss_stat sum here: regimes {sorted(measurer.features)}")
+    prog = tmp_path / "peak_then_less"
+    subprocess.run([find_compiler(), *CFLAGS, "-I", str(ROOT / "repro"), "-o", str(prog),
+                    str(DATA / "peak_then_less.c")], check=True)
+    out = tmp_path / "own"
+    with out.open("w") as f:
+        m = measurer.measure([str(prog), "200", "10"], stdout=f)
+    own = int(out.read_text())
+    assert m.method == METHOD_RSS_STAT and m.bound_kib == 0, m.limits
+    assert abs(m.peak_kib - own) <= 8 * 4, (m.peak_kib, own)
+    assert m.cpu_sys_s is not None and m.wall_s is not None and m.cpu_user_s is not None
+
+
+def test_the_tree_peak_counts_parent_and_child_at_once(bin_dir: Path,
+                                                       measurer: Measurer) -> None:
+    if not trace_expected(measurer.features):
+        pytest.skip(f"no kmem:rss_stat sum here: regimes {sorted(measurer.features)}")
+    m = measurer.measure([str(bin_dir / "tree_hold"), "5120", "12800"],
+                         stdout=subprocess.DEVNULL)
+    assert m.tree_peak_kib is not None and m.tree_peak_kib >= 70 * 1024, m.limits
+    assert m.peak_kib < m.tree_peak_kib  # the command's own mm is the parent's

@@ -328,6 +328,12 @@ def _tree_limits(obs: Observation, tree: MetricBound | None) -> list[str]:
 
 def _other_limits(obs: Observation) -> list[str]:
     out = []
+    if obs.leader_early:
+        out.append(f"The command's main thread exited while other tasks still ran in its "
+                   f"memory: VmHWM, VmRSS, statm, stat and smaps_rollup Rss above were read "
+                   f"at its exit stop ({obs.smaps_rss_kib} KiB then), where DMOJ reads, and miss "
+                   "what came after (leader-exit-stop-misses-later-pages); the peak and "
+                   "\"smaps_rollup at the last exit stop\" are of the whole program.")
     if obs.timed_out:
         out.append("The command ran past its timeout and was killed: every number is up "
                    "to the kill.")
@@ -350,6 +356,11 @@ def _other_limits(obs: Observation) -> list[str]:
 
 def _shown_bounds(obs: Observation, claims: Sequence[Claim], features: frozenset[str],
                   method: str, extra: Sequence[MetricBound | None]) -> tuple[MetricBound, ...]:
+    """The bounds of the raw metrics; none for what was read at a leader's
+    exit stop that came before the program's end: the claims bound them
+    against the exact RSS and peak of a program that ended there."""
+    if obs.leader_early:
+        return tuple(b for b in extra if b is not None and b.metric not in BOUNDED_AT_EXIT)
     shown = [m for m in BOUNDED_AT_EXIT if method == METHOD_EXIT_RSS or m not in PEAK_METRICS]
     at_exit = [bounds_mod.widest(claims, m, AT_EXIT, features, obs) for m in shown]
     cgroup = (bounds_mod.widest(claims, "cgroup_peak_kib", ("peak_anon_kib",), features, obs)

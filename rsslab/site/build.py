@@ -89,6 +89,8 @@ def generate(lay: Layout, notes: Sequence[str]) -> tuple[evidence.Evidence, list
     _write(gen / "overview.rst", pages.overview_table(ev))
     _write(gen / "scenarios.rst", pages.scenarios_table(have))
     _write(gen / "seed.rst", _seed_include(lay.root))
+    _write(gen / "tracecost.rst", pages.tracecost_include(
+        paths.build_dir(lay.root) / "bench" / "tracecost.json"))
     _write(lay.src / "_data" / "evidence.json", json.dumps(evidence.to_json(ev)) + "\n")
     return ev, figs, missing
 

@@ -8,6 +8,7 @@ with the command that measures them.
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Sequence
 from itertools import groupby
 from pathlib import Path
@@ -19,6 +20,7 @@ from rsslab.run import matrix
 from rsslab.site import rst
 from rsslab.site.evidence import ClaimStatus, Evidence, KernelRuns, needs, regime_span
 from rsslab.site.plots import Figure
+from rsslab.series.kernel import tracecost
 
 # The metrics as judges and tools read them, in the overview's order:
 # (flat name, name, where it is read), from the catalogue.
@@ -261,3 +263,29 @@ def scenarios_table(have_source: Sequence[str]) -> str:
         src = rst.lit(f"repro/{s.name}.c") if s.name in have_source else "not written yet"
         rows.append([rst.lit(s.name), rst.esc(s.summary), params or "—", src])
     return rst.list_table(["scenario", "what it does", "parameters", "source"], rows)
+
+
+def tracecost_include(path: Path) -> str:
+    """The table bench/tracecost.py measured, or how to measure it."""
+    try:
+        doc = json.loads(path.read_text())
+        samples = [tracecost.Sample(**x) for x in doc["samples"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return (".. note::\n\n   Not measured for this build: ``python bench/tracecost.py`` "
+                "boots the kernel at 1, 8, 64 and 128 CPUs and writes the table here.\n")
+    lost = sum(x.lost for x in samples)
+    head = (f"Measured with ``bench/tracecost.c`` on Linux {doc['upstream']} in QEMU with "
+            "``-icount`` (instructions the guest executed, not cache or lock behaviour on "
+            f"real CPUs), median of {tracecost.REPEATS} loops of "
+            f"{int(tracecost.LOOP[0]) * int(tracecost.LOOP[1])} page faults each (map, "
+            f"write one byte a page, unmap); events lost: {lost}.  *time* is the loop's time "
+            "per fault with the event on against off, *system* the faulting program's own "
+            "system time.\n\n")
+    rows = [[tracecost.TITLES[r.mode], str(r.ncpus), f"{r.ns_per_fault / 1000:.2f} us",
+             tracecost.pct(r.ratio), tracecost.pct(r.sys_ratio), f"{r.spread * 100:.1f}%"]
+            for r in tracecost.rows(samples)]
+    table = [".. list-table::", "   :header-rows: 1", ""]
+    for row in [["kmem:rss_stat on, for", "CPUs", "per fault", "time", "system", "spread"],
+                *rows]:
+        table += [f"   * - {row[0]}", *(f"     - {c}" for c in row[1:])]
+    return head + "\n".join(table) + "\n"

@@ -145,10 +145,10 @@ def table(rs: Sequence[Row], samples: Sequence[Sample]) -> str:
     lines = [head, "  " + "-" * (len(head) - 2)]
     for r in rs:
         lines.append(f"  {TITLES[r.mode]:<30} {r.ncpus:>4} {offs[r.ncpus] / 1000:>6.2f} us "
-                     f"{r.ns_per_fault / 1000:>6.2f} us {_pct(r.ratio):>7} "
-                     f"{_pct(r.sys_ratio):>7} {r.spread * 100:>5.1f}%")
+                     f"{r.ns_per_fault / 1000:>6.2f} us {pct(r.ratio):>7} "
+                     f"{pct(r.sys_ratio):>7} {r.spread * 100:>5.1f}%")
     return "\n".join(lines)
 
 
-def _pct(ratio: float) -> str:
+def pct(ratio: float) -> str:
     return f"{(ratio - 1) * 100:+.0f}%"
