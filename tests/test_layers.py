@@ -15,7 +15,7 @@ LAYERS = [
     {"kernels"},
     {"claims"},
     {"results", "plan", "scenarios", "metrics", "observer", "schema", "debian", "repo",
-     "errors", "paths", "steps", "kversion", "locks", "children"},
+     "errors", "paths", "steps", "kversion", "locks", "children", "extras"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 

@@ -159,3 +159,123 @@ def test_installed_rsslab_runs_one_scenario_on_6_1(installed: Installed) -> None
     saved = Path(installed.env["XDG_STATE_HOME"]) / "rsslab" / "results" / "6.1-smp2.json"
     assert saved.is_file()
     assert _digest(installed.package) == before
+
+
+# --- a judge's install: the wheel without extras -----------------------------
+
+# What no judge needs to install (rsslab/extras.py).
+EXTRA_DISTS = {"sphinx", "matplotlib", "numpy", "gitpython", "docutils"}
+
+
+def _requirements(wheel: Path) -> tuple[set[str], set[str]]:
+    """The wheel's Requires-Dist: (always, only with an extra), as names."""
+    from packaging.requirements import Requirement
+
+    with zipfile.ZipFile(wheel) as whl:
+        meta = whl.read(next(n for n in whl.namelist()
+                             if n.endswith(".dist-info/METADATA"))).decode()
+    always, extra = set(), set()
+    for line in meta.splitlines():
+        if line.startswith("Requires-Dist:"):
+            req = Requirement(line.split(":", 1)[1].strip())
+            (extra if req.marker and "extra" in str(req.marker) else always).add(
+                req.name.lower())
+    return always, extra
+
+
+def _closure(names: set[str]) -> set[str]:
+    """``names`` and what they require, as this environment has them."""
+    import importlib.metadata
+
+    from packaging.requirements import Requirement
+
+    todo, seen = list(names), set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for text in importlib.metadata.distribution(name).requires or ():
+            req = Requirement(text)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name.lower())
+    return seen
+
+
+def _copy_distribution(name: str, site: Path) -> None:
+    """Install one distribution of this environment into ``site`` (offline):
+    its package files and its dist-info, as its RECORD lists them."""
+    import importlib.metadata
+
+    dist = importlib.metadata.distribution(name)
+    for f in dist.files or ():
+        if ".." in f.parts or f.suffix == ".pyc":
+            continue  # its console scripts, its byte code
+        src, dest = Path(str(dist.locate_file(f))), site / f
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(src.read_bytes())
+
+
+@pytest.fixture(scope="module")
+def judge(installed: Installed, tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """The wheel alone in a fresh environment (no system site packages),
+    with only what its Requires-Dist names, copied from this environment
+    since nothing may be downloaded; ``pip check`` proves it complete."""
+    tmp = tmp_path_factory.mktemp("judge")
+    venv = tmp / "venv"
+    _sh(sys.executable, "-m", "venv", venv, cwd=tmp)
+    python = venv / "bin" / "python"
+    _sh(python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", installed.wheel,
+        cwd=tmp)
+    site = Path(subprocess.run([str(python), "-c",
+                                "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    always, _ = _requirements(installed.wheel)
+    for name in _closure(always):
+        _copy_distribution(name, site)
+    _sh(python, "-m", "pip", "check", cwd=tmp)
+    elsewhere = tmp / "elsewhere"
+    elsewhere.mkdir()
+    env = {**installed.env, "PATH": f"{venv / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+           "XDG_STATE_HOME": str(tmp / "state")}
+    return Installed(installed.wheel, venv, site / "rsslab", elsewhere, env, installed.seconds)
+
+
+def test_the_wheel_requires_no_extra_of_a_judge(installed: Installed) -> None:
+    always, extra = _requirements(installed.wheel)
+    assert always == {"rich"}
+    assert EXTRA_DISTS - {"numpy", "docutils"} <= extra
+
+
+def test_a_judge_installs_no_sphinx_matplotlib_numpy_or_git(judge: Installed) -> None:
+    listed = judge.run("python", "-m", "pip", "list", "--format", "json")
+    names = {d["name"].lower() for d in json.loads(listed.stdout)}
+    assert "rsslab" in names and not names & EXTRA_DISTS, names
+    for module in ("git", "sphinx", "matplotlib", "numpy"):
+        assert judge.run("python", "-c", f"import {module}").returncode == 1, module
+
+
+def test_measure_and_doctor_work_in_a_judges_install(judge: Installed) -> None:
+    doctor = judge.run("rsslab", "doctor", "--json", "--repeat", "1")
+    assert doctor.returncode in (0, 1), doctor.stderr
+    assert json.loads(doctor.stdout)["runs"] > 0
+    seed = Path(judge.env["XDG_STATE_HOME"]) / "rsslab" / "bin" / "seed"
+    measured = judge.run("rsslab", "measure", "--json", "--", str(seed),
+                         stdin="the judge's input\n" * 100)
+    assert measured.returncode == 0, measured.stderr
+    report = json.loads(measured.stderr.splitlines()[-1])
+    assert report["peak_kib"] > 0 and report["returncode"] == 0
+    api = judge.run("python", "-c", "import rsslab, sys; m = rsslab.Measurer.here(); "
+                    "r = m.measure(['true']); assert 'git' not in sys.modules; "
+                    "print(r.peak_kib, r.method)")
+    assert api.returncode == 0 and int(api.stdout.split()[0]) > 0, api.stderr
+
+
+@pytest.mark.parametrize(("args", "extra"), [(("docs",), "site"),
+                                             (("patches", "--only", "manpages"), "series")])
+def test_a_judges_install_names_the_missing_extra(judge: Installed, args: tuple[str, ...],
+                                                  extra: str) -> None:
+    proc = judge.run("rsslab", *args)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()], proc.stderr
+    assert f"pip install 'rsslab[{extra}]'" in proc.stderr

@@ -23,7 +23,7 @@ from rich.progress import Progress, TaskID, TimeElapsedColumn
 from rich.text import Text
 
 from rsslab import claims as claims_mod
-from rsslab import paths, results, scenarios, steps
+from rsslab import extras, paths, results, scenarios, steps
 from rsslab.claims import Verdict, regimes
 from rsslab.cli import plain, render
 from rsslab.cli.report import needs_explaining, print_report, runs_table, verdict_table
@@ -180,6 +180,7 @@ def _chosen_report(cov: chosen.Coverage) -> None:
 
 def cmd_docs(args: argparse.Namespace) -> int:
     """Measure what the site lacks on the host, then build it with sphinx-build -W."""
+    extras.require("site", "rsslab docs")
     from rsslab.site import build as site
     from rsslab.site import pages, sweeps
     root = paths.project_root()
@@ -341,6 +342,7 @@ def _patch_part(part: str) -> Any:
 
 def cmd_patches(args: argparse.Namespace) -> int:
     """Every series part present (or those --only names), one after another."""
+    extras.require("series", "rsslab patches")
     err = Console(stderr=True, quiet=args.quiet)
     status = 0
     for part in args.only or PATCH_PARTS:

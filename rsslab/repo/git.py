@@ -19,12 +19,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rsslab import extras
 from rsslab.errors import ToolMissing, UserError
 
 # GitPython looks for git when it is imported and raises ImportError if it
 # is missing; rsslab says so itself, in one line, when a command needs git.
+# It is imported on the first git command, not with this module: the judges'
+# commands never load it, and it is an extra (``rsslab[series]``).
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
-import git as gitpython  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,11 @@ def _execute(cwd: Path, args: Sequence[str], env: Mapping[str, str] | None,
     log.info("(cd %s && %s)", cwd, shlex.join(argv))
     if not cwd.is_dir():  # GitPython would fall back to the current directory
         raise GitFailed(f"`{shlex.join(argv)}`: {cwd} is not a directory")
+    try:
+        import git as gitpython
+    except ImportError:
+        raise extras.MissingExtra(extras.missing_line(
+            "series", "building a kernel from source or a patch series", ["gitpython"])) from None
     try:
         status, out, err = gitpython.Git(cwd).execute(
             argv, env=dict(env) if env else None, kill_after_timeout=timeout,
