@@ -25,7 +25,8 @@ from rsslab.site.build import Built, DocsError, Layout
 # Each test builds the site (or a copy of it) with Sphinx: the slow tier.
 pytestmark = pytest.mark.slow
 
-PAGES = ("index", "story", "metrics", "plots", "advice", "patches", "reproduce")
+PAGES = ("index", "story", "metrics", "plots", "advice", "tools", "kernels", "patches",
+         "reproduce")
 
 
 class Links(HTMLParser):
@@ -263,4 +264,15 @@ def test_patches_page_renders_a_format_patch_series(layout: Layout, built: Built
     assert "mm: fold the counters before the exit stop" in page
     assert "proof.txt" in page and "before: 4 KiB, after: 696 KiB" in page
     assert "No <code class=\"docutils literal notranslate\"><span class=\"pre\">linux-mainline</span>" in page
+    assert 'href="#series-linux-6-1-y"' in page  # the summary links each series
     assert list((lay.html / "_downloads").rglob("0001-*.patch"))
+
+
+def test_the_numbers_pages_come_from_results(built: Built) -> None:
+    """The kernel matrix shows the stored runs of the judge's program; the
+    tools page says how to measure what no benchmark file holds yet."""
+    kernels = re.sub(r"\s+", " ", (built.html / "kernels.html").read_text())
+    assert "smaps_rollup Rss (KiB)" in kernels
+    assert any(k in kernels for k in built.kernels)
+    tools = re.sub(r"\s+", " ", (built.html / "tools.html").read_text())
+    assert "bench/overhead.py" in tools and "bench/examples.py" in tools

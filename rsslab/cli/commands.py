@@ -450,7 +450,7 @@ the exact peak (method rss-stat, Linux 6.2+, as root with tracefs at
 command's page faults then also sums one counter over every CPU, in the
 kernel, charged to the command's system time; other programs pay nothing.
 `rsslab doctor` says whether it is available here; its measured cost at
-1 to 128 CPUs is on the site (docs/cost.rst)."""
+1 to 128 CPUs is on the site's advice page (docs/advice.rst)."""
 DOCTOR_EPILOG = """\
 exit status: 0 every metric judges commonly read (VmHWM at the exit stop,
 wait4 and RUSAGE_CHILDREN ru_maxrss) is exact on this kernel; 1 at least

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from rsslab import paths
 from rsslab.errors import ToolMissing, UserError
-from rsslab.site import evidence, pages, patchpages, plots, sweeps
+from rsslab.site import evidence, measured, pages, patchpages, plots, sweeps
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,13 @@ def generate(lay: Layout, notes: Sequence[str]) -> tuple[evidence.Evidence, list
     _write(gen / "seed.rst", _seed_include(lay.root))
     _write(gen / "tracecost.rst", pages.tracecost_include(
         paths.build_dir(lay.root) / "bench" / "tracecost.json"))
+    bench = paths.build_dir(lay.root) / "bench"
+    _write(gen / "seed_kernels.rst", measured.seed_table(ev))
+    _write(gen / "wide.rst", measured.wide_table(ev))
+    _write(gen / "overhead.rst", measured.overhead_include(bench / "overhead.json"))
+    _write(gen / "doctor_time.rst", measured.doctor_include(bench / "doctor.json"))
+    _write(gen / "matrix_bench.rst", measured.matrix_include(bench / "matrix.json"))
+    _write(gen / "examples.rst", measured.examples_include(bench / "examples.json"))
     _write(lay.src / "_data" / "evidence.json", json.dumps(evidence.to_json(ev)) + "\n")
     return ev, figs, missing
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import json
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from rsslab.kernels.specs import load_series
+from rsslab.series.kernel.series import NOT_MEASURED
 from rsslab.site import rst
 
 # The man-pages series, shown after the kernel trees.
@@ -60,7 +62,7 @@ def _side_file(rel: str, path: Path) -> str:
 
 def series_section(name: str, what: str, src: Path, dest: Path) -> str:
     """Copy one series into the site and write its section."""
-    out = rst.heading(f"{name}: {what}", "=")
+    out = f".. _series-{name}:\n\n" + rst.heading(f"{name}: {what}", "=")
     patches = sorted(src.glob("*.patch"))
     if not patches:
         return out + rst.note(f"No ``{name}`` series yet: run ``make patches``.")
@@ -95,6 +97,63 @@ def patches_page(patch_root: Path, dest: Path, root: Path) -> str:
     extra = sorted(d.name for d in patch_root.iterdir()
                    if d.is_dir() and d.name not in known and any(d.glob("*.patch"))) \
         if patch_root.is_dir() else []
-    for name, what in (*every, *((n, "series") for n in extra)):
+    shown = (*every, *((n, "series") for n in extra))
+    out += summary_table(patch_root, [n for n, _ in shown])
+    for name, what in shown:
         out += series_section(name, what, patch_root / name, dest)
     return out
+
+
+def _checkpatch(src: Path) -> str:
+    """checkpatch.pl's totals over the series, from its report beside it."""
+    try:
+        text = (src / "checkpatch.txt").read_text(errors="replace")
+    except OSError:
+        return "—"
+    totals = _totals(text)
+    if not totals:
+        return "no report"
+    errors, warnings, checks = (sum(t[i] for t in totals) for i in range(3))
+    return "clean" if errors == warnings == checks == 0 else (
+        f"{errors} errors, {warnings} warnings, {checks} checks")
+
+
+def _totals(text: str) -> list[tuple[int, int, int]]:
+    out = []
+    for m in re.finditer(r"total: (\d+) errors?, (\d+) warnings?(?:, (\d+) checks?)?", text):
+        out.append((int(m[1]), int(m[2]), int(m[3] or 0)))
+    return out
+
+
+def _numbers(patches: list[Path]) -> str:
+    """Whether the series carries its measured numbers, or is a draft."""
+    gaps = sum(p.read_text(errors="replace").count(NOT_MEASURED) for p in patches)
+    return ("measured" if not gaps else
+            f"draft: {gaps} marked {rst.lit(NOT_MEASURED)} (``make patches`` measures them)")
+
+
+def summary_table(patch_root: Path, names: list[str]) -> str:
+    """One row per series: its base, its patches, checkpatch, its numbers."""
+    rows = []
+    for name in names:
+        src = patch_root / name
+        patches = sorted(src.glob("*.patch"))
+        if not patches:
+            rows.append([f":ref:`{name} <series-{name}>`", "—", "not generated yet: "
+                         "``make patches``", "—", "—"])
+            continue
+        proof = _read_json(src / "proof.json")
+        base = rst.esc(str(proof.get("tree") or proof.get("base") or "—"))
+        body = [p for p in patches if not p.name.startswith("0000-")]
+        rows.append([f":ref:`{name} <series-{name}>`", base, str(len(body)), _checkpatch(src),
+                     _numbers(patches)])
+    return rst.list_table(["series", "base", "patches", "checkpatch --strict", "numbers"],
+                          rows, classes="series")
+
+
+def _read_json(path: Path) -> dict[str, object]:
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
