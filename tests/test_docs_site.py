@@ -257,6 +257,9 @@ def test_patches_page_renders_a_format_patch_series(layout: Layout, built: Built
     series = tmp_path / "patches" / "linux-6.1.y"
     _git(["format-patch", "-q", "--cover-letter", "-o", str(series), "HEAD~1"], repo)
     (series / "proof.txt").write_text("before: 4 KiB, after: 696 KiB\n")
+    (series / "proof.json").write_text(json.dumps(
+        {"tree": "Debian linux-source-6.1", "base": "b", "problems": [],
+         "values": {"runs": "160", "claims_table": "metric  base  patched\nVmHWM   -206  0"}}))
     lay = Layout(layout.root, layout.results, tmp_path / "patches", tmp_path / "src",
                  tmp_path / "html")
     site.build(lay)
@@ -265,6 +268,7 @@ def test_patches_page_renders_a_format_patch_series(layout: Layout, built: Built
     assert "proof.txt" in page and "before: 4 KiB, after: 696 KiB" in page
     assert "No <code class=\"docutils literal notranslate\"><span class=\"pre\">linux-mainline</span>" in page
     assert 'href="#series-linux-6-1-y"' in page  # the summary links each series
+    assert "VmHWM -206 0" in page and "Debian linux-source-6.1" in page
     assert list((lay.html / "_downloads").rglob("0001-*.patch"))
 
 

@@ -110,3 +110,15 @@ def test_the_patches_summary_says_what_each_series_is(tmp_path: Path) -> None:
     assert "Debian linux-source-6.1 6.1.192" in table
     assert "0 errors, 1 warnings, 0 checks" in table and "draft: 1 marked" in table
     assert "not generated yet" in table
+
+
+def test_the_proof_shows_each_measured_table_as_text(tmp_path: Path) -> None:
+    proof = tmp_path / "proof.json"
+    proof.write_text(json.dumps({"tree": "t", "base": "b", "problems": ["guest hung"],
+                                 "values": {"runs": "90", "claims_table": "a  b\n1  2"}}))
+    out = patchpages._proof_values("/_patches/t/proof.json", proof)
+    assert "* ``runs``: 90" in out
+    assert ".. code-block:: none\n   :caption: claims_table\n\n   a  b\n   1  2" in out
+    assert "guest hung" in out
+    proof.write_text(json.dumps({"tree": "t", "values": {}}))
+    assert "no measured values (a draft)" in patchpages._proof_values("/p.json", proof)

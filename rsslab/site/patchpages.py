@@ -81,7 +81,29 @@ def series_section(name: str, what: str, src: Path, dest: Path) -> str:
     side = sorted(f for f in src.iterdir() if f.is_file() and f.suffix in SIDE_FILES)
     if side:
         out += rst.heading("Proof, cost and status", "-")
-        out += "".join(_side_file(f"/_patches/{name}/{f.name}", f) for f in side)
+        out += "".join(_proof_values(f"/_patches/{name}/{f.name}", f) if f.name == "proof.json"
+                       else _side_file(f"/_patches/{name}/{f.name}", f) for f in side)
+    return out
+
+
+def _proof_values(rel: str, path: Path) -> str:
+    """``proof.json``: what the series measured, each table as it reads in
+    the messages, and the file to download."""
+    doc = _read_json(path)
+    values = doc.get("values")
+    link = f":download:`proof.json <{rel}>`"
+    if not isinstance(values, dict) or not values:
+        why = "a draft" if isinstance(values, dict) else "unreadable"
+        return f"* {link}: no measured values ({why})\n\n"
+    out = f"Measured for this series ({link}):\n\n"
+    short = {k: str(v) for k, v in values.items() if "\n" not in str(v)}
+    out += "".join(f"* {rst.lit(k)}: {rst.esc(v)}\n" for k, v in short.items()) + "\n"
+    for k, v in values.items():
+        if k not in short:
+            out += f".. code-block:: none\n   :caption: {k}\n\n{rst.indent(str(v))}\n\n"
+    problems = doc.get("problems")
+    if isinstance(problems, list) and problems:
+        out += "Problems:\n\n" + "".join(f"* {rst.esc(str(p))}\n" for p in problems) + "\n"
     return out
 
 
