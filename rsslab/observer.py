@@ -20,8 +20,10 @@ _EXIT = {
     125: "the guest's /init could not set up the run",
 }
 _MISSING = {
-    "host": {126: "a scenario binary is not executable; run `make clean repro`",
-             127: "a scenario binary is missing; run `make clean repro`"},
+    "host": {126: "a scenario binary is not executable; delete the build directory's bin/ "
+                  "and run again (rsslab rebuilds it)",
+             127: "a scenario binary is missing; delete the build directory's bin/ and run "
+                  "again (rsslab rebuilds it)"},
     "guest": {126: "a binary in the initramfs is not executable",
               127: "a binary is missing from the initramfs"},
 }
@@ -37,5 +39,5 @@ def parse_output(text: str, kernel: str, spec: RunSpec) -> Observation:
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ObserverError(f"observer output is not JSON ({e}); rebuild with `make repro`") from None
+        raise ObserverError(f"observer output is not JSON ({e}); delete the build directory's bin/ and run again to rebuild the observer") from None
     return from_observer(obj, kernel, spec.scenario, spec.params)

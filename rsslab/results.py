@@ -221,7 +221,8 @@ def from_observer(
         ncpus = int(obj["ncpus"])
         page_size = int(obj["page_size"])
     except (KeyError, TypeError, ValueError) as e:
-        raise ObserverError(f"observer output lacks {e}; rebuild with `make repro`") from None
+        raise ObserverError(f"observer output lacks {e}; delete the build directory's bin/ "
+                            "and run again to rebuild the observer") from None
     stop = obj.get("exit_stop") or {}
     status = stop.get("status") or {}
     smaps = stop.get("smaps_rollup") or {}

@@ -73,7 +73,7 @@ def compiler_version() -> str:
     for tool in BUILD_TOOLS:
         if shutil.which(tool) is None:
             raise ToolMissing(f"{tool} not found; kernel builds need flex bison bc libelf-dev "
-                              "libssl-dev perl: `make repro` or `make patches` installs them")
+                              "libssl-dev perl: apt-get install them (make repro and make patches do)")
     out = subprocess.run(["gcc", "--version"], capture_output=True, text=True, timeout=30,
                          cwd="/").stdout
     return out.splitlines()[0] if out else "gcc"

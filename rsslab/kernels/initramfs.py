@@ -85,9 +85,9 @@ def _read_binary(path: Path) -> bytes:
         data = path.read_bytes()
     except OSError as e:
         raise KernelError(f"cannot read {path} for the initramfs: {e.strerror}; "
-                          "run `make repro` to build it") from None
+                          "run again (rsslab builds it)") from None
     if data[:4] != b"\x7fELF":
-        raise KernelError(f"{path} is not an ELF binary; delete it and run `make repro`")
+        raise KernelError(f"{path} is not an ELF binary; delete it and run again (rsslab rebuilds it)")
     return data
 
 

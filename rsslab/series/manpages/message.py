@@ -61,7 +61,8 @@ def _cc() -> str:
     for name in (os.environ.get("CC", ""), "cc", "gcc"):
         if name and shutil.which(name):
             return name
-    raise ToolMissing("no C compiler (cc) for the test programs; run `make patches`")
+    raise ToolMissing("no C compiler (cc) for the test programs; apt-get install gcc libc6-dev "
+                      "(make patches installs it)")
 
 
 def host_line() -> str:
