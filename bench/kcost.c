@@ -22,6 +22,8 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 
+#include "fault_loop.h"
+
 static void die(const char *what)
 {
 	fprintf(stderr, "kcost: %s: %s\n", what, strerror(errno));
@@ -58,22 +60,11 @@ static long long fork_exit(long n)
 
 static long long fault(long n, long pages)
 {
-	long page = sysconf(_SC_PAGESIZE);
 	long long t0 = now_ns();
+	const char *failed = fault_loop(n, pages);
 
-	for (long i = 0; i < n; i++) {
-		char *p = mmap(NULL, pages * page, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-		if (p == MAP_FAILED)
-			die("mmap");
-		if (madvise(p, pages * page, MADV_NOHUGEPAGE) && errno != EINVAL)
-			die("madvise");
-		for (long j = 0; j < pages; j++)
-			p[j * page] = 1;
-		if (munmap(p, pages * page))
-			die("munmap");
-	}
+	if (failed)
+		die(failed);
 	return now_ns() - t0;
 }
 

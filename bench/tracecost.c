@@ -22,6 +22,7 @@
  *   "all"), lost.  Exit 0; 1 on a failed syscall or no tracefs; 2 on usage.
  */
 #include "../repro/rss_trace.h"
+#include "fault_loop.h"
 
 #include <poll.h>
 #include <signal.h>
@@ -43,25 +44,6 @@ static long long sys_ns(void)
 	if (getrusage(RUSAGE_SELF, &ru))
 		die("getrusage");
 	return ru.ru_stime.tv_sec * 1000000000LL + ru.ru_stime.tv_usec * 1000LL;
-}
-
-static void fault(long n, long pages)
-{
-	long page = sysconf(_SC_PAGESIZE);
-
-	for (long i = 0; i < n; i++) {
-		char *p = mmap(NULL, pages * page, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-		if (p == MAP_FAILED)
-			die("mmap");
-		if (madvise(p, pages * page, MADV_NOHUGEPAGE) && errno != EINVAL)
-			die("madvise");
-		for (long j = 0; j < pages; j++)
-			p[j * page] = 1;
-		if (munmap(p, pages * page))
-			die("munmap");
-	}
 }
 
 /*
@@ -150,7 +132,8 @@ int main(int argc, char **argv)
 		reader = start_reader(&t, &done_w, &count_r);
 	t0 = now_ns();
 	s0 = sys_ns();
-	fault(n, pages);
+	if (fault_loop(n, pages))
+		die("the fault loop");
 	ns = now_ns() - t0;
 	sys = sys_ns() - s0;
 	if (reader) {

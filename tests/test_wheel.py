@@ -30,8 +30,8 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 # Everything rsslab reads at run time, as the wheel must carry it.
-SOURCES = ("claims", "repro", "kernelpatches", "manpatches", "docs", "bench/kcost.c", "bench/kcontend.c",
-           "pyproject.toml")
+SOURCES = ("claims", "repro", "kernelpatches", "manpatches", "docs", "bench/kcost.c",
+           "bench/kcontend.c", "bench/fault_loop.h", "bench/tracecost.c", "pyproject.toml")
 
 
 @dataclass(frozen=True)
