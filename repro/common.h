@@ -6,7 +6,8 @@
  *
  * Header-only, libc only; the one mutable global is rsslab_atdie, what a
  * program holding outside resources (the observer's tracefs instance and
- * cgroup) must undo before it dies.  Conventions (see the project README):
+ * cgroup) must undo before it dies.  Exit statuses (rsslab/observer.py
+ * reads them):
  *   exit 0  ran;   exit 1  broken (a syscall failed);   exit 2  bad usage;
  *   exit 4  skip (cannot run here; one reason on stderr).
  */
