@@ -99,6 +99,8 @@ def _tier_guard() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(qemu, "run", _guarded("boots a guest", qemu.run))
         mp.setattr(kbuild, "build", _guarded("builds a kernel", kbuild.build))
+        # Every kernel build runs make through kbuild._make (build_all too).
+        mp.setattr(kbuild, "_make", _guarded("builds a kernel", kbuild._make))
         for name in ("_call", "_fetch"):
             mp.setattr(apt.PrivateApt, name, _apt_guarded(getattr(apt.PrivateApt, name)))
         yield

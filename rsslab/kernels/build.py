@@ -3,10 +3,19 @@
 A build is keyed by the tree's base commit, the patches' edits (none for
 the base kernel), the config fragments and the compiler, so a warm run
 finds its ``bzImage`` in ``cache/kbuild/<key>/`` and builds nothing.  The
-build runs in a temporary full worktree with ``O=`` in the same temporary
+build runs in a temporary full worktree with ``O=`` in a temporary
 directory; only the image, its config and the log are kept.  Each image
 gets the sidecar the matrix reads (``<image>.rsslab.json``: its name, what
 it was built from, the regimes it provides and those it lacks).
+
+Kernels of one tree (a series' base, its patched kernel and its variants)
+are built by :func:`build_all` in one worktree and object tree, one after
+another: the first in full, each next one with its own edits in place of
+the previous one's, so that make rebuilds only what the edits change.  For
+the linux-6.12.y pair on two cores (``bench/kbuild_share.py``) the patched
+kernel took 179 s on the base's objects against 327 s from scratch (594
+of 1157 files compiled again: include/linux/mm.h is in half the kernel);
+ccache saved less (271 s) and made the first build 112 s slower.
 """
 
 from __future__ import annotations
@@ -20,7 +29,8 @@ import shlex
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +40,7 @@ from rsslab.debian.sources import Tree, kernel_worktree
 from rsslab.errors import KernelError, ToolMissing
 from rsslab.kernels.edits import apply_edits
 from rsslab.kernels.specs import PatchSpec
+from rsslab.repo.git import QUIET, git
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +50,11 @@ SIDECAR_SUFFIX = ".rsslab.json"
 BUILD_TOOLS = ("make", "gcc", "flex", "bison", "bc", "perl")
 # Progress: (lines of make output so far, lines of the last build or 0)
 Progress = Callable[[int, int], None]
+# build_all's progress: (label, lines so far, lines of the last full build or 0)
+LabelledProgress = Callable[[str, int, int], None]
+# The build number in the image's version string (``#1``), whatever the
+# object tree built before: an image reads the same built on another's objects.
+BUILD_VERSION = "KBUILD_BUILD_VERSION=1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,14 +158,15 @@ def _make(argv: Sequence[str], src: Path, log_path: Path, timeout: int,
     return lines
 
 
-def _configure(src: Path, obj: Path, fragment: str, log_path: Path) -> str:
+def _configure(src: Path, obj: Path, fragment: str, log_path: Path,
+               make_vars: Sequence[str] = ()) -> str:
     frag = obj / "rsslab.config"
     obj.mkdir(parents=True, exist_ok=True)
     frag.write_text(fragment)
-    _make(["make", f"O={obj}", "tinyconfig"], src, log_path, CONFIG_TIMEOUT_S)
+    _make(["make", f"O={obj}", *make_vars, "tinyconfig"], src, log_path, CONFIG_TIMEOUT_S)
     _make(["sh", "scripts/kconfig/merge_config.sh", "-m", "-O", str(obj), str(obj / ".config"),
            str(frag)], src, log_path, CONFIG_TIMEOUT_S)
-    _make(["make", f"O={obj}", "olddefconfig"], src, log_path, CONFIG_TIMEOUT_S)
+    _make(["make", f"O={obj}", *make_vars, "olddefconfig"], src, log_path, CONFIG_TIMEOUT_S)
     final = (obj / ".config").read_text()
     defined = kconfig_symbols(src)
     unknown = [k for k in fragment_options(fragment) if k.removeprefix("CONFIG_") not in defined]
@@ -163,46 +180,103 @@ def _configure(src: Path, obj: Path, fragment: str, log_path: Path) -> str:
     return final
 
 
+@dataclass(slots=True)
+class Workspace:
+    """One worktree and object tree, and what was built in them last."""
+
+    src: Path
+    obj: Path
+    tmp: Path
+    edited: bool = False     # the worktree holds the last kernel's edits
+    config: str | None = None  # the fragment the object tree is configured with
+    final: str = ""          # the .config that gave
+    last: str = ""           # the label of the kernel built last
+
+
+@contextmanager
+def _workspace(tree: Tree, cache: Path) -> Iterator[Workspace]:
+    with tempfile.TemporaryDirectory(prefix="rsslab-kbuild-", dir=cache) as tmp, \
+            kernel_worktree(tree) as src:
+        yield Workspace(src, Path(tmp) / "obj", Path(tmp))
+
+
 def build(spec: BuildSpec, cache: Path, progress: Progress | None = None,
           jobs: int = 0) -> Built:
     """The cached image of ``spec``, building it first if needed."""
-    key = spec.key(compiler_version())
-    home = cache / "kbuild" / key
-    image, config, log_path = home / "bzImage", home / "config", home / "build.log"
-    meta = home / "meta.json"
-    # One build of a key at a time: a second rsslab waits and finds it cached.
-    with locks.locked(cache / "kbuild" / f"{key}.lock"):
-        cached = image.is_file() and meta.is_file()
-        if not cached:
-            _build_into(home, spec, cache, progress, jobs)
-        _sidecar(image, spec)
-    return Built(spec.label, image, config, log_path, cached)
+    def labelled(_label: str, lines: int, expected: int) -> None:
+        if progress:
+            progress(lines, expected)
+    return build_all([spec], cache, labelled, jobs)[0]
 
 
-def _build_into(home: Path, spec: BuildSpec, cache: Path, progress: Progress | None,
-                jobs: int) -> None:
-    """Build ``spec`` in a scratch directory, then rename it to ``home``."""
-    expected = _expected_lines(cache)
-    with steps.step(f"build kernel {spec.label} from {spec.tree.describe}"), \
-            tempfile.TemporaryDirectory(prefix="rsslab-kbuild-", dir=cache) as tmp, \
-            kernel_worktree(spec.tree) as src:
-        obj, work_log = Path(tmp) / "obj", Path(tmp) / "build.log"
-        for p in spec.patches:
-            apply_edits(src, p.edits, p.requires)
-        final = _configure(src, obj, spec.config, work_log)
-        n = _make(["make", f"O={obj}", f"-j{jobs or os.cpu_count() or 1}", "bzImage"], src,
-                  work_log, BUILD_TIMEOUT_S, progress, expected)
-        staging = Path(tmp) / "out"
-        staging.mkdir()
-        shutil.copy2(obj / "arch" / "x86" / "boot" / "bzImage", staging / "bzImage")
-        (staging / "config").write_text(final)
+def build_all(specs: Sequence[BuildSpec], cache: Path,
+              progress: LabelledProgress | None = None, jobs: int = 0) -> list[Built]:
+    """The cached images of ``specs``, kernels of one tree; those not cached
+    yet are built one after another in one worktree and object tree."""
+    if len({(s.tree.git_dir, s.tree.base) for s in specs}) > 1:
+        raise KernelError("build_all builds kernels of one tree at a time")
+    compiler = compiler_version()
+    out = []
+    with ExitStack() as stack:
+        ws: Workspace | None = None
+        for spec in specs:
+            key = spec.key(compiler)
+            home = cache / "kbuild" / key
+            # One build of a key at a time: a second rsslab waits and finds it cached.
+            with locks.locked(cache / "kbuild" / f"{key}.lock"):
+                cached = (home / "bzImage").is_file() and (home / "meta.json").is_file()
+                if not cached:
+                    ws = ws or stack.enter_context(_workspace(spec.tree, cache))
+                    _build_into(home, spec, ws, cache, progress, jobs)
+                _sidecar(home / "bzImage", spec)
+            out.append(Built(spec.label, home / "bzImage", home / "config", home / "build.log",
+                             cached))
+    return out
+
+
+def _switch(ws: Workspace, spec: BuildSpec) -> None:
+    """The worktree at its base with ``spec``'s edits: the last kernel's
+    edits undone first (the files git rewrites are newer than their objects,
+    so make rebuilds what depends on them)."""
+    if ws.edited:
+        git(ws.src, [*QUIET, "checkout", "-q", "--", "."], timeout=BUILD_TIMEOUT_S)
+        git(ws.src, [*QUIET, "clean", "-fdq"], timeout=BUILD_TIMEOUT_S)
+    for p in spec.patches:
+        apply_edits(ws.src, p.edits, p.requires)
+    ws.edited = bool(spec.patches)
+
+
+def _build_into(home: Path, spec: BuildSpec, ws: Workspace, cache: Path,
+                progress: LabelledProgress | None, jobs: int) -> None:
+    """Build ``spec`` in the workspace, then rename what is kept to ``home``."""
+    expected = 0 if ws.last else _expected_lines(cache)
+    on = f" on the objects of {ws.last}" if ws.last else ""
+    work_log = ws.tmp / f"{spec.label}.log"
+    work_log.unlink(missing_ok=True)
+
+    def step(lines: int, total: int) -> None:
+        if progress:
+            progress(spec.label, lines, total)
+
+    with steps.step(f"build kernel {spec.label} from {spec.tree.describe}{on}"):
+        _switch(ws, spec)
+        if ws.config != spec.config:
+            ws.final = _configure(ws.src, ws.obj, spec.config, work_log, (BUILD_VERSION,))
+            ws.config = spec.config
+        n = _make(["make", f"O={ws.obj}", BUILD_VERSION, f"-j{jobs or os.cpu_count() or 1}",
+                   "bzImage"], ws.src, work_log, BUILD_TIMEOUT_S, step, expected)
+        staging = Path(tempfile.mkdtemp(prefix="out-", dir=ws.tmp))
+        shutil.copy2(ws.obj / "arch" / "x86" / "boot" / "bzImage", staging / "bzImage")
+        (staging / "config").write_text(ws.final)
         shutil.copy2(work_log, staging / "build.log")
         (staging / "meta.json").write_text(json.dumps(
             {"label": spec.label, "describe": spec.tree.describe, "base": spec.tree.base,
-             "patches": [p.name for p in spec.patches], "lines": n}, indent=1) + "\n")
+             "patches": [p.name for p in spec.patches], "lines": n,
+             "on_objects_of": ws.last}, indent=1) + "\n")
         shutil.rmtree(home, ignore_errors=True)
         home.parent.mkdir(parents=True, exist_ok=True)
         staging.rename(home)
+        ws.last = spec.label
 
 
 def _sidecar(image: Path, spec: BuildSpec) -> None:
