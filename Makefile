@@ -42,8 +42,10 @@ bench-tools: sysdeps-core $(VENV)/.stamp
 	$(VENV)/bin/python bench/overhead.py
 	$(VENV)/bin/python bench/doctor.py
 
+# Proofs, selftests and cost runs whose inputs did not change are read back
+# from the cache; REMEASURE=1 boots them again (rsslab patches --remeasure).
 patches: sysdeps-core sysdeps-guest sysdeps-patches $(VENV)/.stamp
-	$(RSSLAB) patches
+	$(RSSLAB) patches$(if $(REMEASURE), --remeasure)
 
 docs: sysdeps-core sysdeps-docs $(VENV)/.stamp
 	$(RSSLAB) docs

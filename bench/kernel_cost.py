@@ -56,8 +56,7 @@ def main() -> int:
             s = dataclasses.replace(s, variants=())
         tree = kernel.tree_for(s, opts)
         note = lambda m: print(m, file=sys.stderr)  # noqa: E731
-        b, p = kernel.build_pair(s, tree, opts, note)
-        built = [b, p, *kernel.build_variants(s, tree, opts, note)]
+        built = kernel.build_kernels(s, tree, opts, note, variants=True)
         bin_dir = paths.build_dir(root) / "bin"
         repro_build.build_all(root, bin_dir)
         ks = [kernels.resolve_path(x.image) for x in built]

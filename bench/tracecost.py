@@ -27,7 +27,7 @@ from pathlib import Path
 from rsslab import kernels, paths
 from rsslab.errors import UserError
 from rsslab.run import build as repro_build
-from rsslab.series.kernel import tracecost
+from rsslab.series.kernel import kept, tracecost
 
 
 def compile_bench(root: Path, out: Path) -> Path:
@@ -55,9 +55,9 @@ def main() -> int:
         bins = repro_build.build_all(root, paths.build_dir(root) / "bin")
         with tempfile.TemporaryDirectory(prefix="rsslab-tracecost-") as tmp:
             binaries = {"tracecost": compile_bench(root, Path(tmp) / "tracecost")}
+            store = kept.Store(paths.cache_dir() / "kept", root, args.remeasure)
             samples = tracecost.measure(kernel, cpus, binaries, bins["init"], Path(tmp),
-                                        paths.cache_dir() / "tracecost", root, note,
-                                        args.remeasure)
+                                        store, note)
     except UserError as e:
         print(f"tracecost: {e}", file=sys.stderr)
         return e.exit_status

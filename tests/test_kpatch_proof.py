@@ -33,10 +33,12 @@ def _matrix() -> None:
 def test_patched_kernel_is_exact_and_nothing_else_changed(root: Path, tmp_path: Path,
                                                            name: str) -> None:
     # The patch's own claims also at 64 CPUs (where the kernels are built
-    # for it: the mainline series); 128 is left to `make patches`.
+    # for it: the mainline series); 128 is left to `make patches`.  Nothing
+    # is read back from the cache: the kept proofs go under tmp_path.
     opts = kernel.Options(root=root, cache=paths.cache_dir(), series=(name,), cpus=(2,),
                           wide_cpus=(64,), cost=False, author=AUTHOR.show(),
-                          date="2026-01-01T00:00:00Z", out_root=tmp_path, selftest_cpus=(2,))
+                          date="2026-01-01T00:00:00Z", out_root=tmp_path, selftest_cpus=(2,),
+                          kept_dir=tmp_path / "kept")
     rep = kernel.run(opts, lambda _msg: None)[0]
     assert rep.proof is not None
     assert not rep.problems, "\n".join(rep.problems)

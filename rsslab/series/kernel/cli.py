@@ -62,6 +62,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    metavar="LIST", help="CPU counts of the contention benchmark, at least 2 "
                    "(default 64,128; 'none' for none)")
     g.add_argument("--no-cost", action="store_true", help="skip the cost benchmark")
+    g.add_argument("--remeasure", action="store_true",
+                   help="boot the proof, the selftests and the cost benchmark again, even "
+                        "where the cache keeps them for the same kernels, sources, CPU "
+                        "counts and QEMU options")
 
 
 def options(args: argparse.Namespace) -> kernel.Options:
@@ -70,7 +74,8 @@ def options(args: argparse.Namespace) -> kernel.Options:
         tree=patch_options.user_tree(args.kernel_tree), base=args.kernel_base,
         draft=args.draft, refresh=args.refresh_kernel_source, author=args.sign_as,
         date=patch_options.commit_date(), cpus=args.proof_cpus, wide_cpus=args.wide_cpus,
-        cost_cpus=args.cost_cpus, contend_cpus=args.contend_cpus, cost=not args.no_cost)
+        cost_cpus=args.cost_cpus, contend_cpus=args.contend_cpus, cost=not args.no_cost,
+        remeasure=args.remeasure)
 
 
 def _proof_table(r: kernel.Report) -> Table:

@@ -22,6 +22,11 @@ so only the comparison with the control means anything; and one thread
 runs every vCPU in turn, so a vCPU can be switched out while it holds the
 lock and a waiter then spins for its whole turn: the slowdown measured
 is an upper bound of what real CPUs, which run both threads at once, see.
+
+Each boot's samples are kept under the cache (``kept``), keyed by the
+kernel image, the boot's CPU count, round and plan, the benchmarks' and
+/init's sources, QEMU's options and ``PROTOCOL``, and read back while
+they do not change.
 """
 
 from __future__ import annotations
@@ -31,12 +36,13 @@ import os
 import statistics
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from rsslab.errors import KernelError
 from rsslab.kernels import Kernel
-from rsslab.series.kernel import guestrun
+from rsslab.series.kernel import guestrun, kept
 from rsslab.series.kernel.guestrun import Command
 
 # (test, argv after "kcost OUT"): enough operations to dwarf the timer,
@@ -53,6 +59,9 @@ RUN_ALLOWANCE_S = 30.0
 # Guest time from instruction counts: 1 ns per instruction, idle skipped.
 ICOUNT = ("-icount", "shift=0,sleep=off")
 WARMUP = "/tmp/warmup.json"
+PROTOCOL = 1  # bump when the plan, the parsing or the kept record changes
+SOURCES = ("bench/kcost.c", "bench/kcontend.c", "bench/fault_loop.h", "repro/init.c",
+           "repro/common.h")
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,29 +145,73 @@ def rounds_for(ncpus: int, rounds: int = ROUNDS) -> int:
     return rounds if ncpus < WIDE_FROM else min(rounds, WIDE_ROUNDS)
 
 
+Boot = tuple[int, int, Kernel]  # CPU count, round, kernel
+
+
+def boots_of(kernels: Sequence[Kernel], cpus: Sequence[int], rounds: int = ROUNDS,
+             contend_cpus: Sequence[int] = ()) -> list[Boot]:
+    """Every boot, per CPU count and round in turn (``boot_order``)."""
+    return [(n, rnd, k) for n in sorted({*cpus, *contend_cpus})
+            for rnd in range(rounds_for(n, rounds)) for k in boot_order(kernels, rnd)]
+
+
+def boot_key(store: kept.Store, boot: Boot, contend: bool) -> str:
+    """The digest of everything one boot's samples depend on."""
+    n, rnd, k = boot
+    return store.key((PROTOCOL, kept.kernel_inputs(k), n, rnd,
+                      guestrun.plan_text(commands(contend)),
+                      kept.qemu_options(guestrun.MEMORY_MIB, ICOUNT)), SOURCES)
+
+
+def samples_of(doc: Any) -> list[Sample] | None:
+    """The kept samples of one boot, or None when the document is not them."""
+    try:
+        return [Sample(str(d["kernel"]), int(d["ncpus"]), str(d["test"]),
+                       float(d["ns_per_op"])) for d in doc]
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def measure_kernels(kernels: Sequence[Kernel], cpus: Sequence[int], binaries: dict[str, Path],
                     init: Path, workdir: Path, notify: Callable[[str], None],
                     rounds: int = ROUNDS, contend_cpus: Sequence[int] = (),
-                    jobs: int = 0) -> list[Sample]:
+                    jobs: int = 0, store: kept.Store | None = None) -> list[Sample]:
     """Every kernel booted per CPU count (``rounds_for``), in turn; the
     samples.  At ``contend_cpus`` (2 or more) the boots run kcontend too.
     Guests run ``jobs`` at a time (default: one per host core): under
     -icount a guest's clock counts its own instructions, so guests beside
-    it change no figure."""
-    boots = [(n, rnd, k) for n in sorted({*cpus, *contend_cpus})
-             for rnd in range(rounds_for(n, rounds)) for k in boot_order(kernels, rnd)]
+    it change no figure.  With ``store``, a boot whose inputs are kept is
+    read back, and a new one is kept."""
+    boots = boots_of(kernels, cpus, rounds, contend_cpus)
 
-    def one(n: int, rnd: int, k: Kernel) -> list[Sample]:
+    def contend(n: int) -> bool:
+        return n in contend_cpus and n >= 2
+
+    keys = [boot_key(store, b, contend(b[0])) if store else "" for b in boots]
+    found = {i: samples_of(store.get("cost", keys[i])) if store else None
+             for i in range(len(boots))}
+    reused = sum(1 for x in found.values() if x is not None)
+    if store and reused:
+        names = ", ".join(k.name for k in kernels)
+        kept.said(f"cost of {names}: {reused} of {len(boots)} boots",
+                  store.directory, "kernels, benchmarks, CPU counts and QEMU options")
+
+    def one(i: int) -> list[Sample]:
+        n, rnd, k = boots[i]
         assert k.image is not None
         notify(f"cost: {k.name} at {n} CPUs, round {rnd + 1} of {rounds_for(n, rounds)}")
-        plan = commands(contend=n in contend_cpus and n >= 2)
-        res = guestrun.run_commands(f"{k.name}-smp{n}-cost", k.image, n, plan, binaries, init,
-                                    workdir / f"{k.name}-smp{n}-{rnd}", RUN_ALLOWANCE_S, ICOUNT)
-        return parse(k.name, n, res)
+        res = guestrun.run_commands(f"{k.name}-smp{n}-cost", k.image, n, commands(contend(n)),
+                                    binaries, init, workdir / f"{k.name}-smp{n}-{rnd}",
+                                    RUN_ALLOWANCE_S, ICOUNT)
+        samples = parse(k.name, n, res)
+        if store:
+            store.put("cost", keys[i], [asdict(x) for x in samples])
+        return samples
 
     with ThreadPoolExecutor(max_workers=jobs or len(os.sched_getaffinity(0))) as pool:
-        futures = [pool.submit(one, *b) for b in boots]
-        return [x for f in futures for x in f.result()]
+        futures = {i: pool.submit(one, i) for i in range(len(boots)) if found[i] is None}
+        return [x for i in range(len(boots))
+                for x in (futures[i].result() if i in futures else found[i] or [])]
 
 
 def ratios(samples: Sequence[Sample], base: str, patched: str) -> list[Ratio]:

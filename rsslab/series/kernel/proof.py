@@ -6,22 +6,34 @@ on both, so the table shows the metric before (as the unpatched claims
 describe it) and after (exact).  Every other claim that applies to both
 kernels must hold on both: that is "nothing else changed".  The numbers
 become the ``${values}`` of the commit messages and cover letters.
+
+A proof is kept under the cache (``kept``), keyed by both kernel images,
+the sources of everything the guests run (``repro/``: /init, the
+observer, the reproducers), the claims, the CPU counts, QEMU's options and
+``PROTOCOL``; :func:`run_kept` reads it back while they do not change.  A
+proof in which a guest failed is not kept.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from rsslab import claims as claims_mod
 from rsslab.claims import Claim, Verdict, regimes
-from rsslab.errors import KernelError
+from rsslab.errors import KernelError, UserError
 from rsslab.kernels import Kernel
 from rsslab.results import Observation
 from rsslab.run import matrix
+from rsslab.series.kernel import kept
 
 Progress = Callable[[str, str, int, int], None]
+PROTOCOL = 1  # bump when the plan, the comparison or the kept record changes
+# What the guests run and what judges them: /init, the observer, the
+# reproducers and their headers; the claims and the regimes.
+SOURCES = ("repro/*.c", "repro/*.h", "claims/*.toml")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +141,53 @@ def run(base: Kernel, patched: Kernel, cpus: Sequence[int], root: Path,
         by_kernel.setdefault(o.target.kernel.name, []).append(o)
     return compare(focus, all_claims, by_kernel.get(base.name, []),
                    by_kernel.get(patched.name, []))
+
+
+def key(store: kept.Store, base: Kernel, patched: Kernel, cpus: Sequence[int],
+        focus_ids: Sequence[str], regime: str, wide_cpus: Sequence[int] = ()) -> str:
+    """The digest of everything a proof depends on."""
+    guest = (matrix.GUEST_MEMORY_MIB, matrix.GUEST_BASE_MIB, matrix.GUEST_PER_CPU_MIB)
+    return store.key((PROTOCOL, kept.kernel_inputs(base), kept.kernel_inputs(patched),
+                      tuple(cpus), tuple(wide_cpus), tuple(focus_ids), regime, guest,
+                      kept.qemu_options(matrix.GUEST_MEMORY_MIB)), SOURCES)
+
+
+def to_doc(pr: Proof) -> dict[str, Any]:
+    return {"rows": [asdict(r) for r in pr.rows], "others_held": list(pr.others_held),
+            "others_failed": list(pr.others_failed), "errors": list(pr.errors),
+            "base_runs": [o.to_flat() for o in pr.base_runs],
+            "patched_runs": [o.to_flat() for o in pr.patched_runs]}
+
+
+def from_doc(doc: Any) -> Proof | None:
+    """The kept proof, or None when the document is not one."""
+    try:
+        rows = tuple(Row(str(r["claim"]), str(r["metric"]), int(r["ncpus"]),
+                         tuple(float(x) for x in r["before"]),
+                         tuple(float(x) for x in r["after"])) for r in doc["rows"])
+        return Proof(rows, tuple(map(str, doc["others_held"])),
+                     tuple(map(str, doc["others_failed"])), tuple(map(str, doc["errors"])),
+                     tuple(Observation.from_flat(o) for o in doc["base_runs"]),
+                     tuple(Observation.from_flat(o) for o in doc["patched_runs"]))
+    except (KeyError, TypeError, ValueError, UserError):
+        return None
+
+
+def run_kept(store: kept.Store, base: Kernel, patched: Kernel, cpus: Sequence[int],
+             settings: matrix.Settings, focus_ids: Sequence[str], regime: str,
+             progress: Progress, wide_cpus: Sequence[int] = ()) -> Proof:
+    """:func:`run`, or the proof kept for the same inputs; a new proof is
+    kept unless a guest failed."""
+    k = key(store, base, patched, cpus, focus_ids, regime, wide_cpus)
+    pr = from_doc(store.get("proof", k))
+    if pr is not None:
+        kept.said(f"proof of {patched.name} against {base.name}", store.path("proof", k),
+                  "kernels, guest sources, claims, CPU counts and QEMU options")
+        return pr
+    pr = run(base, patched, cpus, store.root, settings, focus_ids, regime, progress, wide_cpus)
+    if not pr.errors:
+        store.put("proof", k, to_doc(pr))
+    return pr
 
 
 def table(proof: Proof, titles: Mapping[str, str]) -> str:

@@ -5,17 +5,22 @@ Debian import, or a user's git tree at a base), build the base and the
 patched kernel (cached), boot both through the matrix, run the series'
 selftests in both, measure the cost, and write the series with the
 measured numbers under ``build/patches/<series>/``.  ``draft`` skips the
-kernels and marks the numbers as not measured.
+kernels and marks the numbers as not measured.  The proof, the selftests'
+runs and the cost boots are kept under the cache (``kept``) and read back
+while their inputs do not change (``remeasure``: measure them again); the
+series text, checkpatch and ``git am`` always run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rsslab import kernels, kversion, paths
@@ -34,7 +39,7 @@ from rsslab.kernels.specs import (
 from rsslab.repo import git
 from rsslab.run import build as repro_build
 from rsslab.run import matrix
-from rsslab.series.kernel import cost, guestrun, proof, series
+from rsslab.series.kernel import cost, guestrun, kept, proof, series
 from rsslab.series.kernel.series import SeriesOutput
 
 Notify = Callable[[str], None]
@@ -51,6 +56,9 @@ SELFTEST_CPUS = (2, 4)
 # Helpers the guests need besides the matrix's binaries: (name, source).
 GUEST_HELPERS = (("stdout_to", "kernelpatches/guest/stdout_to.c"), ("kcost", "bench/kcost.c"),
                  ("kcontend", "bench/kcontend.c"))
+SELFTEST_PROTOCOL = 1  # bump when the selftest's plan or its kept record changes
+SELFTEST_SOURCES = ("kernelpatches/guest/stdout_to.c", "repro/init.c", "repro/common.h")
+SELFTEST_ALLOWANCE_S = 120.0
 TITLES = {
     "maxrss-sum-wait4-exact": "wait4 ru_maxrss",
     "maxrss-sum-children-exact": "RUSAGE_CHILDREN ru_maxrss",
@@ -81,6 +89,11 @@ class Options:
     cost: bool = True
     out_root: Path | None = None  # default: build/patches
     selftest_cpus: tuple[int, ...] = SELFTEST_CPUS
+    remeasure: bool = False  # measure again what the cache keeps for the same inputs
+    kept_dir: Path | None = None  # where measurements are kept; default <cache>/kept
+
+    def store(self) -> kept.Store:
+        return kept.Store(self.kept_dir or self.cache / "kept", self.root, self.remeasure)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,19 +173,28 @@ def also_cc(s: SeriesSpec, every: Sequence[SeriesSpec], opts: Options,
 
 def _compile(src: Path, out: Path, includes: Sequence[Path] = (),
              cflags: Sequence[str] = ()) -> Path:
-    if out.is_file() and out.stat().st_mtime >= src.stat().st_mtime:
+    """``out`` built static from ``src``, unless it is newer than ``src`` and
+    the headers beside it; compiled under a unique name, renamed into place."""
+    newest = max(p.stat().st_mtime for p in (src, *src.parent.glob("*.h")))
+    if out.is_file() and out.stat().st_mtime >= newest:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
+    fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
     flags = ["-static", "-O2", "-pthread", *cflags] if cflags else repro_build.CFLAGS
     argv = [repro_build.find_compiler(), *flags, *(f"-I{i}" for i in includes),
             "-o", str(tmp), str(src)]
-    proc = subprocess.run(argv, capture_output=True, text=True, cwd=src.parent,
-                          timeout=repro_build.COMPILE_TIMEOUT_S)
-    if proc.returncode != 0:
-        tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
-        raise UserError(f"cannot compile {src.name}: {tail}")
-    tmp.replace(out)
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, cwd=src.parent,
+                              timeout=repro_build.COMPILE_TIMEOUT_S)
+        if proc.returncode != 0:
+            tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+            raise UserError(f"cannot compile {src.name}: {tail}")
+        tmp.chmod(0o755)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
 
 
@@ -190,18 +212,56 @@ def build_selftest(s: SeriesSpec, tree: sources.Tree, test: SelftestSpec, cache:
     return out
 
 
+def selftest_key(store: kept.Store, k: kernels.Kernel, test: Path, ncpus: int) -> str:
+    """The digest of what one selftest boot depends on: the kernel, the
+    test's binary, the CPU count, /init and QEMU's options."""
+    return store.key((SELFTEST_PROTOCOL, kept.kernel_inputs(k), ncpus, test.name,
+                      kept.digest((), [test]), kept.qemu_options(guestrun.MEMORY_MIB)),
+                     SELFTEST_SOURCES)
+
+
+def selftest_of(doc: object) -> SelftestRun | None:
+    """A kept selftest run, or None when the document is not one."""
+    if not isinstance(doc, dict):
+        return None
+    try:
+        return SelftestRun(str(doc["kernel"]), int(doc["ncpus"]), int(doc["status"]),
+                           str(doc["tap"]), str(doc["stderr"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def boot_selftest(k: kernels.Kernel, test: Path, bins: Mapping[str, Path], init: Path,
+                  work: Path, n: int) -> SelftestRun | None:
+    """One boot at ``n`` CPUs; None when the guest reported nothing."""
+    assert k.image is not None
+    cmd = guestrun.Command(("/bin/stdout_to", "/tmp/tap", f"/bin/{test.name}"), "/tmp/tap")
+    res = guestrun.run_commands(f"{k.name}-smp{n}-selftest", k.image, n, [cmd],
+                                {**bins, test.name: test}, init,
+                                work / f"{k.name}-smp{n}-selftest", SELFTEST_ALLOWANCE_S)
+    return SelftestRun(k.name, n, res[0].status, res[0].output, res[0].stderr) if res else None
+
+
 def run_selftests(k: kernels.Kernel, test: Path, bins: Mapping[str, Path], init: Path,
-                  work: Path, cpus: Sequence[int]) -> list[SelftestRun]:
+                  work: Path, cpus: Sequence[int],
+                  store: kept.Store | None = None) -> list[SelftestRun]:
+    """The selftest at each CPU count: kept runs read back, others booted
+    (and kept, when the guest reported)."""
     out = []
+    reused = []
     for n in cpus:
-        assert k.image is not None
-        cmd = guestrun.Command(("/bin/stdout_to", "/tmp/tap", f"/bin/{test.name}"), "/tmp/tap")
-        res = guestrun.run_commands(f"{k.name}-smp{n}-selftest", k.image, n, [cmd],
-                                    {**bins, test.name: test}, init,
-                                    work / f"{k.name}-smp{n}-selftest", 120.0)
-        r = res[0] if res else None
-        out.append(SelftestRun(k.name, n, r.status if r else -1, r.output if r else "",
-                               r.stderr if r else "no result"))
+        key = selftest_key(store, k, test, n) if store else ""
+        got = selftest_of(store.get("selftest", key)) if store else None
+        if got is not None:
+            reused.append(n)
+        else:
+            got = boot_selftest(k, test, bins, init, work, n)
+            if got is not None and store:
+                store.put("selftest", key, asdict(got))
+        out.append(got or SelftestRun(k.name, n, -1, "", "no result"))
+    if store and reused:
+        kept.said(f"selftest {test.name} on {k.name} at {words(reused)} CPUs", store.directory,
+                  "kernel, test binary, CPU counts and QEMU options")
     return out
 
 
@@ -270,28 +330,27 @@ def guest_helpers(root: Path) -> dict[str, Path]:
     return {name: _compile(root / src, out / name) for name, src in GUEST_HELPERS}
 
 
-def build_variants(s: SeriesSpec, tree: sources.Tree, opts: Options,
-                   notify: Notify) -> list[kbuild.Built]:
+def variant_specs(s: SeriesSpec, tree: sources.Tree) -> list[kbuild.BuildSpec]:
     """The series' other designs (``[[series.variant]]``), built like the
     patched kernel, with the same configuration."""
-    out = []
-    for v in s.variants:
-        label = f"{s.name}-{v.name}"
-        notify(f"building {label} (tinyconfig + kernelpatches fragments)")
-        out.append(kbuild.build(kbuild.BuildSpec(label, tree, v.patches, s.config_fragment(),
-                                                 (s.regime,)), opts.cache))
-    return out
+    return [kbuild.BuildSpec(f"{s.name}-{v.name}", tree, v.patches, s.config_fragment(),
+                             (s.regime,)) for v in s.variants]
 
 
-def build_pair(s: SeriesSpec, tree: sources.Tree, opts: Options,
-                notify: Notify) -> tuple[kbuild.Built, kbuild.Built]:
-    built = []
-    for spec in (series_kernels.base_spec(s, tree), series_kernels.patched_spec(s, tree)):
-        def step(n: int, total: int, label: str = spec.label) -> None:
-            notify(f"building {label}: {n}/{total or '?'} lines of make output")
-        notify(f"building {spec.label} (tinyconfig + kernelpatches fragments)")
-        built.append(kbuild.build(spec, opts.cache, step))
-    return built[0], built[1]
+def build_kernels(s: SeriesSpec, tree: sources.Tree, opts: Options, notify: Notify,
+                  variants: bool = False) -> list[kbuild.Built]:
+    """The base and the patched kernel, and with ``variants`` the series'
+    variants (only the cost measures them): cached, or built one on the
+    objects of the other (``kbuild.build_all``)."""
+    specs = [series_kernels.base_spec(s, tree), series_kernels.patched_spec(s, tree),
+             *(variant_specs(s, tree) if variants else [])]
+
+    def step(label: str, n: int, total: int) -> None:
+        notify(f"building {label}: {n}/{total or '?'} lines of make output")
+
+    notify(f"{s.name}: kernels {', '.join(x.label for x in specs)} "
+           "(tinyconfig + kernelpatches fragments)")
+    return kbuild.build_all(specs, opts.cache, step)
 
 
 def nr_cpus(s: SeriesSpec) -> int:
@@ -307,7 +366,9 @@ def fits(s: SeriesSpec, cpus: Sequence[int]) -> tuple[int, ...]:
 def prove_series(s: SeriesSpec, tree: sources.Tree, opts: Options,
                  notify: Notify) -> tuple[dict[str, str], Report]:
     """Build, boot, test and time; the message values and what was seen."""
-    b, p = build_pair(s, tree, opts, notify)
+    cost_cpus = s.cost_cpus(fits(s, opts.cost_cpus))
+    measure_cost = s.cost and opts.cost and bool(cost_cpus)
+    b, p, *variants = build_kernels(s, tree, opts, notify, variants=measure_cost)
     kb, kp = kernels.resolve_path(b.image), kernels.resolve_path(p.image)
     bin_dir = paths.build_dir(opts.root) / "bin"
     repro_build.build_all(opts.root, bin_dir)
@@ -319,8 +380,9 @@ def prove_series(s: SeriesSpec, tree: sources.Tree, opts: Options,
     def progress(label: str, state: str, done: int, total: int) -> None:
         notify(f"{label}: {state} {done}/{total}")
 
-    pr = proof.run(kb, kp, fits(s, opts.cpus), opts.root, settings, s.focus_claims(), s.regime,
-                   progress, wide)
+    store = opts.store()
+    pr = proof.run_kept(store, kb, kp, fits(s, opts.cpus), settings, s.focus_claims(),
+                        s.regime, progress, wide)
     helpers = guest_helpers(opts.root)
     init = bin_dir / "init"
     tests: list[SelftestRun] = []
@@ -328,16 +390,14 @@ def prove_series(s: SeriesSpec, tree: sources.Tree, opts: Options,
         binary = build_selftest(s, tree, t, opts.cache)
         for k in (kb, kp):
             notify(f"selftest {t.name} on {k.name}")
-            tests += run_selftests(k, binary, helpers, init, work, opts.selftest_cpus)
+            tests += run_selftests(k, binary, helpers, init, work, opts.selftest_cpus, store)
     samples: list[cost.Sample] = []
-    variants: list[kbuild.Built] = []
-    cost_cpus = s.cost_cpus(fits(s, opts.cost_cpus))
-    if s.cost and opts.cost and cost_cpus:
-        variants = build_variants(s, tree, opts, notify)
+    if measure_cost:
         kernels_ = [kb, kp, *(kernels.resolve_path(v.image) for v in variants)]
         samples = cost.measure_kernels(kernels_, cost_cpus, helpers, init, work / "cost",
                                        notify,
-                                       contend_cpus=s.cost_cpus(fits(s, opts.contend_cpus)))
+                                       contend_cpus=s.cost_cpus(fits(s, opts.contend_cpus)),
+                                       store=store)
     costs = cost.ratios(samples, kb.name, kp.name)
     rep = Report(s, tree, _placeholder_output(s), pr, tuple(tests), tuple(costs),
                  (b, p, *variants), tuple(problems(pr, tests, s)), tuple(samples))

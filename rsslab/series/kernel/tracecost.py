@@ -8,33 +8,34 @@ another process as the observer reads it), on for another process only
 faults before the sum), and on with no pid filter.  QEMU runs with
 ``-icount`` as for the patches' cost (``cost.ICOUNT``): the figures are
 instructions the guest executed, not cache or lock behaviour on real
-CPUs.  A measurement is kept under the cache, keyed by the digest of
-what it depends on (the kernel image, the sources of the benchmark and
-of the guest's /init, the CPU count, the loop and the rounds), and read
-back while they do not change.
+CPUs.  A measurement is kept under the cache (``kept``), keyed by the
+digest of what it depends on (the kernel image, the sources of the
+benchmark and of the guest's /init, the CPU count, the loop and the
+rounds, QEMU's options), and read back while they do not change.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import statistics
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from rsslab.errors import KernelError
 from rsslab.kernels import Kernel
-from rsslab.series.kernel import cost, guestrun
+from rsslab.series.kernel import cost, guestrun, kept
 from rsslab.series.kernel.guestrun import Command
 
 MODES = ("off", "own", "other", "all")
 LOOP = ("40", "256")  # iterations, pages: as kcost's fault loop
 REPEATS = 5
 CPUS = (1, 8, 64, 128)
-PROTOCOL = 1  # bump when the plan or the parsing changes
-SOURCES = ("bench/tracecost.c", "repro/rss_trace.h", "repro/common.h", "repro/init.c")
+PROTOCOL = 2  # bump when the plan, the parsing or the kept record changes
+SOURCES = ("bench/tracecost.c", "bench/fault_loop.h", "repro/rss_trace.h", "repro/common.h",
+           "repro/init.c")
 WARMUP = "/tmp/warmup.json"
 TITLES = {
     "own": "the traced program's faults",
@@ -86,36 +87,40 @@ def parse(ncpus: int, results: Sequence[guestrun.CommandResult]) -> list[Sample]
     return out
 
 
-def key(kernel: Kernel, ncpus: int, root: Path) -> str:
+def key(store: kept.Store, kernel: Kernel, ncpus: int) -> str:
     """The digest of everything one boot's figures depend on."""
-    h = hashlib.sha256(f"{PROTOCOL} {kernel.sha256} {ncpus} {LOOP} {REPEATS} {MODES} "
-                       f"{cost.ICOUNT}".encode())
-    for src in SOURCES:
-        h.update((root / src).read_bytes())
-    return h.hexdigest()[:20]
+    return store.key((PROTOCOL, kept.kernel_inputs(kernel), ncpus, LOOP, REPEATS, MODES,
+                      kept.qemu_options(guestrun.MEMORY_MIB, cost.ICOUNT)), SOURCES)
+
+
+def samples_of(doc: Any) -> list[Sample] | None:
+    """The kept samples of one boot, or None when the document is not them."""
+    try:
+        return [Sample(**s) for s in doc]
+    except (TypeError, ValueError):
+        return None
 
 
 def measure(kernel: Kernel, cpus: Sequence[int], binaries: dict[str, Path], init: Path,
-            workdir: Path, cache: Path, root: Path, notify: Callable[[str], None],
-            remeasure: bool = False, jobs: int = 2) -> list[Sample]:
-    """Every CPU count's samples: from the cache where its inputs are the
+            workdir: Path, store: kept.Store, notify: Callable[[str], None],
+            jobs: int = 2) -> list[Sample]:
+    """Every CPU count's samples: from the store where its inputs are the
     same, else booted (``jobs`` guests at a time) and kept there."""
     def one(n: int) -> list[Sample]:
-        kept = cache / f"tracecost-{key(kernel, n, root)}.json"
-        if kept.exists() and not remeasure:
-            notify(f"tracecost: {kernel.name} at {n} CPUs: read back from {kept} "
-                   "(same kernel, benchmark and CPU count)")
-            return [Sample(**s) for s in json.loads(kept.read_text())]
+        k = key(store, kernel, n)
+        samples = samples_of(store.get("tracecost", k))
+        if samples is not None:
+            notify(f"tracecost: {kernel.name} at {n} CPUs: read back from "
+                   f"{store.path('tracecost', k)} (same kernel, benchmark, CPU count and "
+                   f"QEMU options; {kept.AGAIN})")
+            return samples
         notify(f"tracecost: {kernel.name} at {n} CPUs: booting")
         assert kernel.image is not None
         res = guestrun.run_commands(f"{kernel.name}-smp{n}-tracecost", kernel.image, n,
                                     commands(), binaries, init, workdir / f"smp{n}",
                                     cost.RUN_ALLOWANCE_S, cost.ICOUNT)
         samples = parse(n, res)
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        tmp = kept.with_name(kept.name + f".{n}.tmp")
-        tmp.write_text(json.dumps([asdict(s) for s in samples]))
-        tmp.replace(kept)
+        store.put("tracecost", k, [asdict(s) for s in samples])
         return samples
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
