@@ -14,9 +14,13 @@
  *           (kernel/trace/trace_events.c:trace_event_buffer_reserve()),
  *           which is what every other program on the machine pays;
  *   "all"   enabled with no pid filter: every fault of every process sums
- *           the counter over every CPU before any filter can drop it.
+ *           the counter over every CPU before any filter can drop it;
+ *   "filtered" as "own", with an event filter that drops every event
+ *           (mm_id == 0): the least any filter on the event's fields can
+ *           cost, since the filter runs after the sum, on the reserved
+ *           entry (kernel/trace/trace_events_filter.c, after TP_fast_assign).
  *   Times the loop with CLOCK_MONOTONIC and reads the loop's system time.
- * Usage: tracecost OUT off|own|other|all N PAGES
+ * Usage: tracecost OUT off|own|other|all|filtered N PAGES
  * Output: one JSON line in OUT: test (trace_MODE), iterations, ops
  *   (faults), ns, ns_per_op, sys_ns_per_op, events (read by "own" and
  *   "all"), lost.  Exit 0; 1 on a failed syscall or no tracefs; 2 on usage.
@@ -86,7 +90,8 @@ static pid_t start_reader(struct rt *t, int *done_w, int *count_r)
 /* Enable the event for pid (0: for every process), as rss_trace.h does. */
 static void enable(struct rt *t, pid_t pid)
 {
-	rt_open(t);
+	if (!t->dir[0])
+		rt_open(t);
 	if (t->why[0]) {
 		errno = 0;
 		die("%s", t->why);
@@ -112,7 +117,7 @@ int main(int argc, char **argv)
 	FILE *out;
 
 	if (argc != 5 || (n = atol(argv[3])) <= 0 || (pages = atol(argv[4])) <= 0) {
-		fprintf(stderr, "usage: tracecost OUT off|own|other|all N PAGES\n");
+		fprintf(stderr, "usage: tracecost OUT off|own|other|all|filtered N PAGES\n");
 		return 2;
 	}
 	if (!strcmp(argv[2], "other")) {
@@ -124,7 +129,12 @@ int main(int argc, char **argv)
 			_exit(0);
 		}
 	}
-	if (!strcmp(argv[2], "own") || !strcmp(argv[2], "all") || idle)
+	if (!strcmp(argv[2], "filtered")) {
+		rt_open(&t);
+		if (t.why[0] || rt_write(&t, "events/kmem/rss_stat/filter", "mm_id == 0"))
+			die("filter kmem:rss_stat in %s: %s", t.dir, t.why);
+		enable(&t, getpid());
+	} else if (!strcmp(argv[2], "own") || !strcmp(argv[2], "all") || idle)
 		enable(&t, idle ? idle : !strcmp(argv[2], "own") ? getpid() : 0);
 	else if (strcmp(argv[2], "off"))
 		die("unknown mode '%s'", argv[2]);

@@ -5,7 +5,9 @@ kcost with the event off, on for the faulting process itself (what
 ``rsslab measure`` does to the program it measures, the trace read by
 another process as the observer reads it), on for another process only
 (what every other program on the machine pays: the pid filter drops its
-faults before the sum), and on with no pid filter.  QEMU runs with
+faults before the sum), on with no pid filter, and on for the program with
+an event filter that drops every event: the least a filter can cost, as
+it runs after the sum.  QEMU runs with
 ``-icount`` as for the patches' cost (``cost.ICOUNT``): the figures are
 instructions the guest executed, not cache or lock behaviour on real
 CPUs.  A measurement is kept under the cache (``kept``), keyed by the
@@ -29,7 +31,7 @@ from rsslab.kernels import Kernel
 from rsslab.series.kernel import cost, guestrun, kept
 from rsslab.series.kernel.guestrun import Command
 
-MODES = ("off", "own", "other", "all")
+MODES = ("off", "own", "filtered", "other", "all")
 LOOP = ("40", "256")  # iterations, pages: as kcost's fault loop
 REPEATS = 5
 CPUS = (1, 8, 64, 128)
@@ -39,6 +41,7 @@ SOURCES = ("bench/tracecost.c", "bench/fault_loop.h", "repro/rss_trace.h", "repr
 WARMUP = "/tmp/warmup.json"
 TITLES = {
     "own": "the traced program's faults",
+    "filtered": "the same, every event filtered out",
     "other": "another program's faults",
     "all": "any fault, no pid filter",
 }
