@@ -15,7 +15,8 @@ LAYERS = [
     {"kernels"},
     {"claims"},
     {"results", "plan", "scenarios", "metrics", "observer", "schema", "debian", "repo",
-     "errors", "paths", "steps", "kversion", "locks", "children", "extras"},
+     "errors", "paths", "steps", "kversion", "locks", "children", "extras",
+     "scratch"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 

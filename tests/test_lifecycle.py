@@ -267,3 +267,67 @@ def test_a_bad_interpreter_is_not_command_not_found(bin_dir: Path, tmp_path: Pat
     lines = [x for x in proc.stderr.decode().splitlines() if x.startswith("rsslab:")]
     assert proc.returncode == 126 and len(lines) == 1, proc.stderr
     assert "interpreter /nonexistent/interpreter" in lines[0]
+
+
+def test_scratch_of_an_owner_that_is_gone_is_removed(tmp_path: Path) -> None:
+    from rsslab.scratch import scratch, start_time
+
+    gone = tmp_path / "rsslab-x-999999999-1-abc"
+    mine = tmp_path / f"rsslab-x-{os.getpid()}-{start_time(os.getpid())}-def"
+    other = tmp_path / "rsslab-x-not-ours"
+    for d in (gone, mine, other):
+        d.mkdir()
+    with scratch("rsslab-x-", tmp_path) as tmp:
+        assert tmp.is_dir() and tmp.name.startswith(f"rsslab-x-{os.getpid()}-")
+    assert not gone.exists() and mine.exists() and other.exists() and not tmp.exists()
+
+
+def test_sigterm_to_run_ends_it_cleanly(tmp_path: Path) -> None:
+    """SIGTERM reaches rsslab run's finally blocks: status 143, one line,
+    and no scratch directory of its own left."""
+    proc = subprocess.Popen([*RSSLAB, "--build-dir", str(tmp_path / "b"), "run",
+                             "--scenario", "threads", "--repeat", "50"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    mine = f"rsslab-run-{proc.pid}-"
+    while not list(Path("/tmp").glob(mine + "*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err.decode()
+    assert b"Traceback" not in err and b"SIGTERM" in err
+    assert not list(Path("/tmp").glob(mine + "*"))
+
+
+def _qemus_under(path: Path) -> list[int]:
+    out = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"qemu-system" in argv and str(path).encode() in argv:
+            out.append(int(proc.name))
+    return out
+
+
+@pytest.mark.guest
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_a_signal_to_run_leaves_no_qemu(tmp_path: Path, sig: int) -> None:
+    """rsslab run --kernel 6.1, SIGTERM (its finally blocks) or SIGKILL (the
+    guest's PR_SET_PDEATHSIG) while its guest runs: no QEMU left."""
+    build = tmp_path / "b"
+    proc = subprocess.Popen([*RSSLAB, "--build-dir", str(build), "run", "--kernel", "6.1",
+                             "--cpus", "1", "--scenario", "threads", "--repeat", "20"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 600
+    while not _qemus_under(build) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    assert _qemus_under(build), "no guest started"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode in (128 + sig, -sig), err.decode()[-500:]
+    deadline = time.monotonic() + 10
+    while _qemus_under(build) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _qemus_under(build)

@@ -8,13 +8,16 @@ and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import shlex
+import signal
 import sys
+import threading
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -684,6 +687,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.verbose, args.quiet)
     if args.build_dir is not None:
         os.environ[paths.BUILD_DIR_ENV] = str(args.build_dir)
+    with _terminated_on_signals():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         _check_build_dir(args)
         status: int = args.func(args)
@@ -693,4 +701,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rsslab: interrupted", file=sys.stderr)
         return 130
+    except Terminated as e:
+        print(f"rsslab: {signal.Signals(e.signum).name}: stopped; what was running was "
+              "ended and cleaned up", file=sys.stderr)
+        return 128 + e.signum
     return status
+
+
+@contextlib.contextmanager
+def _terminated_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise Terminated while a command runs (in the main
+    thread); the handlers before are restored after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised where rsslab is, so that every ``finally``
+    and ``with`` on the way out runs: guests are killed, scratch directories
+    and locks released (not an Exception: nothing catches it by accident)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise Terminated(signum)

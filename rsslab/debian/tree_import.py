@@ -10,10 +10,10 @@ packages give the same commit on every machine.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from rsslab.scratch import scratch
 from rsslab.errors import ToolMissing, UserError
 from rsslab.repo.git import git, ok, run
 
@@ -44,7 +44,7 @@ def import_tree(repo: Path, src: Path, message: str, date: str,
         repo.mkdir(parents=True, exist_ok=True)
         git(repo, ["init", "--quiet", "--bare"])
         git(repo, ["symbolic-ref", "HEAD", BRANCH])
-    with tempfile.TemporaryDirectory(prefix="rsslab-import-") as tmp:
+    with scratch("rsslab-import-") as tmp:
         env = {**IMPORT_IDENT, "GIT_INDEX_FILE": str(Path(tmp) / "index"),
                "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
         git(repo, ["--work-tree", str(src), "add", "--all", "--force", "."], env=env,

@@ -12,7 +12,6 @@ import logging
 import os
 import shlex
 import subprocess
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from rsslab.claims import regimes as regimes_mod
 from rsslab.errors import ObserverError
 from rsslab.plan import RunSpec, observer_argv
 from rsslab.results import Observation
+from rsslab.scratch import scratch
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def run_specs(bin_dir: Path, specs: Iterable[RunSpec], kernel: str = "host",
               cgroup_flag: str = IF_AVAILABLE) -> list[Observation]:
     """Every spec, ``spec.repeat`` times, in a scratch directory."""
     runs: list[Observation] = []
-    with tempfile.TemporaryDirectory(prefix="rsslab-run-") as tmp:
+    with scratch("rsslab-run-") as tmp:
         for spec in specs:
             for _ in range(spec.repeat):
                 runs.append(observe_once(bin_dir, spec, Path(tmp), kernel, cgroup_flag))

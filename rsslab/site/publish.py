@@ -12,10 +12,10 @@ branch once its Pages source is set to "Deploy from a branch", ``gh-pages``
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from rsslab.scratch import scratch as scratch_dir
 from rsslab import __version__
 from rsslab.errors import UserError
 from rsslab.repo.git import QUIET, GitFailed, Ident, git, ok
@@ -95,7 +95,7 @@ def publish(html: Path, remote: str, source: str = "", cwd: Path | None = None) 
     url = resolve_remote(remote, cwd or Path.cwd())
     message = f"Publish the rsslab site\n\nBuilt by rsslab {__version__}" + (
         f" from {source}." if source else ".")
-    with tempfile.TemporaryDirectory(prefix="rsslab-publish-") as tmp:
+    with scratch_dir("rsslab-publish-") as tmp:
         scratch = Path(tmp) / "repo.git"
         scratch.mkdir()
         git(scratch, ["init", "--quiet", "--bare"])

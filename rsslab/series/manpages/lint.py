@@ -15,12 +15,12 @@ import re
 import shlex
 import shutil
 import subprocess
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rsslab.scratch import scratch
 from rsslab.errors import ToolMissing, UserError
 from rsslab.series.manpages import roff as man_roff
 
@@ -46,7 +46,7 @@ def _run(argv: list[str], page_text: str, name: str) -> subprocess.CompletedProc
         pkg = {"mandoc": "mandoc", "groff": "groff"}.get(argv[0], argv[0])
         raise ToolMissing(f"{argv[0]} is not installed; run `make patches` or "
                           f"apt-get install {pkg}")
-    with tempfile.TemporaryDirectory(prefix="rsslab-lint-") as tmp:
+    with scratch("rsslab-lint-") as tmp:
         path = Path(tmp) / name
         path.write_text(page_text)
         full = [*argv, name]

@@ -21,11 +21,11 @@ import platform
 import re
 import shlex
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rsslab.scratch import scratch
 from rsslab.claims import Claim, Verdict
 from rsslab.errors import ToolMissing
 from rsslab.repo.git import run
@@ -76,7 +76,7 @@ def demo(patch: ManPatch) -> str:
         return ""
     src = patch.demo.read_text()
     stem = patch.demo.stem
-    with tempfile.TemporaryDirectory(prefix="rsslab-demo-") as tmp:
+    with scratch("rsslab-demo-") as tmp:
         work = Path(tmp)
         (work / patch.demo.name).write_text(src)
         _run([_cc(), "-Wall", "-Wextra", "-Werror", "-o", stem, patch.demo.name], work)
