@@ -25,8 +25,10 @@ def _patch(name: str, *edits: Edit) -> PatchSpec:
     return PatchSpec(name, f"subject {name}", "", edits, (), "", "", (), Path("."))
 
 
-SUM = _patch("sum", Edit("mm.h", "replace", "return 2;", "hiwater", "return 1;"))
-THREE = _patch("three", Edit("mm.h", "replace", "return 3;", "hiwater", "return 1;"),
+# Both add the same new file, as the mainline fix and its variant share the selftest.
+TEST = Edit("selftest.c", "new_file", "int main(void) { return 0; }\n")
+SUM = _patch("sum", Edit("mm.h", "replace", "return 2;", "hiwater", "return 1;"), TEST)
+THREE = _patch("three", Edit("mm.h", "replace", "return 3;", "hiwater", "return 1;"), TEST,
                Edit("new.c", "new_file", "int three;\n"))
 
 
@@ -36,7 +38,8 @@ def tree(tmp_path: Path) -> Tree:
     repo.mkdir()
     (repo / "mm.h").write_text(MM_H)
     (repo / "Makefile").write_text("VERSION = 7\nPATCHLEVEL = 3\n")
-    for argv in (["init", "-q"], ["add", "."],
+    (repo / ".gitignore").write_text("/*\n!/mm.h\n!/Makefile\n")  # as Debian's trees
+    for argv in (["init", "-q"], ["add", "-f", "."],
                  ["-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "b"]):
         subprocess.run(["git", *argv], cwd=repo, check=True)
     base = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True,
@@ -89,7 +92,8 @@ def test_each_kernel_is_built_with_its_own_edits_on_the_objects_of_the_last(
         tree: Tree, fake: FakeMake, tmp_path: Path) -> None:
     built = kbuild.build_all(_specs(tree), tmp_path / "cache")
     images = [b.image.read_text() for b in built]
-    assert images == [MM_H, MM_H.replace("1;", "2;"), MM_H.replace("1;", "3;") + "new.c"]
+    assert images == [MM_H, MM_H.replace("1;", "2;") + "selftest.c",
+                      MM_H.replace("1;", "3;") + "new.c selftest.c"]
     assert fake.configured == ["CONFIG_SMP=y"] and len(fake.made) == 3
     assert all(kbuild.BUILD_VERSION in m for m in fake.made)
     metas = [json.loads((b.image.parent / "meta.json").read_text()) for b in built]
@@ -105,7 +109,7 @@ def test_cached_kernels_are_not_built_again(tree: Tree, fake: FakeMake, tmp_path
     assert [b.cached for b in again] == [True, True, False]
     assert [b.image for b in again[:2]] == [b.image for b in first]
     assert len(fake.made) == 3
-    assert again[2].image.read_text() == MM_H.replace("1;", "3;") + "new.c"
+    assert again[2].image.read_text() == MM_H.replace("1;", "3;") + "new.c selftest.c"
 
 
 def test_another_config_is_configured_again(tree: Tree, fake: FakeMake, tmp_path: Path) -> None:

@@ -240,7 +240,9 @@ def _switch(ws: Workspace, spec: BuildSpec) -> None:
     so make rebuilds what depends on them)."""
     if ws.edited:
         git(ws.src, [*QUIET, "checkout", "-q", "--", "."], timeout=BUILD_TIMEOUT_S)
-        git(ws.src, [*QUIET, "clean", "-fdq"], timeout=BUILD_TIMEOUT_S)
+        # -x: Debian's trees ignore new files (their .gitignore has "/*"); the
+        # objects are outside the worktree (O=), so nothing else is ignored there.
+        git(ws.src, [*QUIET, "clean", "-fdqx"], timeout=BUILD_TIMEOUT_S)
     for p in spec.patches:
         apply_edits(ws.src, p.edits, p.requires)
     ws.edited = bool(spec.patches)
