@@ -449,11 +449,15 @@ it: on --timeout, on a signal to rsslab, and when the command's own
 process ends, what it left running.
 
 the exact peak (method rss-stat, Linux 6.2+, as root with tracefs at
-/sys/kernel/tracing) follows the kmem:rss_stat trace event: each of the
-command's page faults then also sums one counter over every CPU, in the
-kernel, charged to the command's system time; other programs pay nothing.
-`rsslab doctor` says whether it is available here; its measured cost at
-1 to 128 CPUs is on the site's advice page (docs/advice.rst)."""
+/sys/kernel/tracing) follows the kmem:rss_stat trace event: each change of
+the command's RSS then also sums one counter over every CPU and writes an
+event, in the kernel, charged to the command's system time, and grows with
+the CPU count (its page faults: about +30% system time at 2 CPUs, several
+times more at 64 and 128).  Other programs' faults are filtered out before
+the sum (a few percent at most).  With many CPUs and a judge that times
+submissions by CPU, weigh that against --no-trace, which reads at the exit
+stops only.  `rsslab doctor` says whether the exact peak is available here;
+the measured cost at 1 to 128 CPUs is on the site's advice page."""
 DOCTOR_EPILOG = """\
 exit status: 0 every metric judges commonly read (VmHWM at the exit stop,
 wait4 and RUSAGE_CHILDREN ru_maxrss) is exact on this kernel; 1 at least
