@@ -17,6 +17,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -199,6 +200,54 @@ static inline void rsslab_write_all(int fd, const char *buf, size_t len,
 			die("write %s to fd %d", what, fd);
 		off += (size_t)n;
 	}
+}
+
+/* Field 22 of /proc/PID/stat: when the process started; -1 if it is gone. */
+static inline long long rsslab_start_time(pid_t pid)
+{
+	char path[64], buf[RSSLAB_PROC_BUF];
+	const char *p;
+	long long v = -1;
+
+	rsslab_fmt(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (rsslab_read_file(path, buf, sizeof(buf)) < 0)
+		return -1;
+	p = strrchr(buf, ')');
+	for (int field = 2; p && *p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		v = strtoll(p + 1, NULL, 10);
+	return v;
+}
+
+/*
+ * Remove the directories "<prefix><pid>-<start time>" under parent whose
+ * owner is gone (another process with that pid has another start time):
+ * what a SIGKILLed observer left (a tracefs instance, a cgroup).  rmdir()
+ * leaves one that is still in use.
+ */
+static inline void rsslab_rmdir_stale(const char *parent, const char *prefix)
+{
+	DIR *d = opendir(parent);
+	size_t n = strlen(prefix);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char path[PATH_MAX];
+		long long start;
+		int pid;
+
+		if (strncmp(e->d_name, prefix, n) ||
+		    sscanf(e->d_name + n, "%d-%lld", &pid, &start) != 2)
+			continue;
+		if (pid > 0 && rsslab_start_time(pid) == start)
+			continue;
+		rsslab_fmt(path, sizeof(path), "%s/%s", parent, e->d_name);
+		rmdir(path);
+	}
+	closedir(d);
 }
 
 #endif /* RSSLAB_COMMON_H */

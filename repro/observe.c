@@ -522,29 +522,6 @@ static int v2_enable_memory(const char *parent)
 
 #define CG_PREFIX "rsslab-observe-"
 
-/* Remove the cgroups of observers that are gone (empty ones only). */
-static void cgroup_clean_stale(const char *parent)
-{
-	DIR *d = opendir(parent);
-	struct dirent *e;
-
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		char path[PATH_BUF];
-		long long start;
-		int pid;
-
-		if (sscanf(e->d_name, CG_PREFIX "%d-%lld", &pid, &start) != 2)
-			continue;
-		if (pid > 0 && rt_start_time(pid) == start)
-			continue;
-		rsslab_fmt(path, sizeof(path), "%s/%s", parent, e->d_name);
-		rmdir(path);
-	}
-	closedir(d);
-}
-
 static int cgroup_try(struct cg *cg, int version)
 {
 	char parent[PATH_BUF];
@@ -553,9 +530,9 @@ static int cgroup_try(struct cg *cg, int version)
 		return -1;
 	if (version == 2 && v2_enable_memory(parent))
 		return -1;
-	cgroup_clean_stale(parent);
+	rsslab_rmdir_stale(parent, CG_PREFIX);	/* empty ones only */
 	rsslab_fmt(cg->dir, sizeof(cg->dir), "%s/" CG_PREFIX "%d-%lld", parent,
-		   (int)getpid(), rt_start_time(getpid()));
+		   (int)getpid(), rsslab_start_time(getpid()));
 	if (mkdir(cg->dir, 0755))
 		return -1;
 	rsslab_fmt(cg->peak, sizeof(cg->peak), "%s/%s", cg->dir,

@@ -39,7 +39,6 @@
 
 #include "common.h"
 
-#include <dirent.h>
 #include <sys/utsname.h>
 
 #define RT_TRACEFS "/sys/kernel/tracing"
@@ -114,45 +113,10 @@ static inline int rt_write(const struct rt *t, const char *file, const char *s)
 	return ok ? 0 : -1;
 }
 
-/* Field 22 of /proc/PID/stat: when the process started; -1 if it is gone. */
-static inline long long rt_start_time(pid_t pid)
-{
-	char path[64], buf[RSSLAB_PROC_BUF];
-	const char *p;
-	long long v = -1;
-
-	rsslab_fmt(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (rsslab_read_file(path, buf, sizeof(buf)) < 0)
-		return -1;
-	p = strrchr(buf, ')');
-	for (int field = 2; p && *p && field < 22; field++)
-		p = strchr(p + 1, ' ');
-	if (p)
-		v = strtoll(p + 1, NULL, 10);
-	return v;
-}
-
 /* Remove the instances of observers that are gone (SIGKILL leaves them). */
 static inline void rt_clean_stale(void)
 {
-	DIR *d = opendir(RT_TRACEFS "/instances");
-	struct dirent *e;
-
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		char path[PATH_MAX];
-		long long start;
-		int pid;
-
-		if (sscanf(e->d_name, RT_PREFIX "%d-%lld", &pid, &start) != 2)
-			continue;
-		if (pid > 0 && rt_start_time(pid) == start)
-			continue;
-		rsslab_fmt(path, sizeof(path), RT_TRACEFS "/instances/%s", e->d_name);
-		rmdir(path);
-	}
-	closedir(d);
+	rsslab_rmdir_stale(RT_TRACEFS "/instances", RT_PREFIX);
 }
 
 /* The pids of the kswapd threads, whose reclaim lowers any mm's counters. */
@@ -195,7 +159,7 @@ static inline long rt_buffer_kib(void)
 static inline void rt_open(struct rt *t)
 {
 	char buf[32], pipe[PATH_MAX + 16];
-	long long start = rt_start_time(getpid());
+	long long start = rsslab_start_time(getpid());
 
 	t->fd = -1;
 	if (access(RT_TRACEFS "/instances", F_OK)) {
