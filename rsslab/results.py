@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from rsslab import locks
+from rsslab import atomic, locks
 from rsslab.errors import ObserverError, UserError
 
 log = logging.getLogger(__name__)
@@ -331,7 +329,7 @@ def _merge(path: Path, new: list[Observation], features: frozenset[str],
         kept = [o for o in old.runs if run_key(o) not in keys]
     elif old is not None:
         log.info("%s: the stored runs came from another kernel; replacing them", path)
-    _write_atomic(path, _to_json(fresh, (*kept, *new)))
+    atomic.write_text(path, _to_json(fresh, (*kept, *new)))
     return path
 
 
@@ -354,14 +352,6 @@ def _to_json(rs: ResultSet, runs: Iterable[Observation]) -> str:
         "runs": [o.to_flat() for o in runs],
     }
     return json.dumps(doc, indent=1, sort_keys=False) + "\n"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def load_file(path: Path) -> ResultSet:

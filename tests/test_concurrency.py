@@ -139,6 +139,19 @@ def stored_elsewhere(path: Path, runs: int) -> None:
                  frozenset({"elsewhere"}), Origin("host", "another kernel"))
 
 
+def test_writers_at_once_each_rename_a_whole_file(tmp_path: Path) -> None:
+    """The stored verdicts of two runs on one result set are one file: each
+    writer renames its own temporary file, none finds another's gone."""
+    target = tmp_path / "verdicts" / "host.json"
+    acts = [f"for _ in range(200): atomic.write_text(Path({str(target)!r}), {str(n) * 5000!r})"
+            for n in range(PROCESSES)]
+    done = at_once("from pathlib import Path\nfrom rsslab import atomic", acts)
+    assert [d.returncode for d in done] == [0] * PROCESSES, [d.stderr for d in done]
+    text = target.read_text()
+    assert text in {str(n) * 5000 for n in range(PROCESSES)}
+    assert [p.name for p in target.parent.iterdir()] == ["host.json"]
+
+
 def test_two_runs_at_once_on_one_empty_build_dir_keep_both(tmp_path: Path) -> None:
     build = tmp_path / "build"
     label = results.label_for("host", host_cpus())

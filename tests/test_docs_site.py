@@ -99,8 +99,8 @@ def test_metrics_page_shows_every_kernel_and_checked_claim(layout: Layout, built
     for k in ev.kernels:
         assert f'id="{k.label}"' in html or k.label in html
         assert k.results.kernel_release in html
-        for v in k.verdicts:
-            assert f'id="claim-{v.claim.id}"' in html
+        for a in k.assessments:
+            assert f'id="claim-{a.claim.id}"' in html
 
 
 def test_every_claim_has_an_anchor(layout: Layout, built: Built) -> None:

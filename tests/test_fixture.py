@@ -100,5 +100,5 @@ def test_a_warm_cache_builds_and_fetches_nothing(monkeypatch: pytest.MonkeyPatch
     assert (k.extra_regimes, k.without_regimes) == (("status-approx",), ("status-sum",))
     assert re.search(r"Debian linux-source-6\.12 .* \+ revert-status-sum$", k.built_from)
     regs = regimes.load(ROOT / "claims")
-    assert matrix.candidates(k, regs) == {"percpu-rss", "status-approx"}
+    assert matrix.candidates(k, regs) == {"percpu-rss", "status-approx", "rss-stat-sum"}
     assert fixture.names(ROOT) == ("6.12-nosum",)

@@ -235,7 +235,7 @@ def test_sidecar_declares_name_and_regimes(cached_kernel: Path, tmp_path: Path) 
     assert k.origin() == results.Origin("7-summed", str(img.resolve()), ("maxrss-sum",),
                                         ("status-sum",))
     regs = regimes.load(paths.project_root() / "claims")
-    assert matrix.candidates(k, regs) == {"percpu-rss", "maxrss-sum"}
+    assert matrix.candidates(k, regs) == {"percpu-rss", "maxrss-sum", "rss-stat-sum"}
     (tmp_path / "bzImage.rsslab.json").write_text('{"without": "status-sum"}')
     with pytest.raises(BadInput) as e:
         kernels.resolve(str(img), paths.cache_dir())

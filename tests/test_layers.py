@@ -16,7 +16,7 @@ LAYERS = [
     {"claims"},
     {"results", "plan", "scenarios", "metrics", "observer", "schema", "debian", "repo",
      "errors", "paths", "steps", "kversion", "locks", "children", "extras",
-     "scratch"},
+     "scratch", "atomic"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 

@@ -70,7 +70,7 @@ def test_a_kernel_image_path_runs_under_its_own_name(bin_dir: Path, tmp_path: Pa
     [out] = matrix.run_all(matrix.targets([mine], [1]), few, regimes.load(ROOT / "claims"),
                            settings, lambda *_: None)
     assert not out.error, out.error
-    assert out.features == {"percpu-rss", "status-sum", "maxrss-sum"}
+    assert out.features == {"percpu-rss", "status-sum", "maxrss-sum", "rss-stat-sum"}
     # The declared regime takes percpu-wait4-approx off this kernel.
     assert [a.claim.id for a in out.assessments] == ["seed-exit-stop-smaps-sees-buffer"]
     assert all(a.holds for a in out.assessments)

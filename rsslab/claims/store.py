@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from rsslab import atomic
 from rsslab.claims.formulas import Interval
 from rsslab.claims.assess import Assessment, Check, assess_results
 from rsslab.claims.model import Claim
@@ -71,10 +72,7 @@ def to_json(rs: ResultSet, assessments: Sequence[Assessment], key: str) -> dict[
 
 
 def _write(path: Path, doc: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n")
-    tmp.replace(path)
+    atomic.write_text(path, json.dumps(doc, indent=1) + "\n")
 
 
 def _assess_and_keep(results_dir: Path, rs: ResultSet, text: str,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
 import tempfile
@@ -21,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from rsslab import locks, steps
+from rsslab import atomic, locks, steps
 from rsslab.debian import apt
 from rsslab.debian.tree_import import UNPACK_TIMEOUT_S, import_tree, unpack_deb
 from rsslab.errors import KernelError, UserError
@@ -119,10 +118,7 @@ def _import(cache: Path, package: str, suites: tuple[str, ...], version: str) ->
 
 def _write_manifest(manifest: Path, tree: Tree) -> None:
     doc = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(tree).items()}
-    fd, tmp = tempfile.mkstemp(dir=manifest.parent, prefix=f".{manifest.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(doc, indent=1) + "\n")
-    os.replace(tmp, manifest)
+    atomic.write_text(manifest, json.dumps(doc, indent=1) + "\n")
 
 
 def _pick(private: apt.PrivateApt, package: str, version: str) -> apt.Package:

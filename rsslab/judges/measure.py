@@ -42,7 +42,7 @@ from types import FrameType, MappingProxyType
 from typing import IO, Any
 
 from rsslab import claims as claims_mod
-from rsslab import paths
+from rsslab import children, paths
 from rsslab.claims import Claim, regimes
 from rsslab.claims import limits as bounds_mod
 from rsslab.claims.limits import AT_EXIT, TRUE_PEAK, MetricBound
@@ -75,6 +75,10 @@ PEAK_METRICS = frozenset({"vmhwm_kib", "wait4_maxrss_kib", "children_maxrss_kib"
 # What the rss-stat peak is checked against: the program's own peak, or the
 # RSS walked at its last exit stop, whichever is larger.
 TRACE_REFERENCE: tuple[str, ...] = ("peak_exact_kib", "last_exit_rss_kib")
+# The regime in which the event carries the summed counter; before it, the
+# shared counter misses what the per-thread caches hold, so the exit stop
+# (exact at exit) and VmHWM measure instead.
+TRACE_REGIME = "rss-stat-sum"
 
 # The observer is given this long past --timeout to kill the tree, reap it
 # and report, before it is asked to stop and, 10 s later, killed.
@@ -256,6 +260,9 @@ def _trace_peak(obs: Observation, trace: MetricBound) -> _Peak:
 def trace_bound(obs: Observation, claims: Sequence[Claim],
                 features: frozenset[str]) -> tuple[MetricBound | None, str]:
     """The claim bound of the rss-stat peak here, or why there is none."""
+    if TRACE_REGIME not in features:
+        return None, ("this kernel's kmem:rss_stat does not sum the per-CPU counters "
+                      "(Linux before 6.2 traces the shared counter only)")
     if obs.rss_stat_unavailable:
         return None, obs.rss_stat_unavailable
     if obs.rss_stat_peak_kib is None:
@@ -263,10 +270,10 @@ def trace_bound(obs: Observation, claims: Sequence[Claim],
     if obs.rss_stat_lost:
         return None, (f"the trace buffer lost {obs.rss_stat_lost} events (the command "
                       "changed its RSS faster than the observer read them)")
-    bound = bounds_mod.widest(claims, "rss_stat_peak_kib", TRACE_REFERENCE, features, obs)
+    bound = bounds_mod.widest([c for c in claims if TRACE_REGIME in c.regimes],
+                              "rss_stat_peak_kib", TRACE_REFERENCE, features, obs)
     if bound is None:
-        return None, ("this kernel's kmem:rss_stat does not sum the per-CPU counters "
-                      "(Linux before 6.2 traces the shared counter only)")
+        return None, f"no claim bounds the kmem:rss_stat peak in regime {TRACE_REGIME}"
     return bound, ""
 def _trace_limits(obs: Observation, trace: MetricBound) -> list[str]:
     k = obs.mm_tasks_max or 1
@@ -521,18 +528,6 @@ def _read_all(fd: int, proc: subprocess.Popen[bytes], deadline: float | None) ->
             return b"".join(chunks)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Leave no observer behind (it then kills and reaps the command's tree)."""
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(STOP_WAIT_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def _observer_argv(observer: Path, out_fd: int, cgroup: bool, timeout: float | None,
                    trace: bool, argv: Sequence[str]) -> list[str]:
     cmd = [str(observer), "--out-fd", str(out_fd)]
@@ -597,7 +592,9 @@ class Measurer:
              env: Mapping[str, str] | None, forward_signals: bool) -> tuple[bytes, int]:
         """The observer's JSON and exit status."""
         r, w = os.pipe()
-        cmd = _observer_argv(self.observer, w, cgroup, timeout, self.trace, argv)
+        # Before the summed event, the trace is not used: it would only cost.
+        trace = self.trace and TRACE_REGIME in self.features
+        cmd = _observer_argv(self.observer, w, cgroup, timeout, trace, argv)
         log.info("%s", shlex.join(cmd))
         try:
             proc = subprocess.Popen(cmd, stdin=stdin, stdout=stdout, stderr=stderr, cwd=cwd,
@@ -617,7 +614,7 @@ class Measurer:
                 status = proc.wait()
         finally:
             os.close(r)
-            _stop(proc)
+            children.stop(proc, STOP_WAIT_S)
         return text, status
 
     def measure(self, argv: Sequence[str], *, stdin: Stream = None, stdout: Stream = None,

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rsslab.children import dies_with_us
-from rsslab import locks, steps
+from rsslab import atomic, locks, steps
 from rsslab.debian.sources import Tree, kernel_worktree
 from rsslab.errors import KernelError, ToolMissing
 from rsslab.kernels.edits import apply_edits
@@ -288,10 +288,7 @@ def _sidecar(image: Path, spec: BuildSpec) -> None:
            "without": list(spec.without)}
     if _read_json(side) != doc:
         # Renamed into place: a reader of the cache never sees half of it.
-        fd, tmp = tempfile.mkstemp(dir=side.parent, prefix=f".{side.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(doc) + "\n")
-        os.replace(tmp, side)
+        atomic.write_text(side, json.dumps(doc) + "\n")
 
 
 def _read_json(path: Path) -> object:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shlex
 import shutil
@@ -31,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from rsslab import locks
+from rsslab import atomic, locks
 from rsslab.debian import apt
 from rsslab.debian.apt import Package, PrivateApt, sha256_file
 from rsslab.errors import KernelError
@@ -162,11 +161,7 @@ def read_pin(cache: Path, name: str) -> Pin | None:
 
 
 def _write_json(path: Path, doc: Mapping[str, object]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(doc, f, indent=1)
-        f.write("\n")
-    os.replace(tmp, path)
+    atomic.write_text(path, json.dumps(doc, indent=1) + "\n")
 
 
 def _wanted(abi: str) -> Callable[[str], bool]:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from rsslab import claims as claims_mod
-from rsslab import kernels, kversion, observer, paths, results, scenarios
+from rsslab import children, kernels, kversion, observer, paths, results, scenarios
 from rsslab.claims import regimes as regimes_mod
 from rsslab.errors import ObserverError
 from rsslab.plan import RunSpec, observer_argv
@@ -26,6 +26,8 @@ from rsslab.scratch import scratch
 log = logging.getLogger(__name__)
 
 RUN_TIMEOUT_S = 120
+# How long the observer is given to end its tree and clean up when asked.
+STOP_WAIT_S = 10.0
 
 
 
@@ -61,20 +63,22 @@ def observe_once(bin_dir: Path, spec: RunSpec, workdir: Path, kernel: str = "hos
     stdin_path.write_bytes(data or b"")
     log.info("%s", shlex.join(argv))
     with stdin_path.open("rb") as stdin:
+        proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True, cwd=workdir)
         try:
-            proc = subprocess.run(argv, stdin=stdin, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, text=True, timeout=RUN_TIMEOUT_S,
-                                  cwd=workdir)
+            _, stderr = proc.communicate(timeout=RUN_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             raise ObserverError(f"{spec.describe()} ran over {RUN_TIMEOUT_S} s; "
                                 "lower its parameters") from None
+        finally:  # a timeout, SIGTERM to rsslab (Terminated), ^C
+            children.stop(proc, STOP_WAIT_S)
     if proc.returncode != 0:
         what = observer.exit_meaning(proc.returncode, "host")
-        raise ObserverError(f"{spec.describe()}: {what}: {_stderr_tail(proc.stderr)}")
+        raise ObserverError(f"{spec.describe()}: {what}: {_stderr_tail(stderr)}")
     obs = observer.parse_output(out.read_text(), kernel, spec)
     require_exact_reference(obs)
     if obs.exit_code != 0:
-        detail = _stderr_tail(proc.stderr) or "no message"
+        detail = _stderr_tail(stderr) or "no message"
         if obs.exit_code == 4:
             raise ObserverError(f"{spec.describe()} cannot run here: {detail}")
         raise ObserverError(f"{spec.describe()} failed (exit {obs.exit_code}, signal "
