@@ -3,10 +3,11 @@
  * The ru_maxrss that wait4() and getrusage(RUSAGE_CHILDREN) report for an
  * exited child must include every page the child had mapped when it exited.
  *
- * Each child faults pages on every online CPU in turn, so that each CPU's
- * share of the mm's per-CPU RSS counters holds pages not yet folded into
- * the global count.  It then reads its exact RSS from smaps_rollup (a page
- * table walk), sends it to the parent and exits without faulting again.
+ * Each child faults pages on every CPU of its affinity set in turn, so
+ * that each CPU's share of the mm's per-CPU RSS counters holds pages not
+ * yet folded into the global count.  It then reads its exact RSS from
+ * smaps_rollup (a page table walk), sends it to the parent and exits
+ * without faulting again.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -50,26 +51,26 @@ static long rollup_rss_kib(void)
 	return rss ? strtol(rss + strlen("\nRss:"), NULL, 10) : -1;
 }
 
-/* Fault pages on each online CPU, then report the exact RSS twice. */
+/* Fault pages on each CPU it may run on, then report the exact RSS twice. */
 static void child(int fd)
 {
 	long page_size = sysconf(_SC_PAGESIZE);
-	cpu_set_t online, one;
+	cpu_set_t allowed, one;
 	long rss;
 	char *mem;
 	int cpu, i, round;
 
-	if (sched_getaffinity(0, sizeof(online), &online))
+	if (sched_getaffinity(0, sizeof(allowed), &allowed))
 		_exit(1);
-	mem = mmap(NULL, CPU_COUNT(&online) * PAGES_PER_CPU * page_size,
+	mem = mmap(NULL, CPU_COUNT(&allowed) * PAGES_PER_CPU * page_size,
 		   PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (mem == MAP_FAILED)
 		_exit(1);
 	/* A THP fault would add 512 pages at once and fold the counter. */
-	madvise(mem, CPU_COUNT(&online) * PAGES_PER_CPU * page_size,
+	madvise(mem, CPU_COUNT(&allowed) * PAGES_PER_CPU * page_size,
 		MADV_NOHUGEPAGE);
 	for (cpu = 0; cpu < CPU_SETSIZE; cpu++) {
-		if (!CPU_ISSET(cpu, &online))
+		if (!CPU_ISSET(cpu, &allowed))
 			continue;
 		CPU_ZERO(&one);
 		CPU_SET(cpu, &one);
