@@ -6,7 +6,9 @@ KERNELS ?= 6.1 6.12 6.12-nosum 7 host
 CPUS ?= 1,2,4
 REPEAT ?= 3
 
-PKG_CORE := gcc libc6-dev make git python3-venv strace time
+PKG_CORE := gcc libc6-dev make git python3-venv
+# The tests that run rsslab under a tracer, and the benchmark against GNU time.
+PKG_TOOLS := strace time
 # The unit tier's initramfs and man-page lint tests.
 PKG_CHECK := cpio mandoc groff
 PKG_GUEST := qemu-system-x86 cpio
@@ -16,7 +18,7 @@ PKG_PATCHES := $(PKG_KBUILD) mandoc groff man-db
 PKG_DOCS := chromium
 
 # tracefs: `rsslab measure`'s exact peak (kmem:rss_stat) and its tests.
-.PHONY: tracefs repro repro-wide test check bench-matrix bench-tools patches docs publish wheel clean sysdeps-core sysdeps-check sysdeps-guest sysdeps-kbuild sysdeps-patches sysdeps-docs
+.PHONY: tracefs repro repro-wide test check bench-matrix bench-tools patches docs publish wheel clean sysdeps-core sysdeps-tools sysdeps-check sysdeps-guest sysdeps-kbuild sysdeps-patches sysdeps-docs
 
 repro: sysdeps-core sysdeps-guest sysdeps-kbuild tracefs $(VENV)/.stamp
 	$(RSSLAB) run $(foreach k,$(KERNELS),--kernel $(k)) --cpus $(CPUS) --repeat $(REPEAT)
@@ -27,18 +29,19 @@ repro-wide: sysdeps-core sysdeps-guest sysdeps-kbuild $(VENV)/.stamp
 	$(RSSLAB) run --wide --repeat $(REPEAT)
 
 # The full suite (what CI runs): unit, guest and slow tiers.
-test: sysdeps-core sysdeps-check sysdeps-guest sysdeps-patches sysdeps-docs tracefs $(VENV)/.stamp
+test: sysdeps-core sysdeps-tools sysdeps-check sysdeps-guest sysdeps-patches sysdeps-docs tracefs $(VENV)/.stamp
 	$(VENV)/bin/pytest -q
 
 # The unit tier: offline, no QEMU, no kernel builds, no downloads (the
 # tests' tier guard fails a test that tries without its marker).
 check: sysdeps-core sysdeps-check tracefs $(VENV)/.stamp
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q -p no:cacheprovider -m "not guest and not slow" -n auto
 
 bench-matrix: sysdeps-core sysdeps-guest $(VENV)/.stamp
 	$(VENV)/bin/python bench/matrix.py
 
-bench-tools: sysdeps-core $(VENV)/.stamp
+bench-tools: sysdeps-core sysdeps-tools $(VENV)/.stamp
 	$(VENV)/bin/python bench/overhead.py
 	$(VENV)/bin/python bench/doctor.py
 
@@ -61,6 +64,8 @@ wheel: $(VENV)/.stamp
 
 sysdeps-core:
 	@scripts/ensure-packages $(PKG_CORE)
+sysdeps-tools:
+	@scripts/ensure-packages $(PKG_TOOLS)
 sysdeps-check:
 	@scripts/ensure-packages $(PKG_CHECK)
 tracefs:
