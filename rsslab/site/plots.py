@@ -9,7 +9,6 @@ drawn from the formulas in ``rsslab.claims``, never from constants here.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -216,7 +215,3 @@ def draw_all(ev: Evidence, out_dir: Path, sweep_max: int) -> tuple[list[Figure],
         else:
             missing.append(what)
     return figs, missing
-
-
-def labels_of(figs: Sequence[Figure]) -> set[str]:
-    return {label for f in figs for label in f.labels}

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -465,7 +464,3 @@ def run(opts: Options, notify: Notify) -> list[Report]:
             reports.append(Report(s, tree, out, rep.proof, rep.selftests, rep.costs,
                                   rep.builds, rep.problems, rep.samples))
     return reports
-
-
-def clear(root: Path) -> None:
-    shutil.rmtree(paths.build_dir(root) / "patches" / "guests", ignore_errors=True)
