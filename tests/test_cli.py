@@ -63,6 +63,7 @@ def test_missing_compiler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert len(err.splitlines()) == 1
 
 
+@pytest.mark.host
 @pytest.mark.skipif(not shutil.which("strace"), reason="needs strace: apt-get install strace")
 def test_ptrace_denied(bin_dir: Path) -> None:
     """Under `strace -f` the observer's child is already traced, so its
@@ -73,6 +74,7 @@ def test_ptrace_denied(bin_dir: Path) -> None:
     one_line_error(proc, "ptrace denied", "run as root")
 
 
+@pytest.mark.host
 def test_observer_exec_failures(bin_dir: Path, tmp_path: Path) -> None:
     missing = subprocess.run([str(bin_dir / "observe"), "--", str(tmp_path / "nope")],
                              capture_output=True, text=True, timeout=10)
@@ -102,6 +104,7 @@ NO_CGROUP = {
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"),
                     reason="needs root and unshare(1) to hide the cgroup mounts")
+@pytest.mark.host
 @pytest.mark.parametrize("how", sorted(NO_CGROUP))
 def test_without_a_memory_cgroup_run_and_doctor_skip_it(bin_dir: Path, how: str) -> None:
     """On a host whose memory cgroup cannot be created (a container, a

@@ -81,6 +81,7 @@ def executable(path: Path) -> bool:
 # --- building ---------------------------------------------------------------------
 
 
+@pytest.mark.host
 def test_builds_at_once_into_one_empty_directory_all_succeed(tmp_path: Path) -> None:
     root, out = small_root(tmp_path), tmp_path / "build" / "bin"
     done = at_once("from pathlib import Path\nfrom rsslab.run.build import build_all",
@@ -93,6 +94,7 @@ def test_builds_at_once_into_one_empty_directory_all_succeed(tmp_path: Path) -> 
     assert observe_touch(out, tmp_path)["exit_code"] == 0
 
 
+@pytest.mark.host
 @pytest.mark.parametrize("damage", ["not executable", "empty"])
 def test_a_binary_left_unusable_is_rebuilt(tmp_path: Path, damage: str) -> None:
     """What a killed or older rsslab left is rebuilt, even when it is newer
@@ -152,6 +154,7 @@ def test_writers_at_once_each_rename_a_whole_file(tmp_path: Path) -> None:
     assert [p.name for p in target.parent.iterdir()] == ["host.json"]
 
 
+@pytest.mark.host
 def test_two_runs_at_once_on_one_empty_build_dir_keep_both(tmp_path: Path) -> None:
     build = tmp_path / "build"
     label = results.label_for("host", host_cpus())
@@ -212,6 +215,7 @@ CASES = [
 ]
 
 
+@pytest.mark.host
 @pytest.mark.parametrize(("command", "part", "status"), CASES)
 def test_an_unwritable_build_dir_is_one_line_before_anything_runs(
         tmp_path: Path, command: str, part: str, status: int) -> None:
@@ -273,6 +277,7 @@ def test_a_damaged_result_file_is_one_line_naming_it(tmp_path: Path, what: str) 
     assert path.read_bytes() == BAD_FILES[what]  # never overwritten
 
 
+@pytest.mark.host
 def test_rsslab_run_on_a_random_bytes_result_file_is_one_line(tmp_path: Path,
                                                               bin_dir: Path) -> None:
     build = tmp_path / "build"

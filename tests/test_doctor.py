@@ -176,6 +176,7 @@ def report(bin_dir: Path) -> doctor.DoctorReport:
     return doctor.run(repeat=2, root=ROOT)
 
 
+@pytest.mark.host
 def test_host_states_follow_the_runs(report: doctor.DoctorReport) -> None:
     check_states(report)
 
@@ -199,6 +200,7 @@ def check_states(report: doctor.DoctorReport) -> None:
     assert report.status == (doctor.EXIT_INACCURATE if common_inexact else doctor.EXIT_EXACT)
 
 
+@pytest.mark.host
 def test_cli_json_status_is_the_exit_status(bin_dir: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "rsslab.cli", "doctor", "--json",
                            "--repeat", "1"], capture_output=True, text=True, timeout=300)
@@ -252,6 +254,7 @@ def test_doctor_in_a_wide_guest(name: str, ncpus: int, bin_dir: Path) -> None:
 
 @pytest.mark.skipif(not shutil.which("strace"),
                     reason="needs strace: apt-get install strace")
+@pytest.mark.host
 def test_doctor_without_ptrace_says_so_in_one_line(bin_dir: Path) -> None:
     proc = subprocess.run(["strace", "-f", "-qq", "-o", "/dev/null", sys.executable, "-m",
                            "rsslab.cli", "doctor"], capture_output=True, text=True, timeout=300)

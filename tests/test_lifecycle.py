@@ -25,6 +25,9 @@ import pytest
 
 from rsslab.judges.measure import Measurer, TimedOut
 
+# Every test here runs the observer, which ptraces, on this kernel.
+pytestmark = pytest.mark.host
+
 RSSLAB = [sys.executable, "-m", "rsslab.cli"]
 TRACEFS = Path("/sys/kernel/tracing/instances")
 CGROUP = Path("/sys/fs/cgroup")

@@ -53,6 +53,7 @@ def test_identifiers_are_never_cut_or_folded() -> None:
     assert "percpu-children-after-free" in text and "…" not in text
 
 
+@pytest.mark.host
 def test_the_host_report_fits(bin_dir: Path) -> None:
     all_claims = claims.load(ROOT / "claims", 1)
     features = host_regimes(regimes.load(ROOT / "claims"), bin_dir)
@@ -92,6 +93,7 @@ def test_elapsed_and_size() -> None:
     assert steps.size(999) == "999 B" and steps.size(1_250_000_000) == "1.2 GB"
 
 
+@pytest.mark.host
 def test_quiet_run_prints_only_results(bin_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "bin").mkdir()
     for b in bin_dir.iterdir():  # built already: the same files, up to date

@@ -184,6 +184,7 @@ def _runs(bin_dir: Path, spec: RunSpec) -> list[Observation]:
     return host.run_specs(bin_dir, [replace(spec.resolved(), repeat=REPEAT)])
 
 
+@pytest.mark.host
 @pytest.mark.parametrize("spec", UNTIL_EXIT, ids=RunSpec.describe)
 def test_peak_until_exit_is_exact(spec: RunSpec, bin_dir: Path, measurer: Measurer) -> None:
     """Read at the exit stops, a peak that lasts until exit is exact."""
@@ -196,6 +197,7 @@ def test_peak_until_exit_is_exact(spec: RunSpec, bin_dir: Path, measurer: Measur
             f"(VmHWM {obs.vmhwm_kib})")
 
 
+@pytest.mark.host
 @pytest.mark.parametrize("spec", UNTIL_EXIT, ids=RunSpec.describe)
 def test_traced_peak_is_the_true_peak(spec: RunSpec, bin_dir: Path, measurer: Measurer) -> None:
     """From kmem:rss_stat, within the bound the report states (0 for one
@@ -211,6 +213,7 @@ def test_traced_peak_is_the_true_peak(spec: RunSpec, bin_dir: Path, measurer: Me
             assert m.peak_kib == true_peak(obs) and m.bound_kib == 0
 
 
+@pytest.mark.host
 def test_released_peak_lies_in_the_stated_range(bin_dir: Path, measurer: Measurer) -> None:
     specs = released(os.sysconf("SC_NPROCESSORS_ONLN"), os.sysconf("SC_PAGE_SIZE"), measurer.features)
     assert specs, f"no VmHWM claim applies to {sorted(measurer.features)}"
@@ -230,6 +233,7 @@ def test_released_peak_lies_in_the_stated_range(bin_dir: Path, measurer: Measure
             assert (m.method, m.peak_kib, m.bound_kib) == (METHOD_RSS_STAT, exact, 0), m.limits
 
 
+@pytest.mark.host
 def test_api_passes_streams_and_status(tmp_path: Path, bin_dir: Path,
                                        measurer: Measurer) -> None:
     out = tmp_path / "out"
@@ -255,6 +259,7 @@ def _spawn_maxrss(argv: list[str]) -> int:
     return int(ru.ru_maxrss)
 
 
+@pytest.mark.host
 def test_launcher_floor_is_not_the_callers_peak(bin_dir: Path, measurer: Measurer) -> None:
     """A tiny program measured from this process and from a child of it
     that first grew by 200 MiB gets the same ru_maxrss, within the wait4
@@ -335,6 +340,7 @@ def test_guest_peaks(label: str, name: str,
 
 # --- the whole program, the exact peak, the tree (host) ------------------------
 
+@pytest.mark.host
 @pytest.mark.parametrize("mode", ["thread", "clone_vm"])
 @pytest.mark.parametrize("trace", [True, False], ids=["traced", "exit-stops"])
 def test_memory_written_after_the_leader_exits_is_measured(bin_dir: Path, measurer: Measurer,
@@ -353,6 +359,7 @@ def test_memory_written_after_the_leader_exits_is_measured(bin_dir: Path, measur
     assert any("main thread exited" in x for x in m.limits)
 
 
+@pytest.mark.host
 def test_a_freed_peak_is_measured_exactly(measurer: Measurer, tmp_path: Path) -> None:
     """Done when: 200 MiB written and freed, then 10 MiB: method rss-stat,
     within 8 pages of the peak the program read itself at that peak."""
@@ -370,6 +377,7 @@ def test_a_freed_peak_is_measured_exactly(measurer: Measurer, tmp_path: Path) ->
     assert m.cpu_sys_s is not None and m.wall_s is not None and m.cpu_user_s is not None
 
 
+@pytest.mark.host
 def test_the_tree_peak_counts_parent_and_child_at_once(bin_dir: Path,
                                                        measurer: Measurer) -> None:
     if not trace_expected(measurer.features):

@@ -30,6 +30,7 @@ def rsslab_lines(proc: subprocess.CompletedProcess[bytes]) -> list[str]:
     return [line for line in err.splitlines() if line.startswith("rsslab:")]
 
 
+@pytest.mark.host
 def test_output_and_status_pass_through(bin_dir: Path) -> None:
     proc = run(["measure", "--json", "--", "sh", "-c", "cat; exit 7"], stdin=b"in\nput\n")
     assert proc.returncode == 7
@@ -41,6 +42,7 @@ def test_output_and_status_pass_through(bin_dir: Path) -> None:
     assert report["exit_code"] == 7 and report["argv"] == ["sh", "-c", "cat; exit 7"]
 
 
+@pytest.mark.host
 def test_report_to_file_leaves_both_streams_alone(tmp_path: Path, bin_dir: Path) -> None:
     out = tmp_path / "report.json"
     proc = run(["measure", "--json", "--out", str(out), "--", "sh", "-c",
@@ -49,6 +51,7 @@ def test_report_to_file_leaves_both_streams_alone(tmp_path: Path, bin_dir: Path)
     assert json.loads(out.read_text())["exit_code"] == 0
 
 
+@pytest.mark.host
 def test_text_report_names_peak_method_and_claims(bin_dir: Path) -> None:
     proc = run(["measure", "--no-trace", "--", str(bin_dir / "touch"), "100"])
     assert proc.returncode == 0
@@ -57,6 +60,7 @@ def test_text_report_names_peak_method_and_claims(bin_dir: Path) -> None:
     assert b"peak" not in proc.stdout.replace(b"peak_exact_kib", b"").replace(b"peak_anon", b"")
 
 
+@pytest.mark.host
 def test_killed_by_signal_is_measured_and_told(bin_dir: Path) -> None:
     proc = run(["measure", "--json", "--", "sh", "-c", "kill -KILL $$"])
     assert proc.returncode == 128 + 9
@@ -79,6 +83,7 @@ def test_killed_by_signal_is_measured_and_told(bin_dir: Path) -> None:
         (["measure", "--timeout", "0.3", "--", "sleep", "30"], 124, ["ran over 0.3 s"]),
     ],
 )
+@pytest.mark.host
 def test_bad_input(args: list[str], status: int, words: list[str], bin_dir: Path) -> None:
     proc = run(args)
     lines = rsslab_lines(proc)
@@ -99,6 +104,7 @@ def test_not_executable(tmp_path: Path, bin_dir: Path) -> None:
     assert "not executable" in lines[0] and "chmod +x" in lines[0]
 
 
+@pytest.mark.host
 def test_timeout_leaves_no_process(bin_dir: Path, tmp_path: Path) -> None:
     marker = tmp_path / "alive"
     proc = run(["measure", "--timeout", "0.3", "--", "sh", "-c",
@@ -108,6 +114,7 @@ def test_timeout_leaves_no_process(bin_dir: Path, tmp_path: Path) -> None:
     assert not marker.exists(), "the command survived the timeout"
 
 
+@pytest.mark.host
 @pytest.mark.skipif(not shutil.which("strace"), reason="needs strace: apt-get install strace")
 def test_ptrace_denied(bin_dir: Path) -> None:
     """Under `strace -f` the observer's child is already traced, so its
