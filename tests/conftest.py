@@ -133,7 +133,8 @@ def built(layout: "Layout", bin_dir: Path) -> "Built":
     """The site, built as `make docs` builds it (host runs it lacks first)."""
     from rsslab.site import build as site
     from rsslab.site import sweeps
-    plan = sweeps.plan_host(layout.root, layout.results, bin_dir)
+    from rsslab.run.session import Session
+    plan = sweeps.plan_host(Session.here(layout.root, bin_dir), layout.results)
     skipped = sweeps.run_host(plan, layout.results, bin_dir)
     return site.build(layout, [*plan.notes, *skipped])
 

@@ -64,6 +64,24 @@ def test_missing_compiler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
 
 @pytest.mark.host
+def test_main_runs_in_process_with_a_given_session(bin_dir: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """main(argv, session): the command uses the session's binaries and build
+    directory, and the claims it read once."""
+    import json
+
+    from rsslab.run.session import Session
+    session = Session(paths.project_root(), tmp_path / "build", bin_dir)
+    argv = ["run", "--scenario", "touch", "-p", "pages=10", "--repeat", "1", "--json"]
+    assert cli.main(argv, session) == 0
+    runs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["params"]["pages"] for r in runs] == [10]
+    assert (session.results_dir / "verdicts").is_dir()
+    assert not (tmp_path / "build" / "bin").exists(), "the session's binaries were used"
+    assert set(session._claims) == {1}
+
+
+@pytest.mark.host
 @pytest.mark.skipif(not shutil.which("strace"), reason="needs strace: apt-get install strace")
 def test_ptrace_denied(bin_dir: Path) -> None:
     """Under `strace -f` the observer's child is already traced, so its

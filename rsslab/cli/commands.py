@@ -27,7 +27,7 @@ from rich.text import Text
 
 from rsslab import claims as claims_mod
 from rsslab import extras, paths, results, scenarios, steps
-from rsslab.claims import Verdict, regimes
+from rsslab.claims import Verdict
 from rsslab.cli import plain, render
 from rsslab.cli.report import needs_explaining, print_report, runs_table, verdict_table
 from rsslab.errors import BadInput, UserError
@@ -35,9 +35,8 @@ from rsslab.judges import doctor as doctor_mod
 from rsslab.judges.measure import MeasureError, Measurer, MeasureUsage, TimedOut
 from rsslab.plan import RunSpec
 from rsslab.results import Observation
-from rsslab.run import chosen, host, planner
-from rsslab.run.build import build_all
-from rsslab.run.host import host_regimes
+from rsslab.run import chosen, host
+from rsslab.run.session import Session
 from rsslab.series import options as patch_options
 
 DEFAULT_REPEAT = 5
@@ -122,14 +121,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     chosen_specs = _chosen_specs(args)
     if kernels != ["host"]:
         return cmd_run_matrix(args, kernels, chosen_specs)
-    root = paths.project_root()
+    session: Session = args.session
     # The data first: a bad claims file is refused before anything is built.
-    all_claims = claims_mod.load(root / "claims", args.repeat or DEFAULT_REPEAT)
-    regs = regimes.load(root / "claims")
-    bin_dir = paths.build_dir(root) / "bin"
-    build_all(root, bin_dir)
-    features = host_regimes(regs, bin_dir)
-    ncpus = planner.host_cpus()
+    all_claims = session.data(args.repeat or DEFAULT_REPEAT)
+    bin_dir = session.binaries()
+    features = session.host_features
+    ncpus = session.ncpus
     specs = chosen_specs or claims_mod.plan(all_claims, features, ncpus)
     if args.repeat and not chosen_specs:
         specs = [RunSpec(s.scenario, s.params, s.cgroup, args.repeat) for s in specs]
@@ -140,7 +137,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         task = bar.add_task("host: running scenarios", total=total)
         runs = host.run_specs(bin_dir, specs, "host", lambda _s: bar.advance(task),
                                  host.REQUIRED if chosen_specs else host.IF_AVAILABLE)
-    stored = host.save_host(paths.results_dir(root), runs, features)
+    stored = host.save_host(session.results_dir, runs, features)
     if args.json:
         for o in runs:
             print(json.dumps(o.to_flat(), sort_keys=False))
@@ -186,19 +183,19 @@ def cmd_docs(args: argparse.Namespace) -> int:
     extras.require("site", "rsslab docs")
     from rsslab.site import build as site
     from rsslab.site import pages, sweeps
-    root = paths.project_root()
+    session: Session = args.session
+    root = session.root
     lay = site.Layout.of(root)
-    bin_dir = paths.build_dir(root) / "bin"
     err = Console(stderr=True, quiet=args.quiet)
     notes: list[str] = []
     if not args.no_measure:
-        build_all(root, bin_dir)
-        plan = sweeps.plan_host(root, lay.results, bin_dir)
+        plan = sweeps.plan_host(session, lay.results)
         for line in plan.notes:
             err.print(f"rsslab docs: {line}", highlight=False)
         with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
             task = bar.add_task("host: measuring for the site", total=plan.total)
-            skipped = sweeps.run_host(plan, lay.results, bin_dir, lambda _s: bar.advance(task))
+            skipped = sweeps.run_host(plan, lay.results, session.binaries(),
+                                      lambda _s: bar.advance(task))
         for line in skipped:
             err.print(f"rsslab docs: {line}", highlight=False)
         notes = [*plan.notes, *skipped]
@@ -208,7 +205,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
         for line in gplan.notes:
             err.print(f"rsslab docs: {line}", highlight=False)
         with err.status("guests: measuring the touch sweep"):
-            failed = sweeps.run_guests(gplan, root, lay.results, bin_dir)
+            failed = sweeps.run_guests(gplan, session, lay.results)
         for line in failed:
             err.print(f"rsslab docs: {line}", highlight=False)
         notes += [*gplan.notes, *failed]
@@ -243,7 +240,7 @@ def cmd_run_matrix(args: argparse.Namespace, words: Sequence[str],
     from rsslab import kernels
     from rsslab.cli import summary
     from rsslab.run import matrix
-    root = paths.project_root()
+    session: Session = args.session
     err = Console(stderr=True, quiet=args.quiet)
     with Progress(console=err, transient=True,
                   disable=args.quiet or not err.is_terminal) as bar:
@@ -257,10 +254,9 @@ def cmd_run_matrix(args: argparse.Namespace, words: Sequence[str],
         chosen_kernels = [kernels.resolve(w, paths.cache_dir(), args.refresh_kernels, fetched)
                           for w in dict.fromkeys(words)]
     per_kernel = dict(matrix.WIDE_LANE) if args.wide else {}
-    bin_dir = paths.build_dir(root) / "bin"
-    build_all(root, bin_dir)
-    all_claims = claims_mod.load(root / "claims", args.repeat or DEFAULT_REPEAT)
-    settings = matrix.Settings(bin_dir, paths.build_dir(root), paths.results_dir(root))
+    bin_dir = session.binaries()
+    all_claims = session.claims(args.repeat or DEFAULT_REPEAT)
+    settings = matrix.Settings(bin_dir, session.build_dir, session.results_dir)
     targets = matrix.targets(chosen_kernels, args.cpus or [1, 2, 4], per_kernel)
     planner = chosen.planner(chosen_specs) if chosen_specs else None
     with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=err,
@@ -272,8 +268,8 @@ def cmd_run_matrix(args: argparse.Namespace, words: Sequence[str],
             bar.update(ids[label], description=f"{label}: {state}", completed=done,
                        total=total or None)
 
-        outcomes = matrix.run_all(targets, all_claims, regimes.load(root / "claims"),
-                                  settings, progress, planner)
+        outcomes = matrix.run_all(targets, all_claims, session.regimes, settings, progress,
+                                  planner)
     if not args.json:
         show(summary.kernels_table(chosen_kernels))
     if chosen_specs:
@@ -557,7 +553,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
         raise MeasureUsage(f"no command to measure; usage: {MEASURE_USAGE}")
     _check_out(opts.out)
     try:
-        measurer = Measurer.here(trace=not opts.no_trace)
+        measurer = Measurer.here(trace=not opts.no_trace, session=args.session)
     except MeasureError:
         raise
     except UserError as e:
@@ -588,7 +584,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                   disable=args.json or args.quiet or not err.is_terminal) as bar:
         task = bar.add_task(f"doctor: {args.kernel}", total=None)
         if args.kernel == "host":
-            report = doctor_mod.run(args.repeat, progress=lambda _s: bar.advance(task))
+            report = doctor_mod.run(args.repeat, progress=lambda _s: bar.advance(task),
+                                    session=args.session)
         else:
             def show(label: str, state: str, done: int, total: int) -> None:
                 bar.update(task, description=f"doctor: {label} {state}", completed=done,
@@ -599,7 +596,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                            total=100)
 
             report = doctor_mod.run_guest(args.kernel, args.cpus, args.repeat, progress=show,
-                                          fetched=fetched)
+                                          fetched=fetched, session=args.session)
     if args.json:
         print(json.dumps(doctor_mod.to_json(report)))
     else:
@@ -675,7 +672,7 @@ def _check_build_dir(args: argparse.Namespace) -> None:
     binaries there, with its own status 122)."""
     measure = args.func is cmd_measure
     try:
-        paths.check_writable(paths.build_dir(paths.project_root()),
+        paths.check_writable(args.session.build_dir,
                              paths.BINARIES if measure else paths.EVERY_PART)
     except UserError as e:
         if measure:
@@ -683,7 +680,9 @@ def _check_build_dir(args: argparse.Namespace) -> None:
         raise
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, session: Session | None = None) -> int:
+    """rsslab's command line; ``session`` (a test's, in process) instead
+    of the one made here from the checkout and ``--build-dir``."""
     _standard_fds()
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -692,7 +691,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.build_dir is not None:
         os.environ[paths.BUILD_DIR_ENV] = str(args.build_dir)
     with _terminated_on_signals():
+        args.session = session or _session()
         return _run(args)
+
+
+def _session() -> Session:
+    try:
+        return Session.here()
+    except UserError as e:
+        print(f"rsslab: {e}", file=sys.stderr)
+        raise SystemExit(e.exit_status) from None
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -26,9 +26,8 @@ from rsslab.kernels import qemu
 from rsslab.metrics import Metric
 from rsslab.plan import RunSpec
 from rsslab.results import Observation
-from rsslab.run import host, matrix, planner
-from rsslab.run.build import build_all
-from rsslab.run.host import host_regimes
+from rsslab.run import host, matrix
+from rsslab.run.session import Session
 
 DEFAULT_REPEAT = 2
 
@@ -222,15 +221,15 @@ def assess_battery(kernel: str, ncpus: int, features: frozenset[str], claims: Se
 
 
 def run(repeat: int = DEFAULT_REPEAT, root: Path | None = None,
-        progress: Callable[[RunSpec], None] | None = None) -> DoctorReport:
+        progress: Callable[[RunSpec], None] | None = None,
+        session: Session | None = None) -> DoctorReport:
     """The battery on the running kernel."""
     start = time.monotonic()
-    root = root or paths.project_root()
-    bin_dir = paths.build_dir(root) / "bin"
-    build_all(root, bin_dir)
-    claims = claims_mod.load(root / "claims", repeat)
-    features = host_regimes(regimes.load(root / "claims"), bin_dir)
-    ncpus = planner.host_cpus()
+    session = session or Session.here(root)
+    claims = session.data(repeat)
+    bin_dir = session.binaries()
+    features = session.host_features
+    ncpus = session.ncpus
     specs = battery(claims, features, ncpus)
     missing = sorted({s.scenario for s in specs if not (bin_dir / s.scenario).is_file()})
     specs = [s for s in specs if s.scenario not in missing]
@@ -283,24 +282,24 @@ def to_json(r: DoctorReport) -> dict[str, object]:
 
 def run_guest(word: str, ncpus: int, repeat: int = DEFAULT_REPEAT, root: Path | None = None,
               progress: Callable[[str, str, int, int], None] | None = None,
-              fetched: Callable[[str, float], None] | None = None) -> DoctorReport:
+              fetched: Callable[[str, float], None] | None = None,
+              session: Session | None = None) -> DoctorReport:
     """The same battery in a QEMU guest booting a matrix kernel (6.1, 6.12,
     7, or an image path), through the matrix runner; the guest measures
     the memory cgroup where the kernel has a peak for it (5.19+)."""
     start = time.monotonic()
-    root = root or paths.project_root()
+    session = session or Session.here(root)
     kernel = kernels.resolve(word, paths.cache_dir(), False, fetched)
     if kernel.is_host:
-        return run(repeat, root)
-    bin_dir = paths.build_dir(root) / "bin"
-    build_all(root, bin_dir)
-    claims = claims_mod.load(root / "claims", repeat)
-    regs = regimes.load(root / "claims")
+        return run(repeat, session=session)
+    claims = session.data(repeat)
+    regs = session.regimes
+    bin_dir = session.binaries()
     matrix.check_regimes(kernel, regs)
     target = matrix.Target(kernel, ncpus)
     specs = [*battery(claims, matrix.candidates(kernel, regs), ncpus, qemu.PAGE_SIZE),
              regimes.PROBE_RUN]
-    settings = matrix.Settings(bin_dir, paths.build_dir(root), paths.results_dir(root))
+    settings = matrix.Settings(bin_dir, session.build_dir, session.results_dir)
     out = matrix.run_guest(target, specs, settings, progress or (lambda *_: None))
     features = matrix.features_of(kernel, regs, out.runs)
     return assess_battery(kernel.name, ncpus, features, claims, out.runs,

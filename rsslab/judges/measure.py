@@ -41,15 +41,13 @@ from pathlib import Path
 from types import FrameType, MappingProxyType
 from typing import IO, Any
 
-from rsslab import claims as claims_mod
-from rsslab import children, paths
+from rsslab import children
 from rsslab.claims import Claim, regimes
 from rsslab.claims import limits as bounds_mod
 from rsslab.claims.limits import AT_EXIT, TRUE_PEAK, MetricBound
 from rsslab.errors import UserError
 from rsslab.results import Observation, from_observer
-from rsslab.run.build import build_all
-from rsslab.run.host import host_regimes
+from rsslab.run.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -552,14 +550,12 @@ class Measurer:
     trace: bool = True
 
     @classmethod
-    def here(cls, root: Path | None = None, trace: bool = True) -> Measurer:
+    def here(cls, root: Path | None = None, trace: bool = True,
+             session: Session | None = None) -> Measurer:
         """Build the observer if needed and learn this kernel's regimes."""
-        root = root or paths.project_root()
-        bin_dir = paths.build_dir(root) / "bin"
-        build_all(root, bin_dir)
-        claims = tuple(claims_mod.load(root / "claims"))
-        return cls(bin_dir / "observe", claims,
-                   host_regimes(regimes.load(root / "claims"), bin_dir), trace)
+        session = session or Session.here(root)
+        claims = tuple(session.data())
+        return cls(session.binaries() / "observe", claims, session.host_features, trace)
 
     def observe(self, argv: Sequence[str], *, stdin: Stream = None, stdout: Stream = None,
                 stderr: Stream = None, cgroup: bool = False, timeout: float | None = None,

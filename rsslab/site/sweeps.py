@@ -17,12 +17,11 @@ from pathlib import Path
 
 from rsslab import claims as claims_mod
 from rsslab import kernels, paths, results
-from rsslab.claims import regimes
 from rsslab.errors import ObserverError, UserError
 from rsslab.plan import RunSpec, merge
 from rsslab.results import Observation
 from rsslab.run import host, matrix, planner
-from rsslab.run.host import host_regimes
+from rsslab.run.session import Session
 
 SWEEP_START, SWEEP_MAX, SWEEP_STEP = 0, 320, 2
 CLAIM_REPEAT = 5
@@ -56,12 +55,13 @@ def has_reproducer(root: Path, scenario: str) -> bool:
     return (root / "repro" / f"{scenario}.c").is_file()
 
 
-def plan_host(root: Path, results_dir: Path, bin_dir: Path) -> HostPlan:
+def plan_host(session: Session, results_dir: Path) -> HostPlan:
     """What the host's result file lacks for the site."""
-    claim_list = claims_mod.load(root / "claims", CLAIM_REPEAT)
-    ncpus = planner.host_cpus()
+    root = session.root
+    claim_list = session.data(CLAIM_REPEAT)
+    ncpus = session.ncpus
     label = results.label_for("host", ncpus)
-    features = host_regimes(regimes.load(root / "claims"), bin_dir)
+    features = session.host_features
     stored, specs = planner.host_todo(results_dir, site_specs(claim_list, features, ncpus),
                                       features)
     absent = sorted({s.scenario for s in specs if not has_reproducer(root, s.scenario)})
@@ -123,13 +123,11 @@ def plan_guests(results_dir: Path, names: Sequence[str],
     return GuestPlan(tuple(sweeps), tuple(wide), tuple(notes))
 
 
-def run_guests(plan: GuestPlan, root: Path, results_dir: Path, bin_dir: Path) -> list[str]:
+def run_guests(plan: GuestPlan, session: Session, results_dir: Path) -> list[str]:
     """The sweep in each guest, in parallel; a kernel that fails is noted, not fatal."""
-
-
-    settings = matrix.Settings(bin_dir, paths.build_dir(root), results_dir)
-    all_claims = claims_mod.load(root / "claims", CLAIM_REPEAT)
-    regs = regimes.load(root / "claims")
+    settings = matrix.Settings(session.binaries(), session.build_dir, results_dir)
+    all_claims = session.data(CLAIM_REPEAT)
+    regs = session.regimes
 
     def one(job: tuple[str, int, bool]) -> str:
         name, ncpus, sweep = job

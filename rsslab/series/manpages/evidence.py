@@ -22,7 +22,7 @@ from rsslab.errors import UserError
 from rsslab.plan import RunSpec, merge
 from rsslab.results import Observation, ResultSet
 from rsslab.run import host
-from rsslab.run.build import build_all
+from rsslab.run.session import Session
 from rsslab.series.manpages.spec import Measure
 from rsslab.series.template import wrap
 
@@ -142,12 +142,11 @@ def needed_host_runs(ids: Iterable[str], known: Mapping[str, Claim], features: f
     return merge(specs)
 
 
-def measure_host(root: Path, specs: Sequence[RunSpec], features: frozenset[str],
+def measure_host(session: Session, specs: Sequence[RunSpec], features: frozenset[str],
                  progress: Callable[[RunSpec], None] | None = None) -> list[str]:
     """Run ``specs`` on the host (whose regimes are ``features``) and save
     them; return what could not run."""
-    bin_dir = paths.build_dir(root) / "bin"
-    build_all(root, bin_dir)
+    bin_dir = session.binaries()
     failed: list[str] = []
     runs: list[Observation] = []
     broken: set[str] = set()
@@ -160,7 +159,7 @@ def measure_host(root: Path, specs: Sequence[RunSpec], features: frozenset[str],
             broken.add(spec.scenario)
             failed.append(str(e))
     if runs:
-        host.save_host(paths.results_dir(root), runs, features)
+        host.save_host(session.results_dir, runs, features)
     return failed
 
 

@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rsslab import paths
-from rsslab.claims import Verdict, regimes
+from rsslab.claims import Verdict
 from rsslab.repo.git import git, identity, ok
 from rsslab.run import planner
-from rsslab.run.build import build_all
-from rsslab.run.host import host_regimes
+from rsslab.run.session import Session
 from rsslab.series import gitseries
 from rsslab.series.manpages import base as man_base
 from rsslab.series.manpages import evidence as man_evidence
@@ -143,19 +142,17 @@ def all_claim_ids(series: Series) -> list[str]:
 
 def measure_host(opts: Options, series: Series, notify: Notify) -> list[str]:
     """Run on the host what the series' claims and tables lack; return failures."""
-    root = opts.root
-    known = man_evidence.claim_map(root)
-    bin_dir = paths.build_dir(root) / "bin"
-    build_all(root, bin_dir)
-    features = host_regimes(regimes.load(root / "claims"), bin_dir)
-    ncpus = planner.host_cpus()
-    specs = man_evidence.needed_host_runs(all_claim_ids(series), known, features, ncpus,
+    session = Session.here(opts.root)
+    known = man_evidence.claim_map(session.root)
+    features = session.host_features
+    specs = man_evidence.needed_host_runs(all_claim_ids(series), known, features,
+                                          session.ncpus,
                                           [m for p in series.patches for m in p.measures])
-    _stored, todo = planner.host_todo(paths.results_dir(root), specs, features)
+    _stored, todo = planner.host_todo(session.results_dir, specs, features)
     if not todo:
         return []
     notify(f"measuring {len(todo)} missing runs on the host")
-    return man_evidence.measure_host(root, todo, features)
+    return man_evidence.measure_host(session, todo, features)
 
 
 def _lint(steps: Sequence[Step]) -> list[Finding]:
