@@ -30,6 +30,11 @@ class Metric:
     common: bool = False  # read by the judges doctor's exit status speaks for
     instead: str = ""  # what to read where it is not exact
     exact: bool = False  # an exact value itself (a page walk, or the program's own)
+    narrow: str = ""  # the label where a table column is narrow (the label if empty)
+
+    @property
+    def column(self) -> str:
+        return self.narrow or self.label
 
     @property
     def at_exit_stop(self) -> bool:
@@ -63,10 +68,11 @@ _ALL: tuple[Metric, ...] = (
            instead=INSTEAD_EXIT),
     Metric("children_maxrss_kib", "RUSAGE_CHILDREN ru_maxrss",
            "the parent's getrusage() after wait4()", short="children",
-           read_by="hyperfine, cgmemtime", common=True, instead=INSTEAD_EXIT),
+           read_by="hyperfine, cgmemtime", common=True, instead=INSTEAD_EXIT,
+           narrow="RUSAGE_CHILDREN"),
     Metric("self_maxrss_kib", "RUSAGE_SELF ru_maxrss", "the program's own getrusage()",
            reference="self_exact_kib", short="self", read_by="pyperf",
-           instead="/proc/self/smaps_rollup Rss"),
+           instead="/proc/self/smaps_rollup Rss", narrow="RUSAGE_SELF"),
     Metric("child_maxrss_kib", "child ru_maxrss", "a child started by a large parent",
            reference="child_exact_kib", short="child-maxrss"),
     Metric("cgroup_peak_kib", "memory cgroup peak",

@@ -24,6 +24,9 @@ FAULT_AROUND_BYTES = 65536
 PERCPU_MIN_BATCH = 32
 # The counters get_mm_rss() adds up: MM_FILEPAGES, MM_ANONPAGES, MM_SHMEMPAGES.
 RSS_COUNTERS = 3
+# include/linux/memcontrol.h: pages a CPU's stock charges ahead (64 since
+# 6.0, 32 before), so memory.peak can count them before they are used.
+MEMCG_CHARGE_BATCH = 64
 
 INF = math.inf
 

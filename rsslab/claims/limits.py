@@ -13,15 +13,17 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from rsslab import metrics
 from rsslab.claims import Claim, interval
 from rsslab.errors import UserError
 from rsslab.results import Observation
 
-# The exact RSS at the exit stop (a page-table walk of the intact mm).
-AT_EXIT: tuple[str, ...] = ("smaps_rss_kib",)
+# The exact RSS at the exit stop (a page-table walk of the intact mm), as
+# a claim's reference.
+AT_EXIT: tuple[str, ...] = (metrics.AT_EXIT,)
 # The program's true peak: the exact RSS at exit, or the exact peak the
 # program measured itself before it unmapped memory, whichever is larger.
-TRUE_PEAK: tuple[str, ...] = ("smaps_rss_kib", "peak_exact_kib")
+TRUE_PEAK: tuple[str, ...] = (metrics.AT_EXIT, "peak_exact_kib")
 
 # Formulas that describe one scenario's miss (they need its parameters or
 # fault count) rather than bound a metric for any program.

@@ -7,21 +7,15 @@ from collections.abc import Iterable, Sequence
 from rich.console import Console
 from rich.table import Table
 
+from rsslab import metrics
 from rsslab.claims import Assessment, Verdict, worst
 from rsslab.results import Observation, run_key
 
-# Metric shown, the exact value it is compared with, and a label.
-ROWS: tuple[tuple[str, str, str], ...] = (
-    ("vmrss_kib", "smaps_rss_kib", "status VmRSS"),
-    ("vmhwm_kib", "smaps_rss_kib", "status VmHWM"),
-    ("statm_rss_kib", "smaps_rss_kib", "statm resident"),
-    ("stat_rss_kib", "smaps_rss_kib", "stat rss (24)"),
-    ("wait4_maxrss_kib", "smaps_rss_kib", "wait4 ru_maxrss"),
-    ("children_maxrss_kib", "smaps_rss_kib", "RUSAGE_CHILDREN"),
-    ("self_maxrss_kib", "self_exact_kib", "RUSAGE_SELF"),
-    ("child_maxrss_kib", "child_exact_kib", "child ru_maxrss"),
-    ("cgroup_peak_kib", "peak_exact_kib", "cgroup peak"),
-)
+# The metrics shown, in order: each one's label (its narrow one) and the
+# exact value it is compared with come from the catalogue.
+ROWS: tuple[metrics.Metric, ...] = tuple(map(metrics.get, (
+    "vmrss_kib", "vmhwm_kib", "statm_rss_kib", "stat_rss_kib", "wait4_maxrss_kib",
+    "children_maxrss_kib", "self_maxrss_kib", "child_maxrss_kib", "cgroup_peak_kib")))
 
 
 def needs_explaining(a: Assessment) -> bool:
@@ -74,7 +68,8 @@ def runs_table(label: str, runs: Sequence[Observation],
         name = o.scenario + "".join(f" {k}={v}" for k, v in o.params.items())
         if o.cgroup_version is not None:
             name += " [cgroup]"
-        for metric, ref, label_ in ROWS:
+        for row in ROWS:
+            metric, ref, label_ = row.name, row.reference, row.column
             pairs = [(g.value(metric), g.value(ref)) for g in group]
             pairs_ok = [(m, r) for m, r in pairs if m is not None and r is not None]
             if not pairs_ok:

@@ -43,6 +43,7 @@ from typing import IO, Any
 
 from rsslab import children
 from rsslab.claims import Claim, regimes
+from rsslab.claims import formulas
 from rsslab.claims import limits as bounds_mod
 from rsslab.claims.limits import AT_EXIT, TRUE_PEAK, MetricBound
 from rsslab.errors import UserError
@@ -311,11 +312,12 @@ def _exit_stop_limits(obs: Observation, peak: _Peak, hwm: MetricBound | None,
     return out
 
 
-def _split_limits(features: frozenset[str]) -> list[str]:
+def _split_limits(features: frozenset[str], page_kib: int) -> list[str]:
     if "split-rss" not in features:
         return []
-    return ["On this kernel each thread keeps up to 66 faults' pages out of the "
-            "counters (16 pages per file read fault), and any number of pages a "
+    return [f"On this kernel each thread keeps up to {formulas.events_per_sync()} faults' "
+            f"pages out of the counters ({formulas.fault_around_pages(page_kib * 1024)} "
+            "pages per file read fault), and any number of pages a "
             "driver maps with vm_insert_page(s): the VmHWM bound holds for one "
             "thread faulting at a time and no such driver; each further thread "
             "alive when memory is freed can hide as much again."]
@@ -347,8 +349,9 @@ def _other_limits(obs: Observation) -> list[str]:
                    f"forked copy when it called execve() ({obs.exec_floor_kib} KiB when read "
                    "just before), which execve() keeps; never the peak of the process that "
                    "called rsslab, which the fork leaves behind (exec-launcher-drops-parent-peak).")
-    what = ("page cache and kernel memory the command caused and up to 64 pages per CPU of "
-            "charges taken ahead (MEMCG_CHARGE_BATCH), and leaves out file pages first charged "
+    what = ("page cache and kernel memory the command caused and up to "
+            f"{formulas.MEMCG_CHARGE_BATCH} pages per CPU of charges taken ahead "
+            "(MEMCG_CHARGE_BATCH), and leaves out file pages first charged "
             "to another cgroup (cgroup-peak-covers-anon)")
     if obs.cgroup_peak_kib is not None:
         out.append(f"cgroup_peak_kib is memory charged to the command's cgroup, not RSS: it "
@@ -385,7 +388,7 @@ def assess(obs: Observation, claims: Sequence[Claim], features: frozenset[str],
         limits = _trace_limits(obs, trace)
     else:
         peak = _exit_stop_peak(obs, hwm)
-        limits = _exit_stop_limits(obs, peak, hwm, why) + _split_limits(features)
+        limits = _exit_stop_limits(obs, peak, hwm, why) + _split_limits(features, obs.page_kib)
     limits += _tree_limits(obs, tree) + _other_limits(obs)
     metrics = {m: v for m in RAW_METRICS if (v := obs.value(m)) is not None}
     return Measurement(

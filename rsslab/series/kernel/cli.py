@@ -85,7 +85,7 @@ def _proof_table(r: kernel.Report) -> Table:
         t.add_column(col)
     assert r.proof is not None
     for row in r.proof.rows:
-        t.add_row(kernel.TITLES.get(row.claim, row.claim), str(row.ncpus),
+        t.add_row(proof.title(row), str(row.ncpus),
                   proof.Row.show(row.before), proof.Row.show(row.after))
     return t
 

@@ -16,12 +16,13 @@ proof in which a guest failed is not kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from rsslab import claims as claims_mod
+from rsslab import metrics
 from rsslab.claims import Claim, Verdict, regimes
 from rsslab.errors import KernelError, UserError
 from rsslab.kernels import Kernel
@@ -190,12 +191,19 @@ def run_kept(store: kept.Store, base: Kernel, patched: Kernel, cpus: Sequence[in
     return pr
 
 
-def table(proof: Proof, titles: Mapping[str, str]) -> str:
+def title(row: Row) -> str:
+    """A row's name: its metric's label in the catalogue, and the case where
+    the claim's id names one (``...-with-threads``)."""
+    case = row.claim.partition("-exact-with-")[2]
+    return metrics.label(row.metric) + (f", {case}" if case else "")
+
+
+def table(proof: Proof) -> str:
     """The before/after table for a commit message (indented, < 72 cols)."""
     head = f"  {'metric':<26} {'CPUs':>4}  {'before':<18} {'after':<14}".rstrip()
     lines = [head, "  " + "-" * (len(head) - 2)]
     for r in proof.rows:
-        name = titles.get(r.claim, r.metric)
+        name = title(r)
         lines.append(f"  {name:<26} {r.ncpus:>4}  {Row.show(r.before):<18} "
                      f"{Row.show(r.after):<14}".rstrip())
     return "\n".join(lines)

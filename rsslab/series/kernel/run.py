@@ -58,16 +58,6 @@ GUEST_HELPERS = (("stdout_to", "kernelpatches/guest/stdout_to.c"), ("kcost", "be
 SELFTEST_PROTOCOL = 1  # bump when the selftest's plan or its kept record changes
 SELFTEST_SOURCES = ("kernelpatches/guest/stdout_to.c", "repro/init.c", "repro/common.h")
 SELFTEST_ALLOWANCE_S = 120.0
-TITLES = {
-    "maxrss-sum-wait4-exact": "wait4 ru_maxrss",
-    "maxrss-sum-children-exact": "RUSAGE_CHILDREN ru_maxrss",
-    "maxrss-sum-self-exact": "RUSAGE_SELF ru_maxrss",
-    "exit-stop-synced-vmrss-exact": "VmRSS",
-    "exit-stop-synced-vmhwm-exact": "VmHWM",
-    "exit-stop-synced-statm-exact": "statm resident",
-    "exit-stop-synced-stat-rss-exact": "stat rss",
-    "exit-stop-synced-vmrss-exact-with-threads": "VmRSS, threads",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +260,7 @@ def values_for(s: SeriesSpec, pr: proof.Proof, tests: Sequence[SelftestRun],
     """The ``${names}`` of the series' messages, from what was measured."""
     runs = {len(r.after) for r in pr.rows}
     v = {
-        "claims_table": proof.table(pr, TITLES),
+        "claims_table": proof.table(pr),
         "other_claims": proof.others_sentence(pr),
         "runs": " or ".join(str(n) for n in sorted(runs)) or "0",
         "cpus": " and ".join(str(n) for n in cpus),
