@@ -146,3 +146,24 @@ def test_without_a_memory_cgroup_run_and_doctor_skip_it(bin_dir: Path, how: str)
     cg = next(m for m in doc["metrics"] if m["metric"] == "cgroup_peak_kib")
     assert cg["state"] == "not available here" and cg["verdict"] == "unavailable"
     assert cg["unavailable"]
+
+
+def test_exit_statuses_are_documented_from_where_they_are_defined() -> None:
+    """measure's and doctor's --help list every status their code can exit
+    with, in the words defined beside it; no status class is left out."""
+    from rsslab.judges import doctor, measure
+
+    def flat(text: str) -> str:
+        return " ".join(text.split())
+
+    mine = {c for c in vars(measure).values()
+            if isinstance(c, type) and issubclass(c, measure.MeasureError)}
+    assert mine == set(measure.STATUSES)
+    shown = flat(cli.measure_parser().format_help())
+    for c in measure.STATUSES:
+        assert f"{c.exit_status} {flat(c.says)}" in shown, c
+    assert {s for s, _ in doctor.STATUSES} == {doctor.EXIT_EXACT, doctor.EXIT_INACCURATE,
+                                                doctor.EXIT_CLAIM_BROKEN,
+                                                doctor.EXIT_CLAIM_FAILED, doctor.EXIT_INCOMPLETE}
+    for status, says in doctor.STATUSES:
+        assert f"{status} {flat(says)}" in flat(cli.DOCTOR_EPILOG)

@@ -15,6 +15,7 @@ import os
 import shlex
 import signal
 import sys
+import textwrap
 import threading
 import typing
 from collections.abc import Iterable, Iterator, Sequence
@@ -32,6 +33,7 @@ from rsslab.cli import plain, render
 from rsslab.cli.report import needs_explaining, print_report, runs_table, verdict_table
 from rsslab.errors import BadInput, UserError
 from rsslab.judges import doctor as doctor_mod
+from rsslab.judges import measure as measure_mod
 from rsslab.judges.measure import MeasureError, Measurer, MeasureUsage, TimedOut
 from rsslab.plan import RunSpec
 from rsslab.results import Observation
@@ -428,17 +430,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 # --- rsslab measure and rsslab doctor ----------------------------------------
 
+
+def _statuses(rows: Sequence[tuple[int | None, str]], after: str = "") -> str:
+    """An epilog's "exit status:" paragraph, made from where the statuses
+    are defined: "N what it means" (or the words alone), wrapped."""
+    said = "; ".join(text if status is None else f"{status} {text}" for status, text in rows)
+    return textwrap.fill(f"exit status: {said}" + (f"; {after}" if after else "") + ".",
+                         width=76)
+
+
 MEASURE_USAGE = ("rsslab measure [--json] [--out FILE] [--cgroup] [--timeout S] [--no-trace] "
                  "[--] CMD [ARGS...]")
-MEASURE_EPILOG = """\
-exit status: the command's own status; 128+N when signal N killed it (its
-peak is still reported); 122 rsslab could not measure; 123 not permitted
-here (ptrace denied, e.g. under strace or gdb, or no memory cgroup for
---cgroup); 124 --timeout expired (the report has the peak up to the kill);
-125 bad usage (no command, unknown option); 126 the command is not
-executable; 127 command not found; 128+N rsslab got signal N (SIGTERM,
-SIGINT, SIGHUP) and killed the command's tree.  --json carries both:
-"status" (rsslab's) and "returncode" (the command's).
+MEASURE_EPILOG = _statuses(
+    [(None, "the command's own status"),
+     (None, "128+N when signal N killed it (its peak is still reported)"),
+     *((c.exit_status, c.says) for c in measure_mod.STATUSES),
+     (None, "128+N rsslab got signal N (SIGTERM, SIGINT, SIGHUP) and killed the command's "
+            "tree")],
+    'and --json carries both: "status" (rsslab\'s) and "returncode" (the command\'s)') + """
 
 the command and everything it starts are traced (ptrace) and killed with
 it: on --timeout, on a signal to rsslab, and when the command's own
@@ -454,20 +463,14 @@ the sum (a few percent at most).  With many CPUs and a judge that times
 submissions by CPU, weigh that against --no-trace, which reads at the exit
 stops only.  `rsslab doctor` says whether the exact peak is available here;
 the measured cost at 1 to 128 CPUs is on the site's advice page."""
-DOCTOR_EPILOG = """\
-exit status: 0 every metric judges commonly read (VmHWM at the exit stop,
-wait4 and RUSAGE_CHILDREN ru_maxrss) is exact on this kernel; 1 at least
-one of them is not; 3 the kernel contradicted a claim (rsslab's
-documentation is wrong here); 4 some case of the battery could not run
-or could not decide a claim, and none showed an error; 2 a claim is broken
-(it names a value its runs do not report: rsslab's fault, not the
-kernel's), or rsslab could not run at all (usage, compiler, ptrace, a
-guest that hung)."""
-RUN_EPILOG = """\
-exit status: 0 every claim shown holds, or is not available on this
-kernel; 1 a claim was contradicted or not decided, or a run or guest
-failed; 2 a claim is broken (it names a value its runs do not report:
-fix the claim), or rsslab could not run at all (usage, compiler, ptrace)."""
+DOCTOR_EPILOG = _statuses(doctor_mod.STATUSES)
+RUN_EPILOG = _statuses(
+    [(RUN_EXIT[Verdict.HOLDS], "every claim shown holds, or is not available on this kernel"),
+     (RUN_EXIT[Verdict.CONTRADICTED], "a claim was contradicted or not decided, or a run or "
+                                      "guest failed"),
+     (RUN_EXIT[Verdict.BROKEN], "a claim is broken (it names a value its runs do not report: "
+                                "fix the claim), or rsslab could not run at all (usage, "
+                                "compiler, ptrace)")])
 
 
 class _MeasureParser(argparse.ArgumentParser):

@@ -32,11 +32,24 @@ from rsslab.run.session import Session
 DEFAULT_REPEAT = 2
 
 # Exit statuses of `rsslab doctor` (2 is every rsslab command's usage error).
-EXIT_EXACT = 0  # every metric judges commonly read is exact here
-EXIT_INACCURATE = 1  # at least one of them is not
-EXIT_CLAIM_BROKEN = 2  # a claim names a value its runs do not report: the claim's fault
-EXIT_CLAIM_FAILED = 3  # the kernel contradicted a claim: rsslab's documentation is wrong here
-EXIT_INCOMPLETE = 4  # some case could not run or decide here, and nothing showed inaccuracy
+EXIT_EXACT = 0
+EXIT_INACCURATE = 1
+EXIT_CLAIM_BROKEN = 2
+EXIT_CLAIM_FAILED = 3
+EXIT_INCOMPLETE = 4
+# What each says; `rsslab doctor --help` is made from them.
+STATUSES: tuple[tuple[int, str], ...] = (
+    (EXIT_EXACT, "every metric judges commonly read (VmHWM at the exit stop, wait4 and "
+                 "RUSAGE_CHILDREN ru_maxrss) is exact on this kernel"),
+    (EXIT_INACCURATE, "at least one of them is not"),
+    (EXIT_CLAIM_BROKEN, "a claim is broken (it names a value its runs do not report: "
+                        "rsslab's fault, not the kernel's), or rsslab could not run at all "
+                        "(usage, compiler, ptrace, a guest that hung)"),
+    (EXIT_CLAIM_FAILED, "the kernel contradicted a claim (rsslab's documentation is wrong "
+                        "here)"),
+    (EXIT_INCOMPLETE, "some case of the battery could not run or could not decide a claim, "
+                      "and none showed an error"),
+)
 
 
 # The metrics doctor reports, in order; what each is comes from the catalogue.

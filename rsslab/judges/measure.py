@@ -91,12 +91,15 @@ class MeasureError(UserError):
     """rsslab could not measure the command (exit status 122)."""
 
     exit_status = 122
+    says = "rsslab could not measure"
 
 
 class CannotMeasureHere(MeasureError):
     """ptrace is not permitted here, or no memory cgroup for --cgroup."""
 
     exit_status = 123
+    says = ("not permitted here (ptrace denied, e.g. under strace or gdb, or no memory "
+            "cgroup for --cgroup)")
 
 
 class TimedOut(MeasureError):
@@ -104,6 +107,7 @@ class TimedOut(MeasureError):
     its peak up to the kill, its times, and ``timed_out``."""
 
     exit_status = 124
+    says = "--timeout expired (the report has the peak up to the kill)"
 
     def __init__(self, message: str, measurement: Measurement | None = None) -> None:
         super().__init__(message)
@@ -114,18 +118,26 @@ class MeasureUsage(MeasureError):
     """No command, or a bad option of ``rsslab measure``."""
 
     exit_status = 125
+    says = "bad usage (no command, unknown option)"
 
 
 class NotExecutable(MeasureError):
     """The command exists but cannot be executed."""
 
     exit_status = 126
+    says = "the command is not executable"
 
 
 class CommandNotFound(MeasureError):
     """No such command."""
 
     exit_status = 127
+    says = "command not found"
+
+
+# rsslab measure's own exit statuses, in order (its --help is made from them).
+STATUSES: tuple[type[MeasureError], ...] = (MeasureError, CannotMeasureHere, TimedOut,
+                                            MeasureUsage, NotExecutable, CommandNotFound)
 
 
 @dataclass(frozen=True, slots=True)
