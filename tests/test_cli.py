@@ -122,6 +122,7 @@ NO_CGROUP = {
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"),
                     reason="needs root and unshare(1) to hide the cgroup mounts")
+@pytest.mark.slow  # the whole host battery, or every reproducer compiled anew
 @pytest.mark.host
 @pytest.mark.parametrize("how", sorted(NO_CGROUP))
 def test_without_a_memory_cgroup_run_and_doctor_skip_it(bin_dir: Path, how: str) -> None:

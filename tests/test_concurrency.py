@@ -81,6 +81,7 @@ def executable(path: Path) -> bool:
 # --- building ---------------------------------------------------------------------
 
 
+@pytest.mark.slow  # the whole host battery, or every reproducer compiled anew
 @pytest.mark.host
 def test_builds_at_once_into_one_empty_directory_all_succeed(tmp_path: Path) -> None:
     root, out = small_root(tmp_path), tmp_path / "build" / "bin"
@@ -94,6 +95,7 @@ def test_builds_at_once_into_one_empty_directory_all_succeed(tmp_path: Path) -> 
     assert observe_touch(out, tmp_path)["exit_code"] == 0
 
 
+@pytest.mark.slow  # the whole host battery, or every reproducer compiled anew
 @pytest.mark.host
 @pytest.mark.parametrize("damage", ["not executable", "empty"])
 def test_a_binary_left_unusable_is_rebuilt(tmp_path: Path, damage: str) -> None:
@@ -154,6 +156,7 @@ def test_writers_at_once_each_rename_a_whole_file(tmp_path: Path) -> None:
     assert [p.name for p in target.parent.iterdir()] == ["host.json"]
 
 
+@pytest.mark.slow  # the whole host battery, or every reproducer compiled anew
 @pytest.mark.host
 def test_two_runs_at_once_on_one_empty_build_dir_keep_both(tmp_path: Path) -> None:
     build = tmp_path / "build"

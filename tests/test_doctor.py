@@ -176,6 +176,7 @@ def report(bin_dir: Path) -> doctor.DoctorReport:
     return doctor.run(repeat=2, root=ROOT)
 
 
+@pytest.mark.slow  # the whole host battery, or every reproducer compiled anew
 @pytest.mark.host
 def test_host_states_follow_the_runs(report: doctor.DoctorReport) -> None:
     check_states(report)
@@ -200,6 +201,7 @@ def check_states(report: doctor.DoctorReport) -> None:
     assert report.status == (doctor.EXIT_INACCURATE if common_inexact else doctor.EXIT_EXACT)
 
 
+@pytest.mark.slow  # the whole host battery, or every reproducer compiled anew
 @pytest.mark.host
 def test_cli_json_status_is_the_exit_status(bin_dir: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "rsslab.cli", "doctor", "--json",

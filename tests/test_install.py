@@ -70,6 +70,7 @@ def test_importing_rsslab_and_its_api_loads_no_extra() -> None:
                     'assert "git" not in sys.modules'], check=True, timeout=60)
 
 
+@pytest.mark.slow  # the whole host battery, or every reproducer compiled anew
 @pytest.mark.host
 def test_measure_and_doctor_load_no_extra(tmp_path: Path, bin_dir: Path) -> None:
     """Neither loads an extra, so neither needs one (and measure runs with

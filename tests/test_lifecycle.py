@@ -285,6 +285,7 @@ def test_scratch_of_an_owner_that_is_gone_is_removed(tmp_path: Path) -> None:
     assert not gone.exists() and mine.exists() and other.exists() and not tmp.exists()
 
 
+@pytest.mark.slow  # the whole host battery, or every reproducer compiled anew
 def test_sigterm_to_run_ends_it_cleanly(tmp_path: Path) -> None:
     """SIGTERM reaches rsslab run's finally blocks: status 143, one line,
     and no scratch directory of its own left."""

@@ -53,6 +53,7 @@ def test_identifiers_are_never_cut_or_folded() -> None:
     assert "percpu-children-after-free" in text and "…" not in text
 
 
+@pytest.mark.slow  # the whole host battery, or every reproducer compiled anew
 @pytest.mark.host
 def test_the_host_report_fits(bin_dir: Path) -> None:
     all_claims = claims.load(ROOT / "claims", 1)
