@@ -57,7 +57,7 @@ class Session:
         """The claims, once both data files (claims and regimes) are read and
         checked: bad data is refused before anything is built or run."""
         claims = self.claims(repeat)
-        assert self.regimes is not None
+        _ = self.regimes  # read now, not after the binaries are built
         return claims
 
     @cached_property

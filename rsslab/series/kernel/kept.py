@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rsslab import paths, steps
+from rsslab import atomic, paths, steps
 from rsslab.errors import UserError
 from rsslab.kernels import Kernel, qemu
 
@@ -102,16 +100,9 @@ class Store:
         """Keep ``doc``: written to a unique name, then renamed into place."""
         out = self.path(kind, key)
         try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+            atomic.write_text(out, json.dumps(doc) + "\n")
         except OSError as e:
             raise UserError(f"cannot keep a measurement in {out.parent}: {e.strerror}") from None
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(json.dumps(doc) + "\n")
-            os.replace(tmp, out)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
         return out
 
 
