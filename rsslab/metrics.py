@@ -30,6 +30,9 @@ class Metric:
     common: bool = False  # read by the judges doctor's exit status speaks for
     instead: str = ""  # what to read where it is not exact
     exact: bool = False  # an exact value itself (a page walk, or the program's own)
+    # The exact RSS of the measured program itself (not a size, a floor, a
+    # child's or the tree's): doctor takes a claim's run errors against it.
+    program_rss: bool = False
     narrow: str = ""  # the label where a table column is narrow (the label if empty)
 
     @property
@@ -57,12 +60,12 @@ _ALL: tuple[Metric, ...] = (
     Metric("stat_rss_kib", "stat rss", "/proc/PID/stat field 24 at the exit stop",
            short="stat-rss", instead="VmRSS where exact, else smaps_rollup"),
     Metric("smaps_rss_kib", "smaps_rollup Rss", "/proc/PID/smaps_rollup at the exit stop",
-           short="smaps", exact=True),
+           short="smaps", exact=True, program_rss=True),
     Metric("smaps_anon_kib", "smaps_rollup Anonymous",
            "/proc/PID/smaps_rollup at the exit stop", reference="smaps_anon_kib",
-           short="smaps-anon", exact=True),
+           short="smaps-anon", exact=True, program_rss=True),
     Metric("peak_exact_kib", "exact peak", "the program's own smaps_rollup at its peak",
-           reference="peak_exact_kib", short="peak", exact=True),
+           reference="peak_exact_kib", short="peak", exact=True, program_rss=True),
     Metric("wait4_maxrss_kib", "wait4 ru_maxrss", "the parent's wait4() after exit",
            short="wait4", read_by="isolate max-rss, QingdaoU, GNU time", common=True,
            instead=INSTEAD_EXIT),
@@ -96,18 +99,20 @@ _ALL: tuple[Metric, ...] = (
 )
 
 
-def _own(name: str, label: str, where: str, reference: str = "", exact: bool = False) -> Metric:
+def _own(name: str, label: str, where: str, reference: str = "", exact: bool = False,
+         program_rss: bool = False) -> Metric:
     """A value a reproducer reports about itself (its report's key ``name``);
     an exact one is its own reference.  Claim ids name it by its flat name."""
     return Metric(name, label, where, reference or (name if exact else AT_EXIT),
-                  short=name.removesuffix("_kib").replace("_", "-"), exact=exact)
+                  short=name.removesuffix("_kib").replace("_", "-"), exact=exact,
+                  program_rss=program_rss)
 
 
 # The values the reproducers report about themselves (their report's keys,
 # repro/*.c "Output:"), as claims and pages name them.
 _REPORTED: tuple[Metric, ...] = (
     _own("peak_anon_kib", "exact anonymous peak",
-         "the program's own smaps_rollup Anonymous at its peak", exact=True),
+         "the program's own smaps_rollup Anonymous at its peak", exact=True, program_rss=True),
     _own("after_free_kib", "exact RSS after the unmap",
          "the program's own smaps_rollup after it unmapped its peak", exact=True),
     _own("buffer_kib", "seed's buffer", "the size of seed's input buffer", exact=True),
@@ -116,7 +121,7 @@ _REPORTED: tuple[Metric, ...] = (
     _own("parent_exact_kib", "exact parent RSS", "big_parent's own smaps_rollup before the "
          "child starts", exact=True),
     _own("parent_anon_kib", "exact parent anonymous RSS", "big_parent's own smaps_rollup "
-         "Anonymous before the child starts", exact=True),
+         "Anonymous before the child starts", exact=True, program_rss=True),
     _own("child_exact_kib", "exact child RSS", "the child's own smaps_rollup, sent back to "
          "big_parent", exact=True),
     _own("launcher_exact_kib", "exact launcher RSS", "big_parent's launcher's own "
@@ -146,7 +151,7 @@ _REPORTED: tuple[Metric, ...] = (
     _own("grown_exact_kib", "exact RSS after growing", "cow_other_unmaps' own smaps_rollup "
          "once grown", exact=True),
     _own("self_exact_kib", "exact own RSS", "the program's own smaps_rollup just before it "
-         "reads a counter", exact=True),
+         "reads a counter", exact=True, program_rss=True),
     _own("self_exact_after_kib", "exact own RSS, after", "the program's own smaps_rollup "
          "just after it read a counter", exact=True),
     _own("self_vmrss_kib", "own VmRSS", "shmem_touch's own /proc/self/status",

@@ -158,11 +158,11 @@ class DoctorReport:
         return EXIT_EXACT
 
 
-# References that are exact values; a claim measured against anything else
-# (file pages, the inherited floor) has its runs' errors taken against the
-# exact RSS at the exit stop instead.
-EXACT_REFERENCES = frozenset({"smaps_rss_kib", "peak_exact_kib", "self_exact_kib",
-                              "smaps_anon_kib", "peak_anon_kib", "parent_anon_kib"})
+# References that are the program's exact RSS (the catalogue's
+# `program_rss`); a claim measured against anything else (file pages, the
+# inherited floor) has its runs' errors taken against the exact RSS at the
+# exit stop instead.
+EXACT_REFERENCES = frozenset(m.name for m in metrics.CATALOGUE.values() if m.program_rss)
 
 
 def _error_kib(a: Assessment, c: claims_mod.Check) -> float | None:
