@@ -28,15 +28,19 @@ repro: sysdeps-core sysdeps-guest sysdeps-kbuild tracefs $(VENV)/.stamp
 repro-wide: sysdeps-core sysdeps-guest sysdeps-kbuild $(VENV)/.stamp
 	$(RSSLAB) run --wide --repeat $(REPEAT)
 
+# The tests start rsslab hundreds of times: its byte code is kept in build/
+# (ignored) even where the environment says PYTHONDONTWRITEBYTECODE.
+PYTEST_ENV := PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(CURDIR)/build/pycache
+
 # The full suite (what CI runs): unit, guest and slow tiers.
 test: sysdeps-core sysdeps-tools sysdeps-check sysdeps-guest sysdeps-patches sysdeps-docs tracefs $(VENV)/.stamp
-	$(VENV)/bin/pytest -q
+	$(PYTEST_ENV) $(VENV)/bin/pytest -q
 
 # The unit tier: offline, no QEMU, no kernel builds, no downloads (the
 # tests' tier guard fails a test that tries without its marker).
 check: sysdeps-core sysdeps-check tracefs $(VENV)/.stamp
 	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest -q -p no:cacheprovider -m "not guest and not slow" -n auto
+	$(PYTEST_ENV) $(VENV)/bin/pytest -q -p no:cacheprovider -m "not guest and not slow" -n auto
 
 bench-matrix: sysdeps-core sysdeps-guest $(VENV)/.stamp
 	$(VENV)/bin/python bench/matrix.py

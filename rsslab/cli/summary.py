@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
+from rsslab import metrics
 from rsslab.claims import Check, Verdict, short_metric, unavailable_of, worst
 from rsslab.kernels import Kernel
 from rsslab.run.matrix import Outcome
@@ -131,11 +132,17 @@ def unavailable_lines(outcomes: Sequence[Outcome]) -> list[str]:
     return [line for o in outcomes for line in unavailable_of(o.target.label, o.assessments)]
 
 
+# What a judge reads of the seed program, beside the exact value.
+SEED_COLUMNS = ("vmhwm_kib", "vmrss_kib", "smaps_rss_kib", "wait4_maxrss_kib")
+
+
 def seed_table(outcomes: Sequence[Outcome]) -> Table:
     """The judge's program at its exit stop: what a judge reads, what is true."""
     table = Table(title="The seed program (128 KiB input) at its exit stop, KiB")
-    for col in ("kernel", "VmHWM", "VmRSS", "smaps_rollup (exact)", "wait4 ru_maxrss"):
-        table.add_column(col, justify="left" if col == "kernel" else "right")
+    table.add_column("kernel")
+    for name in SEED_COLUMNS:
+        m = metrics.get(name)
+        table.add_column(f"{m.column} (exact)" if m.exact else m.column, justify="right")
     for o in outcomes:
         seeds = [r for r in o.runs if r.scenario == "seed"]
         if not seeds:
@@ -147,8 +154,7 @@ def seed_table(outcomes: Sequence[Outcome]) -> Table:
                 return ""
             return str(vals[0]) if min(vals) == max(vals) else f"{min(vals)}..{max(vals)}"
 
-        table.add_row(o.target.label, span("vmhwm_kib"), span("vmrss_kib"),
-                      span("smaps_rss_kib"), span("wait4_maxrss_kib"))
+        table.add_row(o.target.label, *(span(name) for name in SEED_COLUMNS))
     return table
 
 
