@@ -17,7 +17,7 @@ builds (new entries in the cache's kbuild/) and the guest boots (every
 start of qemu-system-x86_64, counted by a wrapper put first on PATH) in
 build/bench/turnaround.json (the newest run of each target and state),
 keeps make's output in build/bench/turnaround-TARGET-STATE.log, and
-prints every recorded run against the goals of issue 22.
+prints every recorded run against its goals (GOALS).
 """
 
 from __future__ import annotations

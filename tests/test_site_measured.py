@@ -86,6 +86,16 @@ def test_the_benchmarks_render_from_their_files(tmp_path: Path) -> None:
              "stdin": "input.txt", "output": "peak RSS 828 KiB\n", "status": 0}]}))
     out = measured.examples_include(tmp_path / "examples.json")
     assert "   $ rsslab measure -- build/bin/seed < input.txt\n   peak RSS 828 KiB" in out
+    (tmp_path / "turnaround.json").write_text(json.dumps(
+        {"goals_s": {"test warm": 480}, "runs": [
+            {"target": "test", "state": "warm", "seconds": 412.4, "status": 0,
+             "kernel_builds": 0, "boots": 31, "load_before": 0.2, "cores": 2,
+             "commit": "abc1234", "date": "2026-12-06 20:00"},
+            {"target": "test", "state": "cold", "seconds": 3725, "status": 0,
+             "kernel_builds": 9, "boots": 60, "load_before": 0.1, "cores": 2,
+             "commit": "abc1234", "date": "2026-12-06 19:00"}]}))
+    out = measured.turnaround_include(tmp_path / "turnaround.json")
+    assert "6 min 52 s" in out and "8 min 00 s: met" in out and "62 min 05 s" in out
 
 
 def test_a_missing_or_damaged_benchmark_says_how_to_measure_it(tmp_path: Path) -> None:
@@ -93,7 +103,8 @@ def test_a_missing_or_damaged_benchmark_says_how_to_measure_it(tmp_path: Path) -
     for render, how in ((measured.overhead_include, "make bench-tools"),
                         (measured.doctor_include, "make bench-tools"),
                         (measured.matrix_include, "make bench-matrix"),
-                        (measured.examples_include, "bench/examples.py")):
+                        (measured.examples_include, "bench/examples.py"),
+                        (measured.turnaround_include, "bench/turnaround.py")):
         out = render(tmp_path / "overhead.json")
         assert "Not measured for this build" in out and how in out, render
 

@@ -98,6 +98,7 @@ def generate(lay: Layout, notes: Sequence[str]) -> tuple[evidence.Evidence, list
     _write(gen / "doctor_time.rst", measured.doctor_include(bench / "doctor.json"))
     _write(gen / "matrix_bench.rst", measured.matrix_include(bench / "matrix.json"))
     _write(gen / "examples.rst", measured.examples_include(bench / "examples.json"))
+    _write(gen / "turnaround.rst", measured.turnaround_include(bench / "turnaround.json"))
     _write(lay.src / "_data" / "evidence.json", json.dumps(evidence.to_json(ev)) + "\n")
     return ev, figs, missing
 

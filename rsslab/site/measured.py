@@ -223,6 +223,41 @@ def matrix_include(path: Path) -> str:
                                  rows)
 
 
+def _minutes(seconds: float) -> str:
+    m, s = divmod(round(seconds), 60)
+    return f"{m} min {s:02d} s" if m else f"{s} s"
+
+
+def turnaround_include(path: Path) -> str:
+    """bench/turnaround.py: how long ``make test``, ``repro`` and ``patches``
+    took, cold and warm, with the kernel builds and guest boots of each."""
+    doc = _read(path)
+    try:
+        goals = {str(k): float(v) for k, v in doc["goals_s"].items()}
+        rows = []
+        for r in doc["runs"]:
+            goal = goals.get(f"{r['target']} {r['state']}")
+            secs = float(r["seconds"])
+            verdict = "—" if goal is None else (
+                f"{_minutes(goal)}: {'met' if secs <= goal else 'missed'}")
+            rows.append([f"``make {rst.esc(str(r['target']))}``", rst.esc(str(r["state"])),
+                         _minutes(secs), str(int(r["kernel_builds"])), str(int(r["boots"])),
+                         str(int(r["status"])), verdict, f"{float(r['load_before']):.1f}",
+                         str(int(r["cores"])), rst.lit(str(r["commit"])), rst.esc(str(r["date"]))])
+    except (TypeError, KeyError, ValueError, AttributeError):
+        return _not_measured("how long the make targets take",
+                             "``.venv/bin/python bench/turnaround.py --cold test patches``")
+    if not rows:
+        return _not_measured("how long the make targets take",
+                             "``.venv/bin/python bench/turnaround.py --cold test patches``")
+    head = ("Measured by ``bench/turnaround.py``: each target run twice from one clone, "
+            "first on the cache as it was (``cold``: an empty cache and build directory, "
+            "as on a new machine), then again (``warm``).  Kernel builds are the new "
+            "images in the cache's ``kbuild/``; boots count every start of QEMU.\n\n")
+    return head + rst.list_table(["target", "cache", "wall", "kernel builds", "boots", "exit",
+                                  "goal", "load before", "cores", "commit", "when"], rows)
+
+
 def examples_include(path: Path) -> str:
     """bench/examples.py: ``rsslab doctor`` and ``rsslab measure`` as they printed."""
     doc = _read(path)
