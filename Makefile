@@ -37,10 +37,12 @@ test: sysdeps-core sysdeps-tools sysdeps-check sysdeps-guest sysdeps-patches sys
 	$(PYTEST_ENV) $(VENV)/bin/pytest -q
 
 # The unit tier: offline, no QEMU, no kernel builds, no downloads (the
-# tests' tier guard fails a test that tries without its marker).
+# tests' tier guard fails a test that tries without its marker).  Two
+# workers a core: about half of its time is spent waiting for the programs
+# it measures (timeouts, signals, sleeps).
 check: sysdeps-core sysdeps-check tracefs $(VENV)/.stamp
 	$(VENV)/bin/mypy
-	$(PYTEST_ENV) $(VENV)/bin/pytest -q -p no:cacheprovider -m "not guest and not slow" -n auto
+	$(PYTEST_ENV) $(VENV)/bin/pytest -q -p no:cacheprovider -m "not guest and not slow" -n $$(( 2 * $$(nproc) ))
 
 bench-matrix: sysdeps-core sysdeps-guest $(VENV)/.stamp
 	$(VENV)/bin/python bench/matrix.py
