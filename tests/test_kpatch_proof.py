@@ -35,8 +35,8 @@ def _matrix() -> None:
 
 @pytest.mark.parametrize("name", ["linux-mainline", "linux-6.12.y", "linux-6.1.y",
                                   "linux-5.10.y"])
-def test_patched_kernel_is_exact_and_nothing_else_changed(root: Path, tmp_path: Path,
-                                                           name: str) -> None:
+def test_patched_kernel_is_exact_and_nothing_else_changed(root: Path, build_dir: Path,
+                                                           tmp_path: Path, name: str) -> None:
     # The patch's own claims also at 64 CPUs (where the kernels are built
     # for it: the mainline series); 128 is left to `make patches`.
     opts = kernel.Options(root=root, cache=paths.cache_dir(), series=(name,), cpus=(2,),
