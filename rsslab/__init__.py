@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+# Nothing is imported here at run time (typing neither): a SIGINT that comes
+# while the interpreter loads this package finds no module of rsslab's half
+# loaded (rsslab.cli.main says it in one line from then on).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from rsslab.judges.measure import Measurement, Measurer, measure
 __version__ = "0.1.0"
 __all__ = ["Measurement", "Measurer", "__version__", "measure"]

@@ -2,6 +2,6 @@
 
 import sys
 
-from rsslab.cli.commands import main
+from rsslab.cli import main
 
 sys.exit(main())

@@ -164,6 +164,25 @@ def test_sigterm_at_any_moment(bin_dir: Path, tag: str, delay: float) -> None:
     _sigterm_case(tag, delay)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", DELAYS)
+def test_sigint_at_any_moment(bin_dir: Path, tag: str, delay: float) -> None:
+    """Ctrl-C while rsslab loads its modules (the first few tenths of a
+    second, longer on a busy machine) is one line too, never a traceback.
+    Before the interpreter has started rsslab at all (its own start-up,
+    "Could not import runpy module"), Python reports it."""
+    proc = measure_cli(["--", *tree_command(tag)])
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert_nothing_left(tag)
+    if b"Could not import runpy module" in err and b"/rsslab/" not in err:
+        return  # the interpreter's start-up, before any of rsslab ran
+    assert proc.returncode in (128 + signal.SIGINT, -signal.SIGINT), (proc.returncode,
+                                                                      err.decode())
+    assert b"Traceback" not in err, err.decode()
+
+
 def test_timed_out_report_has_the_peak_so_far_and_times(bin_dir: Path) -> None:
     proc = measure_cli(["--json", "--timeout", "0.5", "--", "sh", "-c",
                         f"{bin_dir / 'touch'} 2560 && sleep 30"])

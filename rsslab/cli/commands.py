@@ -29,7 +29,7 @@ from rich.text import Text
 from rsslab import claims as claims_mod
 from rsslab import extras, paths, results, scenarios, steps
 from rsslab.claims import Verdict
-from rsslab.cli import plain, render
+from rsslab.cli import INTERRUPTED, INTERRUPTED_STATUS, plain, render
 from rsslab.cli.report import needs_explaining, print_report, runs_table, verdict_table
 from rsslab.errors import BadInput, UserError
 from rsslab.judges import doctor as doctor_mod
@@ -714,8 +714,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"rsslab: {e}", file=sys.stderr)
         return e.exit_status
     except KeyboardInterrupt:
-        print("rsslab: interrupted", file=sys.stderr)
-        return 130
+        print(INTERRUPTED, file=sys.stderr)
+        return INTERRUPTED_STATUS
     except Terminated as e:
         print(f"rsslab: {signal.Signals(e.signum).name}: stopped; what was running was "
               "ended and cleaned up", file=sys.stderr)
