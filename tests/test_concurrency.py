@@ -221,11 +221,13 @@ CASES = [
 @pytest.mark.host
 @pytest.mark.parametrize(("command", "part", "status"), CASES)
 def test_an_unwritable_build_dir_is_one_line_before_anything_runs(
-        tmp_path: Path, command: str, part: str, status: int) -> None:
+        tmp_path: Path, bin_dir: Path, command: str, part: str, status: int) -> None:
     if os.geteuid() == 0 and not _can_mount_read_only(tmp_path):
         pytest.skip("root here cannot make a read-only bind mount (unshare -m)")
     build, marker = tmp_path / "build", tmp_path / "ran"
     (build / part).mkdir(parents=True)
+    if status == 0:  # it measures: with the session's binaries, as built
+        shutil.copytree(bin_dir, build / "bin", copy_function=os.link)
     argv = [*RSSLAB, "--build-dir", str(build),
             *(a.format(marker=marker) for a in COMMANDS[command])]
     proc = subprocess.run(read_only(argv, build / part), capture_output=True, text=True,
