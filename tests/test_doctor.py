@@ -11,8 +11,8 @@ import json
 import shutil
 import subprocess
 import sys
-from dataclasses import replace
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -258,13 +258,12 @@ def test_doctor_on_each_test_guest(label: str, name: str, ncpus: int,
 
     out = guests.outcome(guest_outcomes(), label, name)
     assert not out.error, out.error
-    specs = doctor.battery(claims.load(ROOT / "claims"), out.features, ncpus, qemu.PAGE_SIZE)
+    all_claims = claims.load(ROOT / "claims")
+    specs = doctor.battery(all_claims, out.features, ncpus, qemu.PAGE_SIZE)
     have = {RunSpec(r.scenario, dict(r.params)).key()[:2] for r in out.runs}
     assert {s.resolved().key()[:2] for s in specs} <= have, "the matrix ran less than doctor"
-    report = doctor.assess_battery(name, ncpus, out.features, claims.load(ROOT / "claims"),
-                                   out.runs, out.seconds, out.problems,
-                                   next((o.cgroup_unavailable for o in out.runs
-                                         if o.cgroup_unavailable), ""))
+    report = doctor.assess_battery(name, ncpus, out.features, all_claims, out.runs,
+                                   out.seconds, out.problems, doctor.no_cgroup(out.runs))
     assert report.ncpus == ncpus and report.runs > 0
     check_states(report)
     if ncpus not in guests.WIDE.get(name, []):

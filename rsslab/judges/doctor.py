@@ -212,7 +212,7 @@ def battery(claims: Sequence[Claim], features: frozenset[str], ncpus: int,
     return claims_mod.plan(mine, features, ncpus, page_size)
 
 
-def _no_cgroup(runs: Sequence[Observation]) -> str:
+def no_cgroup(runs: Sequence[Observation]) -> str:
     """Why the runs have no memory cgroup peak, or "" where they have one."""
     return next((o.cgroup_unavailable for o in runs if o.cgroup_unavailable), "")
 
@@ -249,7 +249,7 @@ def run(repeat: int = DEFAULT_REPEAT, root: Path | None = None,
     runs = host.run_specs(bin_dir, specs, "host", progress)
     problems = [f"{m}: no binary build/bin/{m} (repro/{m}.c is missing)" for m in missing]
     report = assess_battery("host", ncpus, features, claims, runs, time.monotonic() - start,
-                            problems, _no_cgroup(runs))
+                            problems, no_cgroup(runs))
     return report if runs else replace(report, kernel_release=os.uname().release)
 
 
@@ -316,4 +316,4 @@ def run_guest(word: str, ncpus: int, repeat: int = DEFAULT_REPEAT, root: Path | 
     out = matrix.run_guest(target, specs, settings, progress or (lambda *_: None))
     features = matrix.features_of(kernel, regs, out.runs)
     return assess_battery(kernel.name, ncpus, features, claims, out.runs,
-                          time.monotonic() - start, out.problems, _no_cgroup(out.runs))
+                          time.monotonic() - start, out.problems, no_cgroup(out.runs))

@@ -232,6 +232,8 @@ def turnaround_include(path: Path) -> str:
     """bench/turnaround.py: how long ``make test``, ``repro`` and ``patches``
     took, cold and warm, with the kernel builds and guest boots of each."""
     doc = _read(path)
+    missing = _not_measured("how long the make targets take",
+                            "``.venv/bin/python bench/turnaround.py --cold test patches``")
     try:
         goals = {str(k): float(v) for k, v in doc["goals_s"].items()}
         rows = []
@@ -245,11 +247,9 @@ def turnaround_include(path: Path) -> str:
                          str(int(r["status"])), verdict, f"{float(r['load_before']):.1f}",
                          str(int(r["cores"])), rst.lit(str(r["commit"])), rst.esc(str(r["date"]))])
     except (TypeError, KeyError, ValueError, AttributeError):
-        return _not_measured("how long the make targets take",
-                             "``.venv/bin/python bench/turnaround.py --cold test patches``")
+        return missing
     if not rows:
-        return _not_measured("how long the make targets take",
-                             "``.venv/bin/python bench/turnaround.py --cold test patches``")
+        return missing
     head = ("Measured by ``bench/turnaround.py``: each target run twice from one clone, "
             "first on the cache as it was (``cold``: an empty cache and build directory, "
             "as on a new machine), then again (``warm``).  Kernel builds are the new "
