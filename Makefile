@@ -32,9 +32,14 @@ repro-wide: sysdeps-core sysdeps-guest sysdeps-kbuild $(VENV)/.stamp
 # (ignored) even where the environment says PYTHONDONTWRITEBYTECODE.
 PYTEST_ENV := PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(CURDIR)/build/pycache
 
-# The full suite (what CI runs): unit, guest and slow tiers.
+# The full suite (what CI runs): unit, guest and slow tiers, on two
+# workers a core: the guest tier on one of them (one guest per core at a
+# time, and the kernel builds), each slow module whole on one, the unit
+# tier spread (tests/conftest.py).  The test guests, proofs and selftests
+# whose inputs did not change are read back from the cache; REMEASURE=1
+# boots them all again.
 test: sysdeps-core sysdeps-tools sysdeps-check sysdeps-guest sysdeps-patches sysdeps-docs tracefs $(VENV)/.stamp
-	$(PYTEST_ENV) $(VENV)/bin/pytest -q
+	$(PYTEST_ENV)$(if $(REMEASURE), RSSLAB_TEST_REMEASURE=1) $(VENV)/bin/pytest -q -n $$(( 2 * $$(nproc) )) --dist loadgroup
 
 # The unit tier: offline, no QEMU, no kernel builds, no downloads (the
 # tests' tier guard fails a test that tries without its marker).  Two

@@ -27,7 +27,8 @@ from pathlib import Path
 from rsslab import kernels, paths
 from rsslab.errors import UserError
 from rsslab.run import build as repro_build
-from rsslab.series.kernel import kept, tracecost
+from rsslab.run import kept
+from rsslab.series.kernel import tracecost
 
 
 def compile_bench(root: Path, out: Path) -> Path:

@@ -13,7 +13,8 @@ DIR as $XDG_CACHE_HOME (rsslab's cache is DIR/rsslab; with --cold the
 default is build/bench/cold-cache, emptied first).
 
 For each run it records the wall time, make's exit status, the kernel
-builds (new entries in the cache's kbuild/) and the guest boots (every
+builds (new entries in the cache's kbuild/, and make's time in them) and
+the guest boots (every
 start of qemu-system-x86_64, counted by a wrapper put first on PATH) in
 build/bench/turnaround.json (the newest run of each target and state),
 keeps make's output in build/bench/turnaround-TARGET-STATE.log, and
@@ -53,11 +54,24 @@ class Run:
     cores: int
     commit: str
     date: str
+    build_seconds: float = 0.0  # make's time in those kernel builds
 
 
 def built_kernels(cache: Path) -> set[str]:
     """The kernel builds in rsslab's cache: kbuild/<key>/ with an image."""
     return {p.parent.name for p in (cache / "kbuild").glob("*/bzImage")}
+
+
+def build_seconds(cache: Path, keys: set[str]) -> float:
+    """How long make ran for the builds ``keys`` (their meta.json)."""
+    total = 0.0
+    for key in keys:
+        try:
+            total += float(json.loads((cache / "kbuild" / key / "meta.json").read_text())
+                           .get("seconds", 0))
+        except (OSError, ValueError, TypeError, AttributeError):
+            continue
+    return round(total, 1)
 
 
 def wrapper(where: Path, counter: Path) -> Path:
@@ -90,9 +104,10 @@ def run_make(target: str, state: str, env: dict[str, str], cache: Path) -> Run:
                               stderr=subprocess.STDOUT, check=False)
     seconds = time.monotonic() - start
     boots = len(counter.read_text().split())
-    return Run(target, state, round(seconds, 1), proc.returncode,
-               len(built_kernels(cache) - before), boots, load,
-               len(os.sched_getaffinity(0)), commit(), time.strftime("%Y-%m-%d %H:%M"))
+    built = built_kernels(cache) - before
+    return Run(target, state, round(seconds, 1), proc.returncode, len(built), boots, load,
+               len(os.sched_getaffinity(0)), commit(), time.strftime("%Y-%m-%d %H:%M"),
+               build_seconds(cache, built))
 
 
 def environment(cache_home: Path | None, build: Path | None) -> dict[str, str]:
@@ -149,8 +164,11 @@ def table(rows: list[dict[str, object]]) -> str:
         secs = float(str(r["seconds"]))
         verdict = "" if goal is None else (f"<= {minutes(goal)}: "
                                            f"{'met' if secs <= goal else 'missed'}")
+        builds = f"{r['kernel_builds']}"
+        if float(str(r.get("build_seconds") or 0)):
+            builds += f" ({minutes(float(str(r['build_seconds'])))})"
         lines.append(f"{r['target']!s:<8} {r['state']!s:<6} {minutes(secs):>12} "
-                     f"{r['kernel_builds']!s:>13} {r['boots']!s:>6} {r['status']!s:>4}  "
+                     f"{builds:>13} {r['boots']!s:>6} {r['status']!s:>4}  "
                      f"{verdict:<18} {float(str(r['load_before'])):>4.1f}  {r['date']!s:<16} "
                      f"{r['commit']}")
     return "\n".join(lines)

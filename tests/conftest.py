@@ -70,6 +70,26 @@ def pytest_configure(config: pytest.Config) -> None:
         atexit.register(shutil.rmtree, mpl, True)
 
 
+# --- make test's workers ---------------------------------------------------------
+
+GUESTS_GROUP = "guests"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``make test`` runs the suite on xdist workers (``--dist loadgroup``):
+    every guest test goes to one worker, which boots one guest per core at
+    a time as the matrix does and builds the kernels, so guests never
+    crowd each other or a kernel build; each module of the slow tier goes
+    whole to a worker, so its module and session fixtures (the wheel, the
+    site) are made once; the unit tier spreads over them all."""
+    for item in items:
+        if item.get_closest_marker("guest"):
+            item.add_marker(pytest.mark.xdist_group(GUESTS_GROUP))
+        elif item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__ if item.module
+                                                    else item.nodeid))
+
+
 # --- the tier guard -----------------------------------------------------------
 
 _MARKS: set[str] = set()
@@ -157,16 +177,32 @@ def guest_dir(build_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def guest_outcomes(bin_dir: Path, guest_dir: Path) -> Callable[[], dict[str, matrix.Outcome]]:
+def guest_outcomes(bin_dir: Path, guest_dir: Path, tmp_path_factory: pytest.TempPathFactory
+                   ) -> Callable[[], dict[str, matrix.Outcome]]:
     """Every test kernel at every test CPU count, booted once per session
-    (all together, in parallel) the first time a test needs one."""
+    (all together, in parallel) the first time a test needs one.  Under
+    xdist, one worker at a time measures them (a lock in the workers'
+    shared directory); a later worker reads back what the first kept, even
+    with RSSLAB_TEST_REMEASURE=1."""
     booted: dict[str, matrix.Outcome] = {}
 
+    def measure(remeasure: bool) -> dict[str, matrix.Outcome]:
+        found, _ = guests.resolve_all()
+        return guests.measure(bin_dir, guests.guest_targets(found), claims.load(ROOT / "claims"),
+                              guest_dir, guests.store(remeasure))
+
     def get() -> dict[str, matrix.Outcome]:
-        if not booted:
-            found, _ = guests.resolve_all()
-            booted.update(guests.measure(bin_dir, guests.guest_targets(found),
-                                         claims.load(ROOT / "claims"), guest_dir))
+        if booted:
+            return booted
+        if not os.environ.get("PYTEST_XDIST_WORKER"):
+            booted.update(measure(guests.REMEASURE))
+            return booted
+        shared = tmp_path_factory.getbasetemp().parent  # this session's workers'
+        with (shared / "guests.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            done = shared / "guests.measured"
+            booted.update(measure(guests.REMEASURE and not done.exists()))
+            done.touch()
         return booted
 
     return get

@@ -12,6 +12,13 @@ status-approx regime (Debian's 6.12 with 82241a83cd15 reverted, standing
 for 6.2 to 6.6.98, 6.7 to 6.12.38 and 6.13 to 6.15.6), built once into the cache.  Each kernel and CPU count
 boots once, all of
 them in parallel on first use.
+
+A guest whose inputs did not change since a session booted it (the
+kernel, the CPU count, the plan, the binaries and QEMU's options:
+``matrix.guest_key``) is not booted again: its results channel is kept in
+the cache's kept store, as ``rsslab patches`` keeps its proofs, and read by
+this session's code (parsing, regimes, claims).  ``RSSLAB_TEST_REMEASURE=1``
+boots every guest.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from rsslab import claims, kernels, paths
 from rsslab.claims import regimes
 from rsslab.errors import UserError
 from rsslab.kernels import Kernel
-from rsslab.run import matrix
+from rsslab.run import kept, matrix
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL_NAMES = os.environ.get(
@@ -44,6 +51,13 @@ def _wide(text: str) -> dict[str, list[int]]:
 
 
 WIDE = _wide(os.environ.get("RSSLAB_TEST_WIDE", "7:64"))
+REMEASURE = os.environ.get("RSSLAB_TEST_REMEASURE") == "1"
+
+
+def store(remeasure: bool = REMEASURE) -> kept.Store:
+    """The cache's kept store, as the tests use it."""
+    return kept.Store(paths.cache_dir() / "kept", ROOT, remeasure,
+                      "RSSLAB_TEST_REMEASURE=1 measures again")
 
 
 @dataclass(frozen=True)
@@ -94,9 +108,11 @@ def guest_targets(found: list[Kernel]) -> list[matrix.Target]:
 
 
 def measure(bin_dir: Path, targets: list[matrix.Target], all_claims: list[claims.Claim],
-            out_dir: Path) -> dict[str, matrix.Outcome]:
-    """Boot every target once; work files and results go under ``out_dir``."""
-    settings = matrix.Settings(bin_dir, out_dir, out_dir / "results")
+            out_dir: Path, kept_in: kept.Store | None = None) -> dict[str, matrix.Outcome]:
+    """Boot every target once, or read it back from ``kept_in`` (default:
+    :func:`store`); work files and results go under ``out_dir``."""
+    settings = matrix.Settings(bin_dir, out_dir, out_dir / "results",
+                               store=kept_in or store())
     outs = matrix.run_all(targets, all_claims, regimes.load(ROOT / "claims"), settings,
                           lambda *_: None)
     return {o.target.label: o for o in outs}

@@ -1,4 +1,4 @@
-"""Measurements kept under the cache (rsslab/series/kernel/kept.py): the
+"""Measurements kept under the cache (rsslab/run/kept.py): the
 store, and the proof, selftests and cost boots of `rsslab patches` read
 back while their inputs do not change, measured again when one does or
 with --remeasure.  Guests are fakes: nothing boots or builds here."""
@@ -19,9 +19,11 @@ from rsslab.errors import UserError
 from rsslab.kernels import Kernel
 from rsslab.kernels import build as kbuild
 from rsslab.kernels import specs as spec
+from rsslab.plan import RunSpec
 from rsslab.results import Observation
 from rsslab.run import matrix
-from rsslab.series.kernel import cost, guestrun, kept, proof, tracecost
+from rsslab.run import kept
+from rsslab.series.kernel import cost, guestrun, proof, tracecost
 from rsslab.series.kernel import run as kernel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -355,3 +357,107 @@ def test_a_guest_helper_is_built_again_when_a_header_beside_it_changes(tmp_path:
     os.utime(header, (built + 5, built + 5))
     assert subprocess.run([kernel._compile(src, out)], check=False).returncode == 2
     assert [p.name for p in out.parent.iterdir()] == ["helper"]
+
+
+# --- the test guests (matrix.Settings.store) ------------------------------------------
+
+# One run's record as a 7.3.4 guest's observer sent it (trimmed).
+FRAME = {"observer": 2, "kernel_release": "7.3.4+deb13-amd64", "kernel_version": "#1 SMP",
+         "ncpus": 2, "page_size": 4096, "argv": ["/bin/touch", "10"], "exec_floor_kib": 844,
+         "exit_stop": {"status": {"VmRSS": 900, "VmHWM": 900, "RssAnon": 200, "RssFile": 4,
+                                  "RssShmem": 648, "VmSwap": 0},
+                       "statm_resident_kib": 900, "stat_rss_kib": 880,
+                       "smaps_rollup": {"Rss": 900, "Anonymous": 200}},
+         "exit_code": 0, "wait4_maxrss_kib": 880, "children_maxrss_kib": 880,
+         "times": {"user_s": 0.01, "sys_s": 0.01, "wall_s": 0.02},
+         "report": {"scenario": "touch", "page_size": 4096, "pages": 10,
+                    "peak_exact_kib": 900, "peak_anon_kib": 200}}
+
+
+class FakeBoots:
+    """qemu.run without QEMU: each boot sends ``runs`` frames whose VmHWM
+    tells the boots apart; ``status`` is each frame's observer status."""
+
+    def __init__(self, runs: int, status: int = 0) -> None:
+        self.runs, self.status, self.count = runs, status, 0
+
+    def __call__(self, label: str, image: Path, initrd: Path, machine: Any, work: Path,
+                 **_: object) -> Any:
+        from rsslab.kernels import qemu
+        self.count += 1
+        out = b""
+        for i in range(self.runs):
+            doc = json.loads(json.dumps(FRAME))
+            doc["exit_stop"]["status"]["VmHWM"] = 1000 + self.count
+            body = json.dumps(doc).encode()
+            out += f"@run {i} {self.status} {len(body)} 0\n".encode() + body + b"\n"
+        return qemu.Boot(work / "console.log", out + f"@done {self.runs}\n".encode(), 1.5)
+
+
+def _guest(tmp: Path, store: kept.Store | None,
+           image: bytes = b"image") -> matrix.Outcome:
+    bin_dir = tmp / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name in ("init", "touch", "observe"):
+        if not (bin_dir / name).exists():
+            (bin_dir / name).write_bytes(b"\x7fELF " + name.encode())
+    target = matrix.Target(_kernel(tmp, "7", image), 2)
+    settings = matrix.Settings(bin_dir, tmp / "build", tmp / "results", store=store)
+    return matrix.run_guest(target, [RunSpec("touch", {"pages": 10}, repeat=2)], settings,
+                            lambda *_: None)
+
+
+@pytest.fixture
+def boots(monkeypatch: pytest.MonkeyPatch) -> FakeBoots:
+    from rsslab.kernels import qemu
+    fake = FakeBoots(2)
+    monkeypatch.setattr(qemu, "run", fake)
+    return fake
+
+
+def test_a_test_guest_boots_once_per_input(tmp_path: Path, boots: FakeBoots,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    store = kept.Store(tmp_path / "kept", tmp_path, again="X=1 measures again")
+    first = _guest(tmp_path, store)
+    assert boots.count == 1 and not first.read_back and len(first.runs) == 2
+    with caplog.at_level(logging.INFO, logger="rsslab.steps"):
+        again = _guest(tmp_path, store)
+    assert boots.count == 1 and again.read_back and again.runs == first.runs
+    assert again.seconds == first.seconds
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and "7-smp2: 2 runs: read back from" in lines[0]
+    assert "X=1 measures again" in lines[0]
+    assert not _guest(tmp_path, None).read_back and boots.count == 2  # no store: it boots
+
+
+@pytest.mark.parametrize("change", ["kernel", "binary", "remeasure"])
+def test_a_test_guest_boots_again_when_an_input_changes(tmp_path: Path, boots: FakeBoots,
+                                                        change: str) -> None:
+    store = kept.Store(tmp_path / "kept", tmp_path)
+    first = _guest(tmp_path, store)
+    image = b"image"
+    if change == "kernel":
+        image = b"rebuilt"
+    elif change == "binary":
+        (tmp_path / "bin" / "observe").write_bytes(b"\x7fELF observe, rebuilt")
+    else:
+        store = kept.Store(tmp_path / "kept", tmp_path, remeasure=True)
+    again = _guest(tmp_path, store, image)
+    assert boots.count == 2 and not again.read_back
+    assert again.runs[0].vmhwm_kib == first.runs[0].vmhwm_kib + 1  # measured anew
+
+
+def test_a_test_guest_with_a_failed_run_is_not_kept(tmp_path: Path, boots: FakeBoots) -> None:
+    store = kept.Store(tmp_path / "kept", tmp_path)
+    boots.status = 3
+    assert _guest(tmp_path, store).problems
+    boots.status = 0
+    assert not _guest(tmp_path, store).read_back and boots.count == 2
+
+
+def test_a_kept_channel_of_another_shape_boots_again() -> None:
+    assert matrix.Sent.from_doc({"channel": "not base64!", "seconds": 1}) is None
+    assert matrix.Sent.from_doc({"seconds": 1}) is None
+    assert matrix.Sent.from_doc([]) is None
+    sent = matrix.Sent(b"@done 0\n", 2.0)
+    assert matrix.Sent.from_doc(sent.to_doc()) == matrix.Sent(b"@done 0\n", 2.0, True)

@@ -5,7 +5,7 @@ Slow: it builds eight kernels when the cache is cold (four from scratch,
 four on their base's objects).  The proofs and the selftest runs are kept
 under the cache, keyed by the digest of what they depend on (the kernel
 images, the guest's sources, the claims, the CPU counts and QEMU's options,
-``series/kernel/kept.py``), as ``rsslab patches`` keeps them: a run whose
+``run/kept.py``), as ``rsslab patches`` keeps them: a run whose
 inputs did not change reads them back and boots nothing, and a change to any
 input measures again.  ``RSSLAB_TEST_REMEASURE=1`` boots them anyway.
 """
@@ -13,9 +13,9 @@ input measures again.  ``RSSLAB_TEST_REMEASURE=1`` boots them anyway.
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 
+import guests
 import pytest
 
 from rsslab import paths
@@ -42,7 +42,7 @@ def test_patched_kernel_is_exact_and_nothing_else_changed(root: Path, build_dir:
     opts = kernel.Options(root=root, cache=paths.cache_dir(), series=(name,), cpus=(2,),
                           wide_cpus=(64,), cost=False, author=AUTHOR.show(),
                           date="2026-01-01T00:00:00Z", out_root=tmp_path, selftest_cpus=(2,),
-                          remeasure=os.environ.get("RSSLAB_TEST_REMEASURE") == "1")
+                          remeasure=guests.REMEASURE)
     rep = kernel.run(opts, lambda _msg: None)[0]
     assert rep.proof is not None
     assert not rep.problems, "\n".join(rep.problems)

@@ -93,9 +93,10 @@ def test_the_benchmarks_render_from_their_files(tmp_path: Path) -> None:
              "commit": "abc1234", "date": "2026-12-06 20:00"},
             {"target": "test", "state": "cold", "seconds": 3725, "status": 0,
              "kernel_builds": 9, "boots": 60, "load_before": 0.1, "cores": 2,
-             "commit": "abc1234", "date": "2026-12-06 19:00"}]}))
+             "commit": "abc1234", "date": "2026-12-06 19:00", "build_seconds": 1830.4}]}))
     out = measured.turnaround_include(tmp_path / "turnaround.json")
     assert "6 min 52 s" in out and "8 min 00 s: met" in out and "62 min 05 s" in out
+    assert "9 (30 min 30 s)" in out  # make's time in the builds, where recorded
 
 
 def test_a_missing_or_damaged_benchmark_says_how_to_measure_it(tmp_path: Path) -> None:

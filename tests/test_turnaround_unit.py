@@ -47,6 +47,12 @@ def test_kernel_builds_are_new_images_in_the_cache(tmp_path: Path) -> None:
     (tmp_path / "kbuild" / "aaa" / "bzImage").write_bytes(b"x")
     (tmp_path / "kbuild" / "half").mkdir()  # a build that did not finish
     assert bench.built_kernels(tmp_path) == {"aaa"}
+    (tmp_path / "kbuild" / "aaa" / "meta.json").write_text('{"seconds": 312.5}')
+    (tmp_path / "kbuild" / "bbb").mkdir()
+    (tmp_path / "kbuild" / "bbb" / "meta.json").write_text('{"seconds": 20}')
+    (tmp_path / "kbuild" / "old").mkdir()  # built before make kept its time
+    (tmp_path / "kbuild" / "old" / "meta.json").write_text('{"lines": 9}')
+    assert bench.build_seconds(tmp_path, {"aaa", "bbb", "old", "half"}) == 332.5
 
 
 def test_a_run_replaces_the_record_of_the_same_target_and_state(
@@ -55,7 +61,8 @@ def test_a_run_replaces_the_record_of_the_same_target_and_state(
     monkeypatch.setattr(bench, "OUT", tmp_path)
 
     def run(target: str, state: str, seconds: float) -> object:
-        return bench.Run(target, state, seconds, 0, 0, 3, 0.5, 2, "abc", "2026-01-01 00:00")
+        return bench.Run(target, state, seconds, 0, 2, 3, 0.5, 2, "abc", "2026-01-01 00:00",
+                         seconds / 2)
 
     bench.record([run("patches", "first", 3000.0), run("patches", "warm", 150.0)])
     rows = bench.record([run("patches", "warm", 140.0), run("repro", "warm", 50.0)])
@@ -64,3 +71,4 @@ def test_a_run_replaces_the_record_of_the_same_target_and_state(
     assert json.loads((tmp_path / "turnaround.json").read_text())["runs"] == rows
     table = bench.table(rows)
     assert "<= 3 min 00 s: met" in table and "<= 1 min 00 s: met" in table
+    assert "2 (1 min 10 s)" in table  # the warm patches run's two builds, 70 s of make

@@ -29,6 +29,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -265,8 +266,10 @@ def _build_into(home: Path, spec: BuildSpec, ws: Workspace, cache: Path,
         if ws.config != spec.config:
             ws.final = _configure(ws.src, ws.obj, spec.config, work_log, (BUILD_VERSION,))
             ws.config = spec.config
+        start = time.monotonic()
         n = _make(["make", f"O={ws.obj}", BUILD_VERSION, f"-j{jobs or os.cpu_count() or 1}",
                    "bzImage"], ws.src, work_log, BUILD_TIMEOUT_S, step, expected)
+        seconds = round(time.monotonic() - start, 1)
         staging = Path(tempfile.mkdtemp(prefix="out-", dir=ws.tmp))
         shutil.copy2(ws.obj / "arch" / "x86" / "boot" / "bzImage", staging / "bzImage")
         (staging / "config").write_text(ws.final)
@@ -274,7 +277,7 @@ def _build_into(home: Path, spec: BuildSpec, ws: Workspace, cache: Path,
         (staging / "meta.json").write_text(json.dumps(
             {"label": spec.label, "describe": spec.tree.describe, "base": spec.tree.base,
              "patches": [p.name for p in spec.patches], "lines": n,
-             "on_objects_of": ws.last}, indent=1) + "\n")
+             "on_objects_of": ws.last, "seconds": seconds}, indent=1) + "\n")
         shutil.rmtree(home, ignore_errors=True)
         home.parent.mkdir(parents=True, exist_ok=True)
         staging.rename(home)

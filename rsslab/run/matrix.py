@@ -11,6 +11,7 @@ target's results are still returned and saved.
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,7 +26,7 @@ from rsslab.errors import UserError
 from rsslab.kernels import Kernel, guest, initramfs, qemu
 from rsslab.plan import RunSpec
 from rsslab.results import Observation
-from rsslab.run import host
+from rsslab.run import host, kept
 from rsslab.run.planner import host_cpus
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,11 @@ CAP_BASE_S = 600.0
 CAP_PER_RUN_S = 10.0
 
 Progress = Callable[[str, str, int, int], None]  # (label, state, done, total)
+
+# Kept guests (Settings.store): one document of this kind per guest_key;
+# bump the protocol when the channel's meaning changes.
+KEPT_KIND = "guest"
+KEPT_PROTOCOL = 1
 
 # The matrix kernels: `make repro`'s default set (the Makefile's KERNELS,
 # less the host), the opt-in ones `make test` checks too, and their CPU counts.
@@ -83,6 +89,7 @@ class Outcome:
     problems: tuple[str, ...] = ()  # runs that failed inside a finished guest
     error: str = ""  # the guest hung, panicked or could not start
     seconds: float = 0.0
+    read_back: bool = False  # its runs are a kept boot's (Settings.store)
     # The verdicts of its saved result set, as stored (``claims.store``).
     assessments: tuple[Assessment, ...] = field(default=())
 
@@ -154,6 +161,9 @@ class Settings:
     timeout_s: float = 0.0  # the cap; 0: from the plan's size and the CPU count
     stall_s: float = 0.0  # 0: qemu.stall_for(the guest's vCPUs)
     jobs: int = 0  # guests at once; 0: one per host core
+    # Guests whose inputs did not change are read back from it (guest_key);
+    # None: every guest boots.
+    store: kept.Store | None = None
 
 
 def _split_available(specs: Sequence[RunSpec], bin_dir: Path) -> tuple[list[RunSpec], list[str]]:
@@ -180,20 +190,75 @@ def guest_timeout(settings: Settings, runs: int, ncpus: int) -> float:
 
 def run_guest(target: Target, specs: Sequence[RunSpec], settings: Settings,
               progress: Progress) -> Outcome:
-    """Boot the target once with every spec in its initramfs.  Its work
+    """Boot the target once with every spec in its initramfs, or read back
+    what a boot with the same inputs sent (``settings.store``).  Its work
     directory (initramfs, results channel, console logs) is locked from the
     initramfs to the last result read: another rsslab sharing the build
     directory boots the same target after this one, never into its files."""
     work = settings.build_dir / target.label
     ok, problems = _split_available(specs, settings.bin_dir)
-    with locks.locked(work / ".lock"):
-        runs, failed, seconds = _boot(target, guest.make_plan(ok), settings, work, progress)
+    plan = guest.make_plan(ok)
+    key = guest_key(settings.store, target, plan, settings) if settings.store else ""
+    sent = _read_back(settings.store, key, target.label, len(plan.specs), progress)
+    if sent is None:
+        with locks.locked(work / ".lock"):
+            sent = _boot(target, plan, settings, work, progress)
+    runs, failed = guest.observations(plan, guest.parse_channel(sent.channel), target.kernel.name)
+    if settings.store and not sent.read_back and not failed:
+        settings.store.put(KEPT_KIND, key, sent.to_doc())
     return Outcome(target, runs=tuple(runs), problems=tuple(problems + failed),
-                   seconds=seconds)
+                   seconds=sent.seconds, read_back=sent.read_back)
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What one boot sent on its results channel, and how long it ran."""
+
+    channel: bytes
+    seconds: float
+    read_back: bool = False
+
+    def to_doc(self) -> dict[str, object]:
+        return {"channel": base64.b64encode(self.channel).decode(), "seconds": self.seconds}
+
+    @staticmethod
+    def from_doc(doc: object) -> "Sent | None":
+        try:
+            assert isinstance(doc, dict)
+            return Sent(base64.b64decode(doc["channel"], validate=True), float(doc["seconds"]),
+                        True)
+        except (AssertionError, KeyError, TypeError, ValueError):
+            return None
+
+
+def guest_key(store: kept.Store, target: Target, plan: guest.GuestPlan,
+              settings: Settings) -> str:
+    """The digest of everything a guest's results channel depends on: the
+    kernel, the CPU count, the plan and its inputs, the binaries in the
+    initramfs (/init, the observer, the reproducers) and QEMU's options.
+    What reads the channel (parsing, regimes, claims) is not an input: a
+    kept channel is read by the code of the day."""
+    memory = guest_memory(plan.specs, target.ncpus, settings)
+    names = sorted({"init", *plan.binaries})
+    return kept.digest((KEPT_PROTOCOL, kept.kernel_inputs(target.kernel), target.ncpus,
+                        plan.text, sorted(plan.inputs.items()), kept.qemu_options(memory)),
+                       [settings.bin_dir / n for n in names])
+
+
+def _read_back(store: kept.Store | None, key: str, label: str, total: int,
+               progress: Progress) -> Sent | None:
+    if store is None:
+        return None
+    sent = Sent.from_doc(store.get(KEPT_KIND, key))
+    if sent is not None:
+        kept.said(f"{label}: {total} runs", store.path(KEPT_KIND, key),
+                  "kernel, CPU count, plan, binaries and QEMU options", store.again)
+        progress(label, "read back", total, total)
+    return sent
 
 
 def _boot(target: Target, plan: guest.GuestPlan, settings: Settings, work: Path,
-          progress: Progress) -> tuple[list[Observation], list[str], float]:
+          progress: Progress) -> Sent:
     label, kernel = target.label, target.kernel
     assert kernel.image is not None
     binaries = {n: settings.bin_dir / n for n in plan.binaries}
@@ -211,8 +276,7 @@ def _boot(target: Target, plan: guest.GuestPlan, settings: Settings, work: Path,
         if sent.done is None:
             raise qemu.unfinished(label, boot, f"the guest stopped after {len(sent.frames)} "
                                                f"of {total} runs")
-    runs, failed = guest.observations(plan, sent, kernel.name)
-    return runs, failed, boot.seconds
+    return Sent(boot.results, boot.seconds)
 
 
 def run_host(target: Target, specs: Sequence[RunSpec], settings: Settings,

@@ -228,6 +228,12 @@ def _minutes(seconds: float) -> str:
     return f"{m} min {s:02d} s" if m else f"{s} s"
 
 
+def _builds(run: dict[str, Any]) -> str:
+    """A run's kernel builds, with make's time in them where it was recorded."""
+    n, secs = int(run["kernel_builds"]), float(run.get("build_seconds") or 0)
+    return f"{n} ({_minutes(secs)})" if secs else str(n)
+
+
 def turnaround_include(path: Path) -> str:
     """bench/turnaround.py: how long ``make test``, ``repro`` and ``patches``
     took, cold and warm, with the kernel builds and guest boots of each."""
@@ -243,7 +249,7 @@ def turnaround_include(path: Path) -> str:
             verdict = "—" if goal is None else (
                 f"{_minutes(goal)}: {'met' if secs <= goal else 'missed'}")
             rows.append([f"``make {rst.esc(str(r['target']))}``", rst.esc(str(r["state"])),
-                         _minutes(secs), str(int(r["kernel_builds"])), str(int(r["boots"])),
+                         _minutes(secs), _builds(r), str(int(r["boots"])),
                          str(int(r["status"])), verdict, f"{float(r['load_before']):.1f}",
                          str(int(r["cores"])), rst.lit(str(r["commit"])), rst.esc(str(r["date"]))])
     except (TypeError, KeyError, ValueError, AttributeError):
@@ -253,7 +259,8 @@ def turnaround_include(path: Path) -> str:
     head = ("Measured by ``bench/turnaround.py``: each target run twice from one clone, "
             "first on the cache as it was (``cold``: an empty cache and build directory, "
             "as on a new machine), then again (``warm``).  Kernel builds are the new "
-            "images in the cache's ``kbuild/``; boots count every start of QEMU.\n\n")
+            "images in the cache's ``kbuild/``, with the time make took for them; boots "
+            "count every start of QEMU.\n\n")
     return head + rst.list_table(["target", "cache", "wall", "kernel builds", "boots", "exit",
                                   "goal", "load before", "cores", "commit", "when"], rows)
 

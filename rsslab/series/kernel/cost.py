@@ -42,7 +42,8 @@ from typing import Any
 
 from rsslab.errors import KernelError
 from rsslab.kernels import Kernel
-from rsslab.series.kernel import guestrun, kept
+from rsslab.run import kept
+from rsslab.series.kernel import guestrun
 from rsslab.series.kernel.guestrun import Command
 
 # (test, argv after "kcost OUT"): enough operations to dwarf the timer,
@@ -194,7 +195,7 @@ def measure_kernels(kernels: Sequence[Kernel], cpus: Sequence[int], binaries: di
     if store and reused:
         names = ", ".join(k.name for k in kernels)
         kept.said(f"cost of {names}: {reused} of {len(boots)} boots",
-                  store.directory, "kernels, benchmarks, CPU counts and QEMU options")
+                  store.directory, "kernels, benchmarks, CPU counts and QEMU options", store.again)
 
     def one(i: int) -> list[Sample]:
         n, rnd, k = boots[i]

@@ -28,7 +28,7 @@ from rsslab.errors import KernelError, UserError
 from rsslab.kernels import Kernel
 from rsslab.results import Observation
 from rsslab.run import matrix
-from rsslab.series.kernel import kept
+from rsslab.run import kept
 
 Progress = Callable[[str, str, int, int], None]
 PROTOCOL = 1  # bump when the plan, the comparison or the kept record changes
@@ -183,7 +183,7 @@ def run_kept(store: kept.Store, base: Kernel, patched: Kernel, cpus: Sequence[in
     pr = from_doc(store.get("proof", k))
     if pr is not None:
         kept.said(f"proof of {patched.name} against {base.name}", store.path("proof", k),
-                  "kernels, guest sources, claims, CPU counts and QEMU options")
+                  "kernels, guest sources, claims, CPU counts and QEMU options", store.again)
         return pr
     pr = run(base, patched, cpus, store.root, settings, focus_ids, regime, progress, wide_cpus)
     if not pr.errors:

@@ -37,8 +37,8 @@ from rsslab.kernels.specs import (
 )
 from rsslab.repo import git
 from rsslab.run import build as repro_build
-from rsslab.run import matrix
-from rsslab.series.kernel import cost, guestrun, kept, proof, series
+from rsslab.run import kept, matrix
+from rsslab.series.kernel import cost, guestrun, proof, series
 from rsslab.series.kernel.series import SeriesOutput
 
 Notify = Callable[[str], None]
@@ -250,7 +250,7 @@ def run_selftests(k: kernels.Kernel, test: Path, bins: Mapping[str, Path], init:
         out.append(got or SelftestRun(k.name, n, -1, "", "no result"))
     if store and reused:
         kept.said(f"selftest {test.name} on {k.name} at {words(reused)} CPUs", store.directory,
-                  "kernel, test binary, CPU counts and QEMU options")
+                  "kernel, test binary, CPU counts and QEMU options", store.again)
     return out
 
 

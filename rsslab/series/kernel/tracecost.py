@@ -28,7 +28,8 @@ from typing import Any
 
 from rsslab.errors import KernelError
 from rsslab.kernels import Kernel
-from rsslab.series.kernel import cost, guestrun, kept
+from rsslab.run import kept
+from rsslab.series.kernel import cost, guestrun
 from rsslab.series.kernel.guestrun import Command
 
 MODES = ("off", "own", "filtered", "other", "all")
@@ -115,7 +116,7 @@ def measure(kernel: Kernel, cpus: Sequence[int], binaries: dict[str, Path], init
         if samples is not None:
             notify(f"tracecost: {kernel.name} at {n} CPUs: read back from "
                    f"{store.path('tracecost', k)} (same kernel, benchmark, CPU count and "
-                   f"QEMU options; {kept.AGAIN})")
+                   f"QEMU options; {store.again})")
             return samples
         notify(f"tracecost: {kernel.name} at {n} CPUs: booting")
         assert kernel.image is not None

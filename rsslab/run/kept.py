@@ -1,13 +1,15 @@
 """Measurements kept under the cache, keyed by the digest of their inputs.
 
-A proof, a selftest run or a cost boot takes minutes of QEMU; its result
-depends only on what went into it: the kernel images, the sources of what
-runs in the guest, the claims it judges, the guest's CPU count and QEMU
-options, and the plan (each module's ``PROTOCOL``, bumped when its plan,
-parsing or record changes).  :meth:`Store.key` digests those; a
+A proof, a selftest run, a cost boot or a test guest's boot takes minutes
+of QEMU; its result depends only on what went into it: the kernel images,
+what runs in the guest (its sources, or the binaries themselves), the
+claims it judges, the guest's CPU count and QEMU options, and the plan
+(each module's ``PROTOCOL``, bumped when its plan, parsing or record
+changes).  :meth:`Store.key` and :func:`digest` digest those; a
 :class:`Store` keeps one JSON document per kind and key in
 ``<cache>/kept/`` and gives it back while the key stays the same, unless
-told to measure again (``rsslab patches --remeasure``).  The compiler and
+told to measure again (``rsslab patches --remeasure``; the tests'
+``RSSLAB_TEST_REMEASURE=1``).  The compiler and
 QEMU's version are not inputs: the figures are of the guest's kernel.
 Files are written under a unique name and renamed into place, so any
 number of rsslab processes may share the cache.
@@ -80,6 +82,7 @@ class Store:
     directory: Path
     root: Path               # where the sources a key names are read
     remeasure: bool = False  # get() finds nothing: everything is measured again
+    again: str = AGAIN       # how its user measures again, said with each reuse
 
     def key(self, parts: Iterable[object], patterns: Sequence[str] = ()) -> str:
         return digest(parts, sources(self.root, patterns))
@@ -106,6 +109,6 @@ class Store:
         return out
 
 
-def said(what: str, where: Path, same: str) -> None:
+def said(what: str, where: Path, same: str, again: str = AGAIN) -> None:
     """The one line a reuse is told in: ``what`` read back from ``where``."""
-    steps.log.info("%s: read back from %s (same %s; %s)", what, paths.shown(where), same, AGAIN)
+    steps.log.info("%s: read back from %s (same %s; %s)", what, paths.shown(where), same, again)
