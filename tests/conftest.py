@@ -70,24 +70,8 @@ def pytest_configure(config: pytest.Config) -> None:
         atexit.register(shutil.rmtree, mpl, True)
 
 
-# --- make test's workers ---------------------------------------------------------
-
-GUESTS_GROUP = "guests"
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """``make test`` runs the suite on xdist workers (``--dist loadgroup``):
-    every guest test goes to one worker, which boots one guest per core at
-    a time as the matrix does and builds the kernels, so guests never
-    crowd each other or a kernel build; each module of the slow tier goes
-    whole to a worker, so its module and session fixtures (the wheel, the
-    site) are made once; the unit tier spreads over them all."""
-    for item in items:
-        if item.get_closest_marker("guest"):
-            item.add_marker(pytest.mark.xdist_group(GUESTS_GROUP))
-        elif item.get_closest_marker("slow"):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__ if item.module
-                                                    else item.nodeid))
+# make test's workers: the guest tier on one, each slow module on one.
+from xdist_groups import pytest_collection_modifyitems  # noqa: E402,F401
 
 
 # --- the tier guard -----------------------------------------------------------
