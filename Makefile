@@ -47,7 +47,7 @@ test: sysdeps-core sysdeps-tools sysdeps-check sysdeps-guest sysdeps-patches sys
 # it measures (timeouts, signals, sleeps).
 check: sysdeps-core sysdeps-check tracefs $(VENV)/.stamp
 	$(VENV)/bin/mypy
-	$(PYTEST_ENV) $(VENV)/bin/pytest -q -p no:cacheprovider -m "not guest and not slow" -n $$(( 2 * $$(nproc) ))
+	$(PYTEST_ENV) $(VENV)/bin/pytest -q -p no:cacheprovider -m "not guest and not slow" -n $$(( 2 * $$(nproc) )) --dist loadgroup
 
 bench-matrix: sysdeps-core sysdeps-guest $(VENV)/.stamp
 	$(VENV)/bin/python bench/matrix.py

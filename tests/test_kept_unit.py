@@ -421,6 +421,7 @@ def test_a_test_guest_boots_once_per_input(tmp_path: Path, boots: FakeBoots,
     first = _guest(tmp_path, store)
     assert boots.count == 1 and not first.read_back and len(first.runs) == 2
     with caplog.at_level(logging.INFO, logger="rsslab.steps"):
+        caplog.clear()
         again = _guest(tmp_path, store)
     assert boots.count == 1 and again.read_back and again.runs == first.runs
     assert again.seconds == first.seconds

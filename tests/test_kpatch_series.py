@@ -256,6 +256,9 @@ def test_user_tree_stays_byte_identical(root: Path, trees: dict[str, Tree],
     assert out.applies and out.check.errors == 0 and out.check.warnings == 0, out.check.text
     base = git.Repo(user).commit("v-base").hexsha
     assert f"base-commit: {base}" in out.files[0].read_text()
+    # The messages name the tree by its ref and commit, never by where it lies.
+    assert f"(v-base, {base[:12]})" in out.files[1].read_text()
+    assert not any(str(tmp_path) in f.read_text() for f in out.files)
 
 
 def test_bad_kernel_tree_is_one_line_and_status_2(tmp_path: Path,

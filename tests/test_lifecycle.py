@@ -27,6 +27,10 @@ from rsslab.judges.measure import Measurer, TimedOut
 
 # Every test here runs the observer, which ptraces, on this kernel.
 pytestmark = pytest.mark.host
+# One worker runs them all, one at a time (tests/xdist_groups.py): some kill
+# an observer, which leaves its tracefs instance and cgroup to the next
+# observer to remove, and the others check that nothing of the kind is left.
+XDIST_GROUP = "lifecycle"
 
 RSSLAB = [sys.executable, "-m", "rsslab.cli"]
 TRACEFS = Path("/sys/kernel/tracing/instances")

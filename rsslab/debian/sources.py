@@ -167,8 +167,9 @@ def user_tree(path: Path, base: str) -> Tree:
     common = git(path, ["rev-parse", "--path-format=absolute", "--git-common-dir"]).strip()
     shallow = git(path, ["rev-parse", "--is-shallow-repository"]).strip() == "true"
     parents = git(path, ["rev-list", "--parents", "-n", "1", commit]).split()[1:]
+    # Said in the series' messages: the ref and the commit, never the local path.
     return Tree(Path(common).resolve(), commit, version,
-                f"Linux {version} ({path} at {base}, {commit[:12]})",
+                f"Linux {version} ({base}, {commit[:12]})",
                 history=bool(parents) and not shallow)
 
 
