@@ -9,8 +9,9 @@ changes).  :meth:`Store.key` and :func:`digest` digest those; a
 :class:`Store` keeps one JSON document per kind and key in
 ``<cache>/kept/`` and gives it back while the key stays the same, unless
 told to measure again (``rsslab patches --remeasure``; the tests'
-``RSSLAB_TEST_REMEASURE=1``).  The compiler and
-QEMU's version are not inputs: the figures are of the guest's kernel.
+``RSSLAB_TEST_REMEASURE=1``).  QEMU's version is not an input, nor the
+compiler where the sources stand for the binaries: the figures are of the
+guest's kernel.
 Files are written under a unique name and renamed into place, so any
 number of rsslab processes may share the cache.
 """

@@ -223,11 +223,12 @@ class Sent:
 
     @staticmethod
     def from_doc(doc: object) -> "Sent | None":
+        if not isinstance(doc, dict):
+            return None
         try:
-            assert isinstance(doc, dict)
             return Sent(base64.b64decode(doc["channel"], validate=True), float(doc["seconds"]),
                         True)
-        except (AssertionError, KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError):
             return None
 
 
