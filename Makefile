@@ -35,7 +35,7 @@ PYTEST_ENV := PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(CURDIR)/build/pycac
 # The full suite (what CI runs): unit, guest and slow tiers, on two
 # workers a core: the guest tier on one of them (one guest per core at a
 # time, and the kernel builds), each slow module whole on one, the unit
-# tier spread (tests/conftest.py).  The test guests, proofs and selftests
+# tier spread (tests/xdist_groups.py).  The test guests, proofs and selftests
 # whose inputs did not change are read back from the cache; REMEASURE=1
 # boots them all again.
 test: sysdeps-core sysdeps-tools sysdeps-check sysdeps-guest sysdeps-patches sysdeps-docs tracefs $(VENV)/.stamp

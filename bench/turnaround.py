@@ -14,9 +14,8 @@ default is build/bench/cold-cache, emptied first).
 
 For each run it records the wall time, make's exit status, the kernel
 builds (new entries in the cache's kbuild/, and make's time in them) and
-the guest boots (every
-start of qemu-system-x86_64, counted by a wrapper put first on PATH) in
-build/bench/turnaround.json (the newest run of each target and state),
+the guest boots (every start of qemu-system-x86_64, counted by a wrapper
+put first on PATH) in build/bench/turnaround.json (the newest run of each target and state),
 keeps make's output in build/bench/turnaround-TARGET-STATE.log, and
 prints every recorded run against its goals (GOALS).
 """

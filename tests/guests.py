@@ -108,11 +108,10 @@ def guest_targets(found: list[Kernel]) -> list[matrix.Target]:
 
 
 def measure(bin_dir: Path, targets: list[matrix.Target], all_claims: list[claims.Claim],
-            out_dir: Path, kept_in: kept.Store | None = None) -> dict[str, matrix.Outcome]:
-    """Boot every target once, or read it back from ``kept_in`` (default:
-    :func:`store`); work files and results go under ``out_dir``."""
-    settings = matrix.Settings(bin_dir, out_dir, out_dir / "results",
-                               store=kept_in or store())
+            out_dir: Path, kept_in: kept.Store) -> dict[str, matrix.Outcome]:
+    """Boot every target once, or read it back from ``kept_in``; work files
+    and results go under ``out_dir``."""
+    settings = matrix.Settings(bin_dir, out_dir, out_dir / "results", store=kept_in)
     outs = matrix.run_all(targets, all_claims, regimes.load(ROOT / "claims"), settings,
                           lambda *_: None)
     return {o.target.label: o for o in outs}

@@ -5,8 +5,8 @@ guests never crowd each other or a kernel build; each module of the slow
 tier goes whole to a worker, so its module and session fixtures (the
 wheel, the site) are made once; a module that names its own group
 (``XDIST_GROUP``, ``test_lifecycle``) goes whole to one, its guest tests
-excepted; the unit tier spreads over them
-all.  ``make check`` runs with the same groups.
+excepted; the unit tier spreads over them all.  ``make check`` runs with
+the same groups.
 
 xdist groups a test by the ``@group`` it appends to the test's node id;
 pytest 9.2 computes node ids afresh and drops it, and every test is then
